@@ -1,0 +1,2 @@
+"""Shipped weights. This folder is installed as the package ``mgctag.weights`` so that
+the same lookup finds it in a checkout, an editable install and a wheel."""
