@@ -2,7 +2,7 @@
 
 Everything needed to rebuild a model travels in the file (architecture, labels, front-end,
 normalisation buffers, provenance, metrics), and loading never runs pickle. Shipped
-weights live in the package `mgctag.weights` (the repository's `weights/` folder), user
+weights live in the package `mgctag.shipped` (the repository's `weights/` folder), user
 weights in the platform's user data folder; `--model` takes a name from either or a path.
 """
 from __future__ import annotations
@@ -91,7 +91,7 @@ def load(path: str | Path, device: str = "cpu"):
 
 
 def shipped_dir() -> Path:
-    return Path(str(resources.files("mgctag.weights")))
+    return Path(str(resources.files("mgctag.shipped")))
 
 
 def user_dir() -> Path:
