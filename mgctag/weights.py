@@ -123,7 +123,7 @@ def resolve(name_or_path: str | None) -> Path:
     found = installed()
     if name in found:
         return found[name]
-    by_arch = [n for n, path in found.items() if n.startswith(name + "-") and _arch_of(path) == name]
+    by_arch = [n for n, path in found.items() if _arch_of(path) == name]
     if by_arch:
         return found[sorted(by_arch)[0]]
     choices = ", ".join(sorted(found)) or "none installed"

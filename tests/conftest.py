@@ -16,3 +16,50 @@ def gtzan_mini() -> Path:
     if not GTZAN_MINI.is_dir():
         pytest.skip(f"../shared/data/gtzan-mini not found at {GTZAN_MINI}")
     return GTZAN_MINI
+
+
+# --- a tiny model whose answer depends on the audio, saved in the real weights format -------
+import torch
+from torch import nn
+
+from mgctag.frontends import FrontendSpec
+from mgctag.models import ARCHITECTURES, register
+
+BAND_SPEC = FrontendSpec(kind="logmel", sample_rate=16000, n_fft=512, hop_length=256, n_frames=63, n_mels=32)
+
+
+class BandNet(nn.Module):
+    """Test backbone: class 0 when the low half of the mel bands is louder, else class 1."""
+
+    def __init__(self, n_classes, n_features, n_frames):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_classes)
+
+    def forward(self, x):
+        return self.linear(x.mean(dim=2))
+
+
+if "test-band" not in ARCHITECTURES:
+    register("test-band", frontend=BAND_SPEC, citation="test only", default_segments=3)(BandNet)
+
+
+def make_band_model(path: Path) -> Path:
+    from mgctag import weights
+    from mgctag.model import Classifier
+
+    model = Classifier("test-band", ["Low", "High"])
+    half = BAND_SPEC.n_mels // 2
+    w = torch.zeros(2, BAND_SPEC.n_mels)
+    w[0, :half], w[0, half:] = 0.05, -0.05
+    w[1] = -w[0]
+    with torch.no_grad():
+        model.backbone.linear.weight.copy_(w)
+        model.backbone.linear.bias.zero_()
+    meta = weights.WeightsMeta(arch="test-band", labels=["Low", "High"], frontend=BAND_SPEC.to_dict(),
+                               provenance={"data": "hand-set test weights"})
+    return weights.save(path, model, meta)
+
+
+@pytest.fixture
+def band_model(tmp_path) -> Path:
+    return make_band_model(tmp_path / "band.safetensors")
