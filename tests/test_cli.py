@@ -1,0 +1,63 @@
+"""The CLI through Typer's runner: exit codes, output, reports, help."""
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+import audiogen
+from mgctag import __version__
+from mgctag.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_version_and_help():
+    r = invoke("--version")
+    assert r.exit_code == 0 and __version__ in r.output
+    r = invoke("scan", "--help")
+    assert r.exit_code == 0
+    for opt in ("--write-tags", "--model", "--top-k", "--min-confidence", "--overwrite", "--genre-map", "--report",
+                "--device", "--batch-size", "--workers", "--segments", "--vote", "--include-hidden",
+                "--follow-symlinks", "--id3v23"):
+        assert opt in r.output, opt
+
+
+def test_scan_dry_run_prints_genres_and_exits_0(tmp_path, band_model):
+    audiogen.make(tmp_path / "low.flac", seconds=2.5, freq=150)
+    audiogen.make(tmp_path / "high.mp3", seconds=2.5, freq=5000)
+    r = invoke("scan", tmp_path, "--model", band_model, "--workers", 0)
+    assert r.exit_code == 0, r.output
+    lines = {line.split()[-1].rsplit("/", 1)[-1]: line.split() for line in r.output.splitlines() if "would-tag" in line}
+    assert lines["low.flac"][1] == "Low" and lines["high.mp3"][1] == "High"
+
+
+def test_broken_file_exits_1_with_reason_and_report(tmp_path, band_model):
+    audiogen.make(tmp_path / "ok.wav", seconds=2.5, freq=150)
+    (tmp_path / "bad.mp3").write_bytes(b"")
+    rep = tmp_path / "out.json"
+    r = invoke("scan", tmp_path, "--model", band_model, "--workers", 0, "--write-tags", "--report", rep)
+    assert r.exit_code == 1, r.output
+    data = {d["path"].rsplit("/", 1)[-1]: d for d in json.loads(rep.read_text())}
+    assert data["bad.mp3"]["status"] == "error" and data["bad.mp3"]["error"]
+    assert data["ok.wav"]["status"] == "tagged" and data["ok.wav"]["genre"] == "Low"
+
+
+def test_usage_errors_exit_2(tmp_path, band_model):
+    assert invoke("scan", tmp_path / "missing").exit_code == 2
+    assert invoke("scan", tmp_path, "--top-k", 0).exit_code == 2
+    assert invoke("scan", tmp_path, "--vote", "median").exit_code == 2
+    r = invoke("scan", tmp_path, "--model", "no-such-model")
+    assert r.exit_code == 2 and "no model named" in r.output
+    r = invoke("scan", tmp_path, "--model", band_model, "--report", tmp_path / "r.txt")
+    assert r.exit_code == 2 and "report" in r.output
+
+
+def test_models_lists_architectures_and_weights():
+    r = invoke("models")
+    assert r.exit_code == 0, r.output
+    assert "Architectures" in r.output and "Installed weights" in r.output

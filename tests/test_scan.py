@@ -1,0 +1,127 @@
+"""The scan flow end to end, with a hand-set model whose answer depends on the audio."""
+from __future__ import annotations
+
+import shutil
+
+import mutagen
+import pytest
+
+import audiogen
+from mgctag import tags
+from mgctag.decode import audio_digest
+from mgctag.genremap import GenreMap
+from mgctag.scan import ScanOptions, scan
+
+LOW, HIGH = 150.0, 5000.0
+EXT = {"alac.m4a": "m4a"}
+
+
+def make_library(root, formats=("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff", "wma", "alac.m4a")):
+    """One file per format; low tones in even positions, high tones in odd ones."""
+    expected = {}
+    for i, fmt in enumerate(formats):
+        freq = LOW if i % 2 == 0 else HIGH
+        p = root / f"{i:02d}-{fmt.replace('.', '_')}.{EXT.get(fmt, fmt)}"
+        audiogen.make(p, seconds=2.5, sr=22050, freq=freq, fmt=fmt, seed=i)
+        expected[p] = "Low" if freq == LOW else "High"
+    return expected
+
+
+def run(root, model, **kw):
+    kw.setdefault("workers", 0)
+    return {r.path: r for r in scan([root], ScanOptions(model=str(model), **kw))}
+
+
+def test_dry_run_predicts_every_format_and_changes_nothing(tmp_path, band_model):
+    expected = make_library(tmp_path)
+    before = {p: p.read_bytes() for p in expected}
+    results = run(tmp_path, band_model)
+    assert set(results) == set(expected)
+    for p, genre in expected.items():
+        assert results[p].status == "would-tag", (p, results[p])
+        assert results[p].genre == genre, p
+        assert 0.5 < results[p].confidence <= 1.0
+        assert p.read_bytes() == before[p]
+
+
+def test_write_tags_then_rerun_is_unchanged(tmp_path, band_model):
+    expected = make_library(tmp_path)
+    digests = {p: audio_digest(p) for p in expected}
+    results = run(tmp_path, band_model, write_tags=True)
+    for p, genre in expected.items():
+        assert results[p].status == "tagged", results[p]
+        state = tags.read(p)
+        assert state.genres == (genre,) and state.model == "band"
+        assert audio_digest(p) == digests[p]
+        assert mutagen.File(p) is not None
+    mtimes = {p: p.stat().st_mtime_ns for p in expected}
+    again = run(tmp_path, band_model, write_tags=True)
+    assert {r.status for r in again.values()} == {"unchanged"}
+    assert {p: p.stat().st_mtime_ns for p in expected} == mtimes
+
+
+def test_keep_existing_overwrite_and_mgctag_own_genres(tmp_path, band_model):
+    p = audiogen.make(tmp_path / "a.flac", seconds=2.5, freq=LOW)
+    tags.write(p, genres=["Polka"], confidences=None, model_id=None)
+    assert run(tmp_path, band_model, write_tags=True)[p].status == "kept"
+    assert tags.read(p).genres == ("Polka",)
+    r = run(tmp_path, band_model, write_tags=True, keep_existing=False)[p]
+    assert r.status == "tagged" and r.existing_genre == "Polka" and tags.read(p).genres == ("Low",)
+    # a genre mgctag wrote is refreshed even with keep-existing (here: a different top-k)
+    r = run(tmp_path, band_model, write_tags=True, top_k=2)[p]
+    assert r.status == "tagged" and tags.read(p).genres == ("Low", "High")
+
+
+def test_min_confidence_top_k_and_genre_map(tmp_path, band_model):
+    p = audiogen.make(tmp_path / "a.wav", seconds=2.5, freq=HIGH)
+    r = run(tmp_path, band_model, min_confidence=0.999999)[p]
+    assert r.status == "skipped" and "min-confidence" in r.note
+    r = run(tmp_path, band_model, top_k=2, genre_map=GenreMap.parse("High: Treble\nLow: -"))[p]
+    assert [g for g, _ in r.genres] == ["Treble"]
+
+
+def test_broken_files_are_reported_and_good_ones_still_tagged(tmp_path, band_model):
+    good = make_library(tmp_path, formats=("mp3", "flac"))
+    (tmp_path / "empty.mp3").write_bytes(b"")
+    (tmp_path / "noise.flac").write_bytes(b"\x00\x01garbage" * 100)
+    (tmp_path / "notes.ogg").write_text("this is text, not audio")
+    trunc = audiogen.make(tmp_path / "trunc.flac", seconds=2.5, freq=LOW)
+    trunc.write_bytes(trunc.read_bytes()[:200])
+    results = run(tmp_path, band_model, write_tags=True)
+    for name in ("empty.mp3", "noise.flac", "notes.ogg", "trunc.flac"):
+        r = results[tmp_path / name]
+        assert r.status == "error" and r.error and "\n" not in r.error, r
+    for p, genre in good.items():
+        assert results[p].status == "tagged" and tags.read(p).genres == (genre,)
+
+
+def test_worker_pool_gives_the_same_answers(tmp_path, band_model):
+    make_library(tmp_path, formats=("mp3", "flac", "wav", "m4a"))
+    inline = run(tmp_path, band_model)
+    pooled = run(tmp_path, band_model, workers=2, batch_size=4)
+    assert {p: (r.genre, round(r.confidence, 5)) for p, r in inline.items()} == \
+           {p: (r.genre, round(r.confidence, 5)) for p, r in pooled.items()}
+
+
+def test_majority_vote_and_segment_count(tmp_path, band_model):
+    # first half low, second half high: the vote follows the segments that are heard
+    import numpy as np
+
+    a = audiogen.tone(6.0, 22050, LOW)
+    b = audiogen.tone(6.0, 22050, HIGH)
+    p = audiogen.write_audio(tmp_path / "mix.flac", np.concatenate([a, a, b]), 22050)
+    r = run(tmp_path, band_model, segments=3, vote="majority")[p]
+    assert r.genre == "Low" and r.confidence == pytest.approx(2 / 3, abs=1e-3)
+    r = run(tmp_path, band_model, segments=1)[p]   # the one middle segment is low
+    assert r.genre == "Low"
+
+
+def test_symlinked_file_writes_through_to_target(tmp_path, band_model):
+    music = tmp_path / "music"
+    music.mkdir()
+    target = audiogen.make(tmp_path / "real.flac", seconds=2.5, freq=LOW)
+    (music / "link.flac").symlink_to(target)
+    shutil.copy(target, music / "copy.flac")
+    results = run(music, band_model, write_tags=True)
+    assert all(r.status == "tagged" for r in results.values())
+    assert (music / "link.flac").is_symlink() and tags.read(target).genres == ("Low",)
