@@ -7,18 +7,17 @@ window of tracks; the main process fills model batches with segments of many tra
 from __future__ import annotations
 
 import os
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import decode, discover, segment, tags
+from . import discover, tags
 from .errors import MgctagError
 from .genremap import GenreMap
-from .vote import softmax, top_k, vote
+from .pool import Decoded, DecodeJob, decode_all
+from .vote import top_k, vote
 
 STATUSES = ("tagged", "would-tag", "kept", "unchanged", "skipped", "error")
 
@@ -61,60 +60,6 @@ class FileResult:
         return self.genres[0][1] if self.genres else None
 
 
-@dataclass
-class _Decoded:
-    """What a worker sends back for one file: its windows, or why there are none."""
-    path: Path
-    windows: np.ndarray | None = None
-    existing: tags.TagState | None = None
-    stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
-    error: str = ""
-
-
-def _decode_one(path: Path, sample_rate: int, n_samples: int, seconds: float, n_segments: int) -> _Decoded:
-    """Worker: probe, read the voted windows, read existing tags. Never raises."""
-    try:
-        st = path.stat()
-        existing = tags.read(path)
-        info = decode.probe(path)
-        starts = segment.segment_starts(info.duration, seconds, n_segments)
-        windows = decode.read_windows(path, sample_rate=sample_rate, starts=starts, n_samples=n_samples, info=info)
-        return _Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns))
-    except MgctagError as e:
-        return _Decoded(path, error=str(e))
-    except OSError as e:
-        return _Decoded(path, error=e.strerror or str(e))
-    except Exception as e:  # a decoder bug must cost one file, not the run
-        return _Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
-
-
-def _decoded_stream(paths: Iterable[Path], job: Callable[[Path], _Decoded], workers: int) -> Iterator[_Decoded]:
-    """Decode in order with at most a few tracks per worker in flight (bounded memory)."""
-    if workers == 0:
-        yield from map(job, paths)
-        return
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        window: deque = deque()
-        for p in paths:
-            window.append(pool.submit(job, p))
-            if len(window) >= 4 * workers:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
-
-
-class _Job:
-    """Picklable decode job bound to the model's front-end."""
-
-    def __init__(self, sample_rate: int, n_samples: int, seconds: float, n_segments: int):
-        self.args = (sample_rate, n_samples, seconds, n_segments)
-
-    def __call__(self, path: Path) -> _Decoded:
-        return _decode_one(path, *self.args)
-
-
 def pick_device(device: str) -> str:
     import torch
 
@@ -132,9 +77,8 @@ def scan(paths: Iterable[str | Path], options: ScanOptions = ScanOptions(), *,
     Yields a FileResult per file, errors included; raises only for problems that stop the
     whole run (no model, bad options, a path that does not exist).
     """
-    import torch
-
     from . import weights
+    from .infer import BatchedInference
 
     model, meta = weights.load(weights.resolve(options.model), pick_device(options.device))
     spec = model.spec
@@ -151,36 +95,16 @@ def scan(paths: Iterable[str | Path], options: ScanOptions = ScanOptions(), *,
     files = [f.path for f in found if not f.problem]
 
     workers = options.workers if options.workers is not None else (os.cpu_count() or 1)
-    job = _Job(spec.sample_rate, spec.segment_samples, spec.segment_seconds, n_segments)
-    device = next(model.parameters()).device
-    pending: deque[tuple[_Decoded, int]] = deque()   # tracks whose segments sit in `queue`
-    queue: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
-
-    def run_batches(final: bool) -> Iterator[FileResult]:
-        while queue and (final or sum(len(w) for w in queue) >= options.batch_size):
-            batch = np.concatenate(queue)
-            queue.clear()
-            with torch.inference_mode():
-                for i in range(0, len(batch), options.batch_size):
-                    x = torch.from_numpy(batch[i : i + options.batch_size]).to(device)
-                    logits.append(model(x).float().cpu().numpy())
-            out = np.concatenate(logits)
-            logits.clear()
-            start = 0
-            while pending:
-                d, n = pending.popleft()
-                yield _decide(d, softmax(out[start : start + n]), meta.labels, model_id, options)
-                start += n
-
-    for d in _decoded_stream(files, job, workers):
+    job = DecodeJob(sample_rate=spec.sample_rate, n_samples=spec.segment_samples, n_segments=n_segments)
+    run = BatchedInference(model, batch_size=options.batch_size)
+    for d in decode_all(files, job, workers):
         if d.error:
             yield FileResult(d.path, "error", model=model_id, error=d.error)
             continue
-        pending.append((d, len(d.windows)))
-        queue.append(d.windows)
-        yield from run_batches(final=False)
-    yield from run_batches(final=True)
+        for done, seg_probs in run.feed(d, d.windows):
+            yield _decide(done, seg_probs, meta.labels, model_id, options)
+    for done, seg_probs in run.flush():
+        yield _decide(done, seg_probs, meta.labels, model_id, options)
 
 
 def _default_segments(arch: str) -> int:
@@ -189,7 +113,7 @@ def _default_segments(arch: str) -> int:
     return get_architecture(arch).default_segments
 
 
-def _decide(d: _Decoded, seg_probs: np.ndarray, labels: list[str], model_id: str,
+def _decide(d: Decoded, seg_probs: np.ndarray, labels: list[str], model_id: str,
             options: ScanOptions) -> FileResult:
     """Vote, apply the genre map and the keep/confidence rules, then write if asked."""
     scored = top_k(vote(seg_probs, options.vote), labels, len(labels))

@@ -1,0 +1,70 @@
+"""Decoding worker processes: each reads a file's voted windows and its current tags.
+
+Files are handed out in order and at most a few per worker are in flight, so memory stays
+bounded however large the library is. Workers are spawned (not forked) so they never inherit
+torch's threads, and they import only numpy, soundfile, PyAV and mutagen.
+"""
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import decode, segment, tags
+from .errors import MgctagError
+
+IN_FLIGHT_PER_WORKER = 4
+
+
+@dataclass
+class Decoded:
+    """What a worker sends back for one file: its windows, or why there are none."""
+    path: Path
+    windows: np.ndarray | None = None     # (segments, samples) float32 at the model's rate
+    existing: tags.TagState | None = None
+    stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
+    error: str = ""
+
+
+class DecodeJob:
+    """Picklable: decode one file into the windows a model with this front-end votes over."""
+
+    def __init__(self, *, sample_rate: int, n_samples: int, n_segments: int):
+        self.sample_rate, self.n_samples, self.n_segments = sample_rate, n_samples, n_segments
+
+    def __call__(self, path: Path) -> Decoded:
+        try:
+            st = path.stat()
+            existing = tags.read(path)
+            info = decode.probe(path)
+            starts = segment.segment_starts(info.duration, self.n_samples / self.sample_rate, self.n_segments)
+            windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
+                                          n_samples=self.n_samples, info=info)
+            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns))
+        except MgctagError as e:
+            return Decoded(path, error=str(e))
+        except OSError as e:
+            return Decoded(path, error=e.strerror or str(e))
+        except Exception as e:  # a decoder bug must cost one file, not the run
+            return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+
+
+def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: int) -> Iterator[Decoded]:
+    """Results in input order; `workers=0` decodes in this process."""
+    if workers == 0:
+        yield from map(job, paths)
+        return
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        window: deque = deque()
+        for p in paths:
+            window.append(pool.submit(job, p))
+            if len(window) >= IN_FLIGHT_PER_WORKER * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
