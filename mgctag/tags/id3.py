@@ -1,0 +1,111 @@
+"""ID3v2: MP3, and WAV/AIFF through their ID3 chunk.
+
+Version policy (why): converting a tag between v2.3 and v2.4 rewrites frames nobody asked us
+to touch (mutagen drops RVAD/EQUA going up, TSOP/TDRL/RVA2... going down), so a file keeps
+the version it has; a new tag (or an old v2.2 one, which mutagen cannot write) becomes v2.4.
+Only `id3v23=True` converts, and then the whole tag, to v2.3. The tag is loaded untranslated
+and without the ID3v1 merge, so frames are saved exactly as they were read.
+
+v2.3 has no multi-value text: mutagen joins values with "/" there, so values of the fields
+mgctag writes are split on "/" when read back from a v2.3 tag. An MP3's ID3v1 tag is kept
+byte for byte (mutagen would otherwise regenerate it from the v2 frames; its
+genre stays stale, players read v2 first).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import mutagen
+from mutagen.aiff import AIFF
+from mutagen.id3 import TCON, TXXX, Encoding
+from mutagen.mp3 import MP3
+from mutagen.wave import WAVE
+
+from .base import ARTIST, CONFIDENCE, GENRE, MODEL, Format
+
+V23_SEP = "/"
+V1_WINDOW = 131  # mutagen looks for an ID3v1 tag in the last 128 + 3 bytes
+TXXX_DESC = {CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL"}
+KEYS = {GENRE: "TCON", ARTIST: "TPE1", **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()}}
+SPLIT_IN_V23 = (GENRE, CONFIDENCE, MODEL)  # fields mgctag writes as several values
+
+
+class Id3Format(Format):
+    name = "id3"
+
+    def __init__(self, *types: type[mutagen.FileType], v1: bool):
+        self.types = types
+        self.v1 = v1  # the container may end with an ID3v1 tag (MP3)
+
+    def open(self, path: Path, detected):
+        return type(detected)(path, translate=False, load_v1=False)
+
+    def get(self, f, field):
+        frame = f.tags.get(KEYS[field]) if f.tags is not None else None
+        if frame is None:
+            return []
+        values = frame.genres if field == GENRE else frame.text
+        if field in SPLIT_IN_V23 and f.tags.version[:2] == (2, 3):
+            values = [part for v in values for part in v.split(V23_SEP)]
+        return [str(v) for v in values]
+
+    def set(self, f, field, values: Sequence[str]):
+        if field == ARTIST:
+            raise ValueError("mgctag does not write the artist field")
+        if f.tags is None:
+            if not values:
+                return
+            f.add_tags()
+        f.tags.delall(KEYS[field])
+        if not values:
+            return
+        if field == GENRE:
+            f.tags.add(TCON(encoding=Encoding.UTF8, text=list(values)))
+        else:
+            f.tags.add(TXXX(encoding=Encoding.UTF8, desc=TXXX_DESC[field], text=list(values)))
+
+    def save(self, f, *, id3v23):
+        had = f.tags.version[:2]  # (2, 4) for a tag mutagen just created
+        version = 3 if id3v23 or had == (2, 3) else 4
+        if had != (2, version) and version == 3:
+            f.tags.update_to_v23()
+        elif had != (2, version):
+            f.tags.update_to_v24()
+        if not self.v1:
+            f.save(v2_version=version)
+            return
+        # mutagen rewrites or cuts whatever it takes for an ID3v1 tag at the end (up to 131 bytes);
+        # save with v1=0 (cut only), then append exactly the bytes it cut.
+        before = _layout(f.filename)
+        f.save(v1=0, v2_version=version)
+        after = _layout(f.filename)
+        cut = (before.size - before.v2) - (after.size - after.v2)
+        if cut > 0:
+            with open(f.filename, "ab") as fh:
+                fh.write(before.tail[-cut:])
+
+
+class _Layout(NamedTuple):
+    size: int  # whole file, bytes
+    v2: int  # leading ID3v2 tag, bytes (0 when none)
+    tail: bytes  # the last bytes, enough to hold any ID3v1 tag mutagen recognises
+
+
+def _layout(path: str | os.PathLike) -> _Layout:
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - V1_WINDOW))
+        tail = fh.read()
+    v2 = 0
+    if len(head) == 10 and head.startswith(b"ID3"):
+        v2 = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+        v2 += 10 if head[5] & 0x10 else 0  # v2.4 footer
+    return _Layout(size, v2, tail)
+
+
+MP3_HANDLER = Id3Format(MP3, v1=True)
+CHUNK_HANDLER = Id3Format(WAVE, AIFF, v1=False)
