@@ -1,16 +1,22 @@
 """Decode audio with real decoders: libsndfile (via soundfile) first, FFmpeg (via PyAV) for the rest.
 
-No librosa here: its first call pays a long numba warm-up, and scan only needs a few windows
-per file. Every failure leaves this module as a DecodeError with a one-line reason (the report
-already carries the path), never as a decoder's own exception type.
+No librosa here: its first call pays a long numba warm-up, and scan needs only a few windows per
+file. `read_windows` seeks to each window and decodes just that (plus a small margin for the
+resampler), so a 4-minute file costs a fraction of a full decode. Every failure leaves this
+module as a DecodeError with a one-line reason (the report already carries the path), never as a
+decoder's own exception type.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +26,10 @@ from mgctag.errors import DecodeError
 # libsndfile reads these itself; FFmpeg (PyAV) reads the rest and whatever libsndfile refuses.
 SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
 PYAV_EXTENSIONS = frozenset({".m4a", ".mp4", ".aac", ".wma"})
-BLOCK = 65536  # samples per block when streaming a whole file
+BLOCK = 65536  # samples per read when streaming a whole file
+RESAMPLE_MARGIN = 0.02  # s of context each side of a window, so the resampler's edges fall outside it
+PREROLL = 0.1  # s decoded and dropped before a PyAV window: codecs with overlap (AAC, MP3) need it
+SEEK_GAP = 2.0  # s: a window closer than this to the decoder's position is reached by decoding on
 
 
 @dataclass(frozen=True)
@@ -34,27 +43,25 @@ class AudioInfo:
 # --- the file itself ---------------------------------------------------------------------------
 
 def _check_file(path: str | Path) -> bytes:
-    """Refuse what must not be opened (FIFOs would block, folders, empty files); return an fs path.
+    """Refuse what must not be opened (a FIFO would block), return the path as bytes.
 
-    The path goes to the decoders as bytes so a non-UTF-8 file name still opens.
+    Bytes go to the decoders so that a non-UTF-8 file name still opens.
     """
     fspath = os.fsencode(path)
     try:
         st = os.stat(fspath)
     except FileNotFoundError:
-        if os.path.islink(fspath):
-            raise DecodeError("broken symlink") from None
-        raise DecodeError("file not found") from None
+        raise DecodeError("broken symlink" if os.path.islink(fspath) else "file not found") from None
     except PermissionError:
         raise DecodeError("permission denied") from None
     except OSError as e:
-        if e.errno == 40:  # ELOOP
+        if e.errno == errno.ELOOP:
             raise DecodeError("symlink loop") from None
         raise DecodeError(f"cannot read file ({e.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
         raise DecodeError("is a directory")
     if not stat.S_ISREG(st.st_mode):
-        raise DecodeError(f"not a regular file ({_file_kind(st.st_mode)})")
+        raise DecodeError(f"not a regular file ({file_kind(st.st_mode)})")
     if st.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     if not os.access(fspath, os.R_OK):
@@ -62,20 +69,13 @@ def _check_file(path: str | Path) -> bytes:
     return fspath
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """A short name for a non-regular file type ("FIFO", "socket", ...)."""
     for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
+                       (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory")):
         if test(mode):
             return name
     return "special file"
-
-
-def _backends(fspath: bytes) -> tuple[str, ...]:
-    """Backends to try, in order: by extension, the other one as fallback."""
-    ext = os.path.splitext(fspath)[1].decode("utf-8", "replace").lower()
-    if ext in PYAV_EXTENSIONS:
-        return ("pyav",)
-    return ("soundfile", "pyav")
 
 
 def _describe_failure(fspath: bytes, reason: str) -> str:
@@ -84,7 +84,7 @@ def _describe_failure(fspath: bytes, reason: str) -> str:
         with open(fspath, "rb") as f:
             head = f.read(4096)
     except OSError as e:
-        return f"cannot read file ({e.strerror})"
+        return "permission denied" if e.errno == errno.EACCES else f"cannot read file ({e.strerror})"
     if _looks_like_text(head):
         return "not an audio file (looks like text)"
     if head[:3] == b"ID3" or head[:4] in (b"fLaC", b"OggS", b"RIFF", b"FORM") or head[4:8] == b"ftyp":
@@ -95,204 +95,421 @@ def _describe_failure(fspath: bytes, reason: str) -> str:
 def _looks_like_text(head: bytes) -> bool:
     if not head or b"\x00" in head:
         return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
+    text = head.decode("utf-8", "replace")
     return sum(c.isprintable() or c in "\r\n\t" for c in text) >= 0.95 * len(text)
 
 
 def _short(e: BaseException) -> str:
-    """A decoder's message, cut to one short line, without the path it often repeats."""
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if ": " in msg and ("Error opening" in msg or "No such" in msg or msg.startswith("[Errno")):
+    """A decoder's message cut to one short line, without the path it often repeats."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if msg.startswith("Error opening"):
         msg = msg.rsplit(": ", 1)[-1]
+    elif msg.startswith("[Errno"):
+        msg = msg.split("] ", 1)[-1].split(": '", 1)[0]
     return msg.strip().rstrip(".")[:120]
+
+
+@contextmanager
+def _boundary():
+    """Let only DecodeError out: decoders raise their own types, OSError, even MemoryError."""
+    try:
+        yield
+    except DecodeError:
+        raise
+    except PermissionError:
+        raise DecodeError("permission denied") from None
+    except MemoryError:
+        raise DecodeError("out of memory decoding this file") from None
+    except Exception as e:
+        raise DecodeError(f"truncated or corrupt ({_short(e)})") from None
+
+
+def _mono(x: np.ndarray) -> np.ndarray:
+    """(samples, channels) -> (samples,) float32, the mean of the channels.
+
+    Summed column by column: numpy's mean over a short last axis is several times slower.
+    """
+    acc = x[:, 0].astype(np.float32, copy=True)
+    for c in range(1, x.shape[1]):
+        acc += x[:, c]
+    if x.shape[1] > 1:
+        acc *= np.float32(1.0 / x.shape[1])
+    return acc
 
 
 # --- soundfile backend -------------------------------------------------------------------------
 
-def _sf_open(fspath: bytes):
-    import soundfile as sf
+class _SoundfileReader:
+    """libsndfile seeks sample-accurately (MP3 included: mpg123 without fuzzy seeking)."""
 
-    return sf.SoundFile(fspath)
+    backend = "soundfile"
 
+    def __init__(self, fspath: bytes):
+        import soundfile as sf
 
-def _sf_info(f) -> AudioInfo:
-    return AudioInfo(duration=f.frames / f.samplerate, sample_rate=f.samplerate, channels=f.channels,
-                     backend="soundfile")
+        self._open = lambda: sf.SoundFile(fspath)
+        self.f = self._open()
+        f = self.f
+        self.frames = f.frames
+        self.info = AudioInfo(duration=f.frames / f.samplerate, sample_rate=f.samplerate, channels=f.channels,
+                              backend=self.backend)
 
+    def close(self) -> None:
+        self.f.close()
 
-def _sf_blocks(f) -> Iterator[np.ndarray]:
-    """Whole stream as (samples, channels) float32 blocks; stops quietly where a truncated file ends."""
-    f.seek(0)
-    while True:
-        try:
-            block = f.read(BLOCK, dtype="float32", always_2d=True)
-        except Exception:  # corrupt data mid-stream: keep what was decoded
-            return
-        if len(block) == 0:
-            return
-        yield block
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Whole stream as (samples, channels) float32 blocks; a corrupt tail ends it quietly."""
+        while True:
+            try:
+                block = self.f.read(BLOCK, dtype="float32", always_2d=True)
+            except Exception:  # e.g. "flac decoder lost sync" in a truncated file: keep what we have
+                return
+            if len(block) == 0:
+                return
+            yield block
+
+    def mono_blocks(self) -> Iterator[np.ndarray]:
+        return map(_mono, self.blocks())
+
+    def spans(self, spans: Sequence[tuple[int, int]]) -> list[tuple[np.ndarray, int]]:
+        """Mono audio for each native-sample span [begin, end), zero-padded, with its real length."""
+        out = []
+        for begin, end in spans:
+            buf = np.zeros(end - begin, np.float32)
+            lo = max(begin, 0)
+            got = 0
+            if lo < self.frames:
+                try:
+                    self.f.seek(lo)
+                    x = self.f.read(end - lo, dtype="float32", always_2d=True)
+                    got = len(x)
+                    buf[lo - begin : lo - begin + got] = _mono(x)
+                except Exception:  # past the end of a truncated file: libsndfile needs a fresh handle
+                    self.f.close()
+                    self.f = self._open()
+            out.append((buf, got))
+        return out
 
 
 # --- PyAV backend ------------------------------------------------------------------------------
 
-def _av_open(fspath: bytes):
-    import av
+class _PyavReader:
+    """FFmpeg through PyAV: seek to a timestamp, then place each frame on the timeline by its pts.
 
-    container = av.open(os.fsdecode(fspath), "r") if _utf8(fspath) else av.open(open(fspath, "rb"), "r")
-    if not container.streams.audio:
-        container.close()
-        raise DecodeError("no audio stream")
-    return container
+    The timeline is that of a full decode (its first sample is 0), so windows match `load`.
+    Codecs with overlapping frames (AAC, MP3) decode wrongly just after a seek, hence PREROLL.
+    """
+
+    backend = "pyav"
+
+    def __init__(self, fspath: bytes):
+        import av
+
+        self._path = os.fsdecode(fspath)
+        self._av = av
+        self.c = av.open(self._path, "r")
+        if not self.c.streams.audio:
+            self.c.close()
+            raise DecodeError("no audio stream")
+        self.stream = self.c.streams.audio[0]
+        ctx = self.stream.codec_context
+        sr, channels = ctx.sample_rate or self.stream.rate, ctx.channels
+        if not sr or not channels:
+            self.c.close()
+            raise DecodeError("truncated or corrupt (no sample rate or channel count)")
+        self.sr = int(sr)
+        self.info = AudioInfo(duration=self._duration(), sample_rate=self.sr, channels=int(channels),
+                              backend=self.backend)
+        self._origin: int | None = None  # pts of the first frame of a full decode
+
+    def _duration(self) -> float:
+        s = self.stream
+        if s.duration is not None and s.time_base:
+            return float(s.duration * s.time_base)
+        if self.c.duration is not None:
+            return self.c.duration / 1_000_000
+        n = sum(len(b) for b in self.blocks())  # a raw stream without a length: count it
+        self._reopen()
+        return n / self.sr
+
+    def close(self) -> None:
+        self.c.close()
+
+    def _frames(self) -> Iterator:
+        """Decoded frames; a bad packet is skipped and a demuxer error ends the stream, as players do."""
+        try:
+            for packet in self.c.demux(self.stream):
+                try:
+                    frames = packet.decode()
+                except self._av.error.FFmpegError:
+                    continue
+                for frame in frames:
+                    if frame.samples:
+                        yield frame
+        except self._av.error.FFmpegError:
+            return
+
+    def _reopen(self) -> None:
+        self.c.close()
+        self.c = self._av.open(self._path, "r")
+        self.stream = self.c.streams.audio[0]
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        for frame in self._frames():
+            yield _frame_array(frame)
+
+    def mono_blocks(self) -> Iterator[np.ndarray]:
+        return map(_frame_mono, self._frames())
+
+    # windows --------------------------------------------------------------------------------
+
+    def _from_start(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(position, mono) of every frame from the beginning; a fresh open, not seek(0), so that
+        the first frame is decoded exactly as in a full decode (AAC priming)."""
+        self._reopen()
+        pos = 0
+        for frame in self._frames():
+            if self._origin is None:
+                self._origin = frame.pts if frame.pts is not None else 0
+            x = _frame_mono(frame)
+            yield pos, x
+            pos += len(x)
+
+    def _after_seek(self, target: int) -> Iterator[tuple[int, np.ndarray]] | None:
+        """Frames from a seek that lands at or before native sample `target`; None if it cannot."""
+        if self._origin is None:  # learn it from the first frame of a fresh decode
+            self._reopen()
+            first = next(self._frames(), None)
+            self._origin = first.pts if first is not None and first.pts is not None else 0
+        tb = self.stream.time_base
+        coarse = tb > Fraction(1, self.sr)  # e.g. ASF's milliseconds: pts is only ~20 samples exact
+        back = PREROLL
+        for _ in range(3):
+            ts = self._origin + math.floor(Fraction(target, self.sr) / tb - Fraction(back) / tb)
+            if ts <= self._origin:
+                return None
+            try:
+                self.c.seek(ts, stream=self.stream, backward=True)
+            except self._av.error.FFmpegError:
+                return None
+            frames = self._frames()
+            first = next(frames, None)
+            if first is None or first.pts is None:
+                return None
+            pos = round((first.pts - self._origin) * tb * self.sr)
+            if coarse:  # frames of a fixed size tile the timeline from the origin
+                pos = round(pos / first.samples) * first.samples
+            if pos <= target:
+                return self._positioned(first, pos, frames)
+            back *= 4
+        return None
+
+    @staticmethod
+    def _positioned(first, pos: int, frames: Iterator) -> Iterator[tuple[int, np.ndarray]]:
+        for frame in _chain(first, frames):
+            x = _frame_mono(frame)
+            yield pos, x
+            pos += len(x)
+
+    def spans(self, spans: Sequence[tuple[int, int]]) -> list[tuple[np.ndarray, int]]:
+        """Mono audio for each native-sample span [begin, end), sorted by begin; zero-padded."""
+        out = []
+        frames: Iterator | None = None
+        held: list[tuple[int, np.ndarray]] = []  # decoded frames that may still overlap a span
+        cur = 0  # where `frames` will continue
+        gap, preroll = int(SEEK_GAP * self.sr), int(PREROLL * self.sr)
+        for begin, end in spans:
+            if frames is None or begin - cur > gap or (held and begin < held[0][0]):
+                frames = None
+                if begin - preroll > gap:
+                    frames = self._after_seek(begin)
+                if frames is None:
+                    frames = self._from_start()
+                held, cur = [], 0
+            held = [(p, x) for p, x in held if p + len(x) > begin]
+            for p, x in frames:
+                cur = p + len(x)
+                if cur > begin:
+                    held.append((p, x))
+                if cur >= end:
+                    break
+            buf = np.zeros(end - begin, np.float32)
+            got = 0
+            for p, x in held:
+                lo, hi = max(p, begin, 0), min(p + len(x), end)
+                if hi > lo:
+                    buf[lo - begin : hi - begin] = x[lo - p : hi - p]
+                    got += hi - lo
+            out.append((buf, got))
+        return out
 
 
-def _utf8(fspath: bytes) -> bool:
-    try:
-        fspath.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
+def _chain(first, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
 
 
-def _av_info(container) -> AudioInfo:
-    stream = container.streams.audio[0]
-    ctx = stream.codec_context
-    sr = ctx.sample_rate or stream.rate
-    channels = ctx.channels
-    if stream.duration is not None and stream.time_base:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        duration = container.duration / 1_000_000
-    else:
-        duration = 0.0
-    if not sr or not channels:
-        raise DecodeError("truncated or corrupt (no sample rate or channel count)")
-    return AudioInfo(duration=duration, sample_rate=int(sr), channels=int(channels), backend="pyav")
+def _frame_planes(frame) -> np.ndarray:
+    """One decoded frame as (channels, samples) float32, whatever FFmpeg's sample format."""
+    x = frame.to_ndarray()
+    if not frame.format.is_planar:
+        x = x.reshape(-1, len(frame.layout.channels)).T
+    kind = frame.format.name.rstrip("p")
+    if kind in ("s16", "s32", "s64"):
+        x = x * np.float32(2.0 ** -(int(kind[1:]) - 1))
+    elif kind == "u8":
+        x = (x.astype(np.float32) - 128.0) / 128.0
+    return x.astype(np.float32, copy=False)
 
 
 def _frame_array(frame) -> np.ndarray:
-    """One decoded frame as (samples, channels) float32, whatever FFmpeg's sample format."""
-    x = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    if not frame.format.is_planar:
-        x = x.reshape(-1, channels).T
-    name = frame.format.name.rstrip("p")
-    if name == "s16":
-        x = x.astype(np.float32) / 32768.0
-    elif name == "s32":
-        x = x.astype(np.float32) / 2147483648.0
-    elif name == "u8":
-        x = (x.astype(np.float32) - 128.0) / 128.0
-    elif name == "s64":
-        x = x.astype(np.float64) / 9223372036854775808.0
-    return np.ascontiguousarray(x.T, dtype=np.float32)
+    """(samples, channels) float32, the layout soundfile gives."""
+    return np.ascontiguousarray(_frame_planes(frame).T)
 
 
-def _av_frames(container, stream):
-    """Decoded frames of `stream`; a corrupt packet ends the stream rather than the whole decode."""
-    try:
-        for packet in container.demux(stream):
-            try:
-                frames = packet.decode()
-            except Exception:  # one bad packet: skip it, as players do
-                continue
-            yield from frames
-    except Exception:  # demuxer gave up (truncated file): keep what was decoded
-        return
-
-
-def _av_blocks(container) -> Iterator[np.ndarray]:
-    stream = container.streams.audio[0]
-    for frame in _av_frames(container, stream):
-        if frame.samples:
-            yield _frame_array(frame)
+def _frame_mono(frame) -> np.ndarray:
+    x = _frame_planes(frame)
+    if len(x) == 1:
+        return x[0]
+    return x.sum(axis=0) * np.float32(1.0 / len(x))
 
 
 # --- opening with either backend ---------------------------------------------------------------
 
-class _Source:
-    """An open file with the backend that accepted it."""
-
-    def __init__(self, path: str | Path):
-        fspath = _check_file(path)
-        errors = []
-        for backend in _backends(fspath):
-            try:
-                if backend == "soundfile":
-                    self.handle = _sf_open(fspath)
-                    self.info = _sf_info(self.handle)
-                else:
-                    self.handle = _av_open(fspath)
-                    self.info = _av_info(self.handle)
-            except DecodeError:
-                raise
-            except Exception as e:  # any decoder error type becomes a reason, then the next backend
-                errors.append(_short(e))
-                continue
-            self.backend = backend
-            return
-        raise DecodeError(_describe_failure(fspath, errors[-1] if errors else "unreadable"))
-
-    def __enter__(self) -> _Source:
-        return self
-
-    def __exit__(self, *exc) -> None:
+def _open(path: str | Path, backend: str | None = None):
+    """A reader for `path`: the backend its extension calls for, PyAV when libsndfile refuses it."""
+    fspath = _check_file(path)
+    ext = os.path.splitext(fspath)[1].decode("utf-8", "replace").lower()
+    if backend:
+        order = (backend,)
+    elif ext in PYAV_EXTENSIONS:
+        order = ("pyav",)
+    else:
+        order = ("soundfile", "pyav")
+    reason = "unreadable"
+    for name in order:
         try:
-            self.handle.close()
-        except Exception:
-            pass
-
-    def blocks(self) -> Iterator[np.ndarray]:
-        """The whole stream as (samples, channels) float32 blocks at the native rate."""
-        return _sf_blocks(self.handle) if self.backend == "soundfile" else _av_blocks(self.handle)
-
-
-def _wrap(fn):
-    """Let only DecodeError out of a public function (decoder errors, OSError, MemoryError...)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
+            return (_SoundfileReader if name == "soundfile" else _PyavReader)(fspath)
         except DecodeError:
             raise
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except PermissionError:
-            raise DecodeError("permission denied") from None
-        except MemoryError:
-            raise DecodeError("out of memory decoding this file") from None
-        except Exception as e:
-            raise DecodeError(f"truncated or corrupt ({_short(e)})") from None
+        except Exception as e:  # any decoder error type becomes a reason, then the next backend
+            reason = _short(e)
+    raise DecodeError(_describe_failure(fspath, reason))
 
-    return wrapper
+
+@contextmanager
+def _reader(path: str | Path, backend: str | None = None):
+    with _boundary():
+        r = _open(path, backend)
+        try:
+            yield r
+        finally:
+            r.close()
+
+
+def _resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    if sr_in == sr_out:
+        return x
+    import soxr
+
+    return soxr.resample(x, sr_in, sr_out).astype(np.float32, copy=False)
+
+
+def _plan(start: float, sr_in: int, sr_out: int, n_out: int) -> tuple[int, int, int]:
+    """Native span (begin, end) to decode for one window, and where the window starts in its
+    resampled output, such that the window equals load(path, sample_rate=sr_out) sliced at
+    round(start * sr_out).
+
+    The span begins on a sample where both rates meet exactly (every sr_in/gcd samples) and
+    carries RESAMPLE_MARGIN of context each side, so the resampler's edges fall outside the window.
+    """
+    o0 = round(start * sr_out)
+    if sr_in == sr_out:
+        return o0, o0 + n_out, 0
+    g = math.gcd(sr_in, sr_out)
+    step_in, step_out = sr_in // g, sr_out // g
+    if step_in <= sr_in // 10:  # rates meet at least every 0.1 s
+        q, skip = divmod(o0, step_out)
+        b = q * step_in
+        k = max(1, math.ceil(RESAMPLE_MARGIN * sr_in / step_in))
+        m_in, m_out = k * step_in, k * step_out
+    else:  # awkward rates: accept a sub-sample misalignment
+        b, skip = round(o0 * sr_in / sr_out), 0
+        m_in = int(RESAMPLE_MARGIN * sr_in)
+        m_out = round(m_in * sr_out / sr_in)
+    end = b + math.ceil((skip + n_out) * sr_in / sr_out) + m_in
+    return b - m_in, end, m_out + skip
 
 
 # --- public API --------------------------------------------------------------------------------
 
-@_wrap
 def probe(path: str | Path) -> AudioInfo:
     """Duration, rate and channels from the headers, without decoding."""
-    with _Source(path) as src:
-        return src.info
+    with _reader(path) as r:
+        info = r.info
+    if info.duration <= 0:
+        raise DecodeError("no audio (0 samples)")
+    return info
 
 
-@_wrap
+def read_windows(path: str | Path, *, sample_rate: int, starts: Sequence[float], n_samples: int,
+                 info: AudioInfo | None = None) -> np.ndarray:
+    """Decode only the windows that will be voted on.
+
+    Parameters
+    ----------
+    starts : start of each window, seconds; the window begins at the native sample nearest it
+    n_samples : window length at `sample_rate`
+    info : from `probe`, to skip choosing the backend again
+
+    Returns
+    -------
+    (len(starts), n_samples) float32, mono (mean of channels), resampled with soxr; zeros where the
+    audio ends early (a short clip, or a truncated file whose header claims more).
+    """
+    if sample_rate <= 0 or n_samples <= 0:
+        raise ValueError("sample_rate and n_samples must be positive")
+    out = np.zeros((len(starts), n_samples), np.float32)
+    if not len(starts):
+        return out
+    with _reader(path, info.backend if info else None) as r:
+        sr = r.info.sample_rate
+        order = sorted(range(len(starts)), key=lambda i: starts[i])
+        plans = [_plan(starts[i], sr, sample_rate, n_samples) for i in order]
+        decoded = r.spans([(begin, end) for begin, end, _ in plans])
+    got = 0
+    for i, (_, _, skip), (x, n) in zip(order, plans, decoded):
+        y = _resample(x, sr, sample_rate)[skip : skip + n_samples]
+        out[i, : len(y)] = y
+        got += n
+    if got == 0 and min(starts) < r.info.duration:
+        raise DecodeError("truncated or corrupt (no audio could be decoded)")
+    return out
+
+
+def load(path: str | Path, *, sample_rate: int | None = None) -> np.ndarray:
+    """The whole file, mono float32, at `sample_rate` (None: the native rate). Shape (samples,)."""
+    with _reader(path) as r:
+        sr = r.info.sample_rate
+        blocks = list(r.mono_blocks())
+    if not blocks:
+        raise DecodeError("truncated or corrupt (no audio could be decoded)")
+    with _boundary():
+        return _resample(np.concatenate(blocks), sr, sample_rate or sr)
+
+
 def audio_digest(path: str | Path) -> str:
     """sha256 (hex) of the decoded native samples, all channels, whole file.
 
     Proves a tag write left the audio untouched: tags live outside the decoded stream, so the
     digest changes only when the audio does. Rate and channel count are hashed too.
     """
-    with _Source(path) as src:
-        h = hashlib.sha256(f"{src.info.sample_rate}:{src.info.channels}:".encode())
+    with _reader(path) as r:
+        h = hashlib.sha256(f"{r.info.sample_rate}:{r.info.channels}:".encode())
         n = 0
-        for block in src.blocks():
+        for block in r.blocks():
             h.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
             n += len(block)
     if n == 0:
-        raise DecodeError("truncated or corrupt (no audio samples)")
+        raise DecodeError("truncated or corrupt (no audio could be decoded)")
     return h.hexdigest()
