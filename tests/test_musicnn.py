@@ -96,6 +96,7 @@ def test_head_trains_only_the_head(patches, tmp_path):
 
     model.train()
     assert not trunk.training and model.backbone.head.training
+    assert model.backbone.normalises_input and torch.equal(model.norm_std, torch.ones(96))
     feats = model.features(patches[:2])
     emb = model.backbone.embed(feats)
     assert emb.shape == (2, trunk.embed_dim) and not emb.requires_grad

@@ -142,6 +142,10 @@ class Musicnn(nn.Module):
     `filters_midend`, `units_backend`.
     """
 
+    # The input batch norm is part of the pretrained model: Classifier's per-bin normalisation
+    # must stay at identity (training code: do not call set_normalisation for these backbones).
+    normalises_input = True
+
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, tags: list[str] | tuple = (),
                  genre_groups: dict[str, list[int]] | None = None, filters_midend: int = 64,
                  units_backend: int = 200):
@@ -151,7 +155,7 @@ class Musicnn(nn.Module):
         self.frontend = MusicallyMotivatedFrontend(n_features)
         self.midend = DenseMidend(self.frontend.out_channels, filters_midend)
         self.backend = PoolingBackend(self.midend.out_channels, units_backend, n_tags)
-        self.embed_dim = 2 * self.midend.out_channels
+        self.embed_dim = units_backend
         groups = genre_groups or {}
         if groups and len(groups) != n_classes:
             raise ValueError(f"musicnn: {len(groups)} genre groups for {n_classes} labels")
@@ -172,10 +176,13 @@ class Musicnn(nn.Module):
         return self.backend(self._trunk(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, T) -> (B, embed_dim): pooled max/mean features, batch-normalised as the
-        back-end's dense layer sees them (a better base for a linear head than the 200-unit
-        penultimate layer on gtzan-mini; see weights/README-musicnn.md)."""
-        return self.backend.pooled(self._trunk(x))
+        """(B, n_mels, T) -> (B, embed_dim): the batch-normalised penultimate layer (200 units).
+
+        Chosen over the 1506-d pooled statistics the dense layer reads: a linear probe on
+        gtzan-mini scored the same or slightly better (10-fold CV 0.95 vs 0.93-0.94, within
+        noise on 100 clips) with 7.5x fewer inputs to cache and fit; see weights/README-musicnn.md.
+        """
+        return self.backend.penultimate(self.backend.pooled(self._trunk(x)))
 
     def genre_logits(self, tag_logits: torch.Tensor) -> torch.Tensor:
         """(B, n_tags) -> (B, n_genres): each genre scores as its best member tag."""
@@ -191,7 +198,7 @@ class Musicnn(nn.Module):
 @register("musicnn-head", frontend=MUSICNN_FRONTEND, citation=MUSICNN_CITATION,
           summary="frozen musicnn-msd trunk + a small trainable genre head", trunk="musicnn-msd", hidden=0)
 class MusicnnHead(nn.Module):
-    """A frozen pretrained musicnn trunk with a trainable head over its pooled embedding.
+    """A frozen pretrained musicnn trunk with a trainable head over its penultimate embedding.
 
     The trunk's weights come from the shipped weights file named by `trunk` when the model is
     built; a trained file stores trunk and head together, so it needs nothing else to load.
@@ -199,6 +206,8 @@ class MusicnnHead(nn.Module):
     The trunk stays in eval mode (frozen batch-norm statistics) whatever `train()` says.
     Params: `trunk` (shipped weights name), `hidden` (0: linear head; n: one ReLU layer of n).
     """
+
+    normalises_input = True  # see Musicnn
 
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "musicnn-msd",
                  hidden: int = 0, dropout: float = 0.3):
