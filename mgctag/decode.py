@@ -1,4 +1,4 @@
-"""Decode audio with real decoders: libsndfile (via soundfile) first, FFmpeg (via PyAV) for the rest.
+"""Decode audio with real decoders: libsndfile (soundfile) and FFmpeg (PyAV, which bundles it).
 
 No librosa here: its first call pays a long numba warm-up, and scan needs only a few windows per
 file. `read_windows` seeks to each window and decodes just that (plus a small margin for the
@@ -24,11 +24,13 @@ import numpy as np
 
 from mgctag.errors import DecodeError
 
-# libsndfile reads these; FFmpeg (PyAV) reads the rest, Ogg Vorbis, and whatever libsndfile refuses.
-# MP3 goes to FFmpeg first: libsndfile 1.2.2 returns wrong samples at some read boundaries and
-# after some seeks (measured: ~3% of windows, errors up to 0.12 over ~300 samples), FFmpeg none.
-SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff"})
-PYAV_EXTENSIONS = frozenset({".mp3", ".m4a", ".mp4", ".aac", ".wma"})
+# libsndfile for PCM and FLAC (exact and fastest); FFmpeg for every lossy codec and for ALAC/WMA.
+# Measured with libsndfile 1.2.2: MP3 reads go wrong at some read boundaries and after some seeks
+# (~3% of windows, errors up to 0.12 over ~300 samples), ~10% of Vorbis seeks land wrongly, and
+# its Opus decode is 2x slower; FFmpeg's windows matched its full decodes in all of them.
+# Either backend is the other's fallback.
+SOUNDFILE_EXTENSIONS = frozenset({".wav", ".flac", ".aif", ".aiff"})
+PYAV_EXTENSIONS = frozenset({".mp3", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wma"})
 CHUNK = 16384  # frames per libsndfile read: a corrupt tail loses at most this much
 RESAMPLE_MARGIN = 0.02  # s of context each side of a window, so the resampler's edges fall outside it
 # samples decoded and dropped before a window after a seek: frame overlap (AAC, Vorbis) and the MP3
@@ -147,8 +149,8 @@ def _mono(x: np.ndarray) -> np.ndarray:
 # --- soundfile backend -------------------------------------------------------------------------
 
 class _SoundfileReader:
-    """libsndfile: PCM, FLAC and Opus seek sample-accurately; MP3 does after a pre-roll; Vorbis
-    seeks are wrong often enough (libsndfile 1.2.2) that Vorbis is left to FFmpeg."""
+    """libsndfile: PCM, FLAC and Opus seek sample-accurately. As a fallback it may get MP3 (given
+    a pre-roll, and quiet: mpg123 prints to stderr) but never Vorbis, whose seeks land wrongly."""
 
     backend = "soundfile"
 
@@ -268,7 +270,7 @@ class _PyavReader:
 
         self._path = os.fsdecode(fspath)
         self._av = av
-        self.c = av.open(self._path, "r")
+        self.c = self._open()
         if not self.c.streams.audio:
             self.c.close()
             raise DecodeError("no audio stream")
@@ -310,9 +312,13 @@ class _PyavReader:
         except self._av.error.FFmpegError:
             return
 
+    def _open(self):
+        # tags are not our business here: a non-UTF-8 title must not fail the decode
+        return self._av.open(self._path, "r", metadata_errors="replace")
+
     def _reopen(self) -> None:
         self.c.close()
-        self.c = self._av.open(self._path, "r")
+        self.c = self._open()
         self.stream = self.c.streams.audio[0]
 
     def blocks(self) -> Iterator[np.ndarray]:
@@ -373,17 +379,27 @@ class _PyavReader:
             pos += len(x)
 
     def spans(self, spans: Sequence[tuple[int, int]]) -> list[tuple[np.ndarray, int]]:
-        """Mono audio for each native-sample span [begin, end), sorted by begin; zero-padded."""
+        """Mono audio for each native-sample span [begin, end), sorted by begin; zero-padded.
+
+        Near spans are reached by decoding on, far ones by seeking; a stream that cannot seek is
+        decoded on from where it is, never restarted per span.
+        """
         out = []
         frames: Iterator | None = None
         held: list[tuple[int, np.ndarray]] = []  # decoded frames that may still overlap a span
         cur = 0  # where `frames` will continue
+        eos: int | None = None  # where the stream was found to end
+        seekable = True
         gap = int(SEEK_GAP * self.sr)
         for begin, end in spans:
-            if frames is None or begin - cur > gap or (held and begin < held[0][0]):
+            if eos is not None and begin >= eos:
+                out.append((np.zeros(end - begin, np.float32), 0))
+                continue
+            if frames is None or (begin - cur > gap and seekable) or (held and begin < held[0][0]):
                 frames = None
-                if begin > gap + PREROLL:
+                if begin > gap + PREROLL and seekable:
                     frames = self._after_seek(begin)
+                    seekable = frames is not None
                 if frames is None:
                     frames = self._from_start()
                 held, cur = [], 0
@@ -394,6 +410,8 @@ class _PyavReader:
                     held.append((p, x))
                 if cur >= end:
                     break
+            else:
+                eos = cur
             buf = np.zeros(end - begin, np.float32)
             got = 0
             for p, x in held:
@@ -441,8 +459,8 @@ def _open(path: str | Path, backend: str | None = None):
     """A reader for `path`: the backend its extension calls for, PyAV when libsndfile refuses it."""
     fspath = _check_file(path)
     ext = os.path.splitext(fspath)[1].decode("utf-8", "replace").lower()
-    if backend:
-        order = (backend,)
+    if backend:  # a hint (from probe): the other backend still gets its chance
+        order = (backend, "pyav" if backend == "soundfile" else "soundfile")
     elif ext in PYAV_EXTENSIONS:
         order = ("pyav", "soundfile")
     else:
@@ -517,13 +535,15 @@ def read_windows(path: str | Path, *, sample_rate: int, starts: Sequence[float],
 
     Parameters
     ----------
-    starts : start of each window, seconds; the window begins at the native sample nearest it
+    starts : start of each window, seconds, in any order
     n_samples : window length at `sample_rate`
     info : from `probe`, to skip choosing the backend again
 
     Returns
     -------
-    (len(starts), n_samples) float32, mono (mean of channels), resampled with soxr; zeros where the
+    (len(starts), n_samples) float32, mono (mean of channels), resampled with soxr: row i equals
+    ``load(path, sample_rate=sample_rate)[round(starts[i] * sample_rate):][:n_samples]`` (to
+    float rounding; lossy decoders can differ slightly just after a seek), zero-padded where the
     audio ends early (a short clip, or a truncated file whose header claims more).
     """
     if sample_rate <= 0 or n_samples <= 0:
