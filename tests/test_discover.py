@@ -84,7 +84,21 @@ def test_symlink_to_file_yielded_once_with_its_target(tmp_path):
 
 def test_same_file_through_overlapping_roots_yielded_once(tmp_path):
     f = touch(tmp_path / "sub" / "a.mp3")
+    os.link(f, tmp_path / "sub" / "b.mp3")  # a hard link is the same real file too
     assert list(discover([tmp_path, tmp_path / "sub", f])) == [Found(f)]
+
+
+def test_root_that_is_a_broken_or_looping_symlink(tmp_path):
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert list(discover([tmp_path / "gone", tmp_path / "loop"])) == [
+        Found(tmp_path / "gone", "broken symlink"), Found(tmp_path / "loop", "symlink loop")]
+
+
+def test_root_symlink_to_folder_is_walked(tmp_path):
+    touch(tmp_path / "real" / "a.flac")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    assert list(discover([tmp_path / "link"])) == [Found(tmp_path / "link" / "a.flac")]
 
 
 def test_symlink_loop_file_and_folder_loops(tmp_path):
