@@ -237,10 +237,11 @@ def convert(tf_python: Path, check_audio: list[Path], write: bool) -> float:
 
     from mgctag.weights import save
 
-    FIXTURE_WAV.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(FIXTURE_WAV, synth_clip(), 16000, subtype="PCM_16")
-    audio = [FIXTURE_WAV, *check_audio]
     with tempfile.TemporaryDirectory() as tmp:
+        clip = FIXTURE_WAV if write else Path(tmp) / FIXTURE_WAV.name
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(clip, synth_clip(), 16000, subtype="PCM_16")
+        audio = [clip, *check_audio]
         dump = Path(tmp) / "reference.npz"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
         subprocess.run([str(tf_python), __file__, "--dump", str(dump), *map(str, audio)], check=True, env=env,
@@ -259,7 +260,7 @@ def convert(tf_python: Path, check_audio: list[Path], write: bool) -> float:
             fixture[f"{name}/taggram"] = ref[f"{ckpt}/audio0/taggram"].astype(np.float32)
             if write:
                 meta.metrics = {"parity_max_abs_diff": float(np.abs(
-                    our_outputs(model, read_wave(FIXTURE_WAV, 16000))["taggram"] - fixture[f"{name}/taggram"]).max())}
+                    our_outputs(model, read_wave(clip, 16000))["taggram"] - fixture[f"{name}/taggram"]).max())}
                 print("wrote", save(ROOT / "weights" / f"{name}.safetensors", model, meta))
         fixture["musicnn-msd/max_pool"] = ref["MSD_musicnn/audio0/max_pool"].astype(np.float32)
         fixture["musicnn-msd/mean_pool"] = ref["MSD_musicnn/audio0/mean_pool"].astype(np.float32)
