@@ -61,12 +61,12 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
         raise TagError(_reason(e)) from e
     try:
         shutil.copyfile(target, tmp)
-        _check_unchanged(target, seen)  # the copy holds what was analysed
+        digest = _digest(target)
         tags.write(tmp, **values, id3v23=id3v23)
         _fsync(tmp)
-        _verify(tmp, target, values)
+        _verify(tmp, values, digest=digest)
         _copy_metadata(seen, target, tmp, keep_mtime=keep_mtime)
-        _check_unchanged(target, seen)
+        _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
     except (MgctagError, OSError) as e:
         _remove(tmp)
@@ -139,16 +139,19 @@ def _temp_for(target: Path) -> Path:
 
 # --- the temp copy -----------------------------------------------------------------------------
 
-def _verify(tmp: Path, original: Path, values: dict) -> None:
+def _verify(tmp: Path, values: dict, *, digest: str) -> None:
     """The copy must read back the requested values and decode to the original's samples."""
     if tags.would_change(tags.read(tmp), **values):
         raise TagError("verification failed: tags did not read back as written")
+    if _digest(tmp) != digest:
+        raise TagError("verification failed: audio differs")
+
+
+def _digest(path: Path) -> str:
     try:
-        same = decode.audio_digest(tmp) == decode.audio_digest(original)
+        return decode.audio_digest(path)
     except MgctagError as e:
         raise TagError(f"verification failed: {e}") from e
-    if not same:
-        raise TagError("verification failed: audio differs")
 
 
 def _copy_metadata(st: os.stat_result, original: Path, tmp: Path, *, keep_mtime: bool) -> None:
