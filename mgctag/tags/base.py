@@ -15,7 +15,6 @@ GENRE = "genre"
 CONFIDENCE = "confidence"  # mgctag's own: one value per genre, "0.823"
 MODEL = "model"  # mgctag's own: the model id that chose the genre
 ARTIST = "artist"  # read only (training groups by artist)
-FIELDS = (GENRE, CONFIDENCE, MODEL, ARTIST)
 
 
 class Format:
