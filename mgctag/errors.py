@@ -19,3 +19,7 @@ class WeightsError(MgctagError):
 
 class DataError(MgctagError):
     """Training or evaluation data is missing, empty or inconsistent."""
+
+
+class LockError(MgctagError):
+    """Another run holds the state database's lock."""

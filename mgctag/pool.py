@@ -6,6 +6,10 @@ torch's threads, and they import only numpy, soundfile, PyAV and mutagen.
 """
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from . import decode, segment, tags
 from .errors import MgctagError
 
 IN_FLIGHT_PER_WORKER = 4
+ORPHAN_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -60,11 +65,31 @@ def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: i
         return
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         window: deque = deque()
-        for p in paths:
-            window.append(pool.submit(job, p))
-            if len(window) >= IN_FLIGHT_PER_WORKER * workers:
+        try:
+            for p in paths:
+                window.append(pool.submit(job, p))
+                if len(window) >= IN_FLIGHT_PER_WORKER * workers:
+                    yield window.popleft().result()
+            while window:
                 yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
+        finally:  # a caller that stops early waits only for the files being decoded right now
+            for future in window:
+                future.cancel()
+
+
+def _worker_init(parent: int) -> None:
+    """Ctrl-C reaches the whole process group, but stopping is the main process's business: it
+    stops between files and shuts the pool down. (SIGTERM stays fatal: the pool itself uses it
+    on workers of a broken pool.) A worker whose parent was killed exits instead of waiting forever.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="mgctag-orphan-watch").start()

@@ -11,6 +11,12 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GTZAN_MINI = SHARED / "data" / "gtzan-mini"
 
 
+@pytest.fixture(autouse=True)
+def _private_state(tmp_path_factory, monkeypatch):
+    """The CLI keeps a state database; no test may touch the real one in the user's home."""
+    monkeypatch.setenv("MGCTAG_STATE", str(tmp_path_factory.mktemp("state") / "state.sqlite"))
+
+
 @pytest.fixture
 def gtzan_mini() -> Path:
     if not GTZAN_MINI.is_dir():

@@ -1,0 +1,293 @@
+"""Incremental state: what each file looked like when mgctag last analysed it, and an undo journal.
+
+One SQLite database in WAL mode (a killed run loses at most the row it was writing; SQLite rolls
+an unfinished transaction back on the next open) with three tables:
+
+- ``runs``: one row per scan: id, start and end, roots, model, settings, outcome and counts;
+- ``files``: per path (as bytes, so any file name fits) the size and mtime seen, the model and
+  decision settings, the result and the values written. A re-run skips a file whose size, mtime,
+  model and settings all match a settled result, after one ``stat`` and without decoding it;
+- ``journal``: per run and path, the genre-related values before and after a write. A row is
+  committed as ``pending`` *before* the file is renamed into place and marked ``done`` after, so
+  a kill between the two still leaves undo something to compare against.
+
+Every change is committed at once: rows come only from files that were decoded, each of which
+costs far more than a WAL commit, so there is nothing to gain from batching.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import platformdirs
+
+from .errors import MgctagError
+
+if TYPE_CHECKING:
+    from .scan import FileResult
+    from .tags import TagState
+
+SCHEMA_VERSION = 1
+FILE_NAME = "state.sqlite"
+# results a re-run with the same file, model and settings would only repeat
+SETTLED = frozenset({"tagged", "unchanged", "kept", "skipped"})
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    outcome TEXT NOT NULL DEFAULT 'running',      -- running | done | interrupted
+    roots TEXT NOT NULL,                          -- JSON list
+    model TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    write_tags INTEGER NOT NULL,
+    writing TEXT NOT NULL,                        -- JSON: how files were written (undo writes alike)
+    counts TEXT                                   -- JSON {status: n}
+);
+CREATE TABLE IF NOT EXISTS files (
+    path BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    status TEXT NOT NULL,
+    genres TEXT NOT NULL,                         -- JSON [[genre, confidence], ...]
+    existing_genre TEXT NOT NULL,
+    error TEXT NOT NULL,
+    written TEXT,                                 -- JSON Values, when this run wrote the file
+    run_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    run_id INTEGER NOT NULL,
+    path BLOB NOT NULL,
+    before TEXT NOT NULL,                         -- JSON Values
+    after TEXT NOT NULL,                          -- JSON Values
+    state TEXT NOT NULL,                          -- pending | done | undone
+    PRIMARY KEY (run_id, path)
+);
+"""
+
+
+def default_path() -> Path:
+    """Where the CLI keeps its state unless told otherwise (`--state`, MGCTAG_STATE)."""
+    return Path(platformdirs.user_data_dir("mgctag")) / FILE_NAME
+
+
+def settings_key(weights_file: str | os.PathLike, **decision) -> str:
+    """A short fingerprint of the weights' bytes and every option that changes a file's result.
+
+    The weights are hashed, not named: retrained weights saved under the same name must not
+    count as "unchanged".
+    """
+    h = hashlib.sha256()
+    with open(weights_file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(json.dumps(decision, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Values:
+    """The genre-related values of one file: what undo compares and restores."""
+    genres: tuple[str, ...] = ()
+    confidences: tuple[str, ...] = ()     # as stored: text with three decimals
+    model: str | None = None
+
+    @classmethod
+    def of(cls, state: "TagState") -> "Values":
+        return cls(tuple(state.genres), tuple(state.confidences), state.model)
+
+    def to_json(self) -> str:
+        return json.dumps({"genres": self.genres, "confidences": self.confidences, "model": self.model})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Values":
+        d = json.loads(text)
+        return cls(tuple(d["genres"]), tuple(d["confidences"]), d["model"])
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A settled result from an earlier run, shown again for a file that is skipped."""
+    status: str
+    genres: list[tuple[str, float]]
+    existing_genre: str
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    started: float
+    finished: float | None
+    outcome: str
+    roots: list[str]
+    model: str
+    write_tags: bool
+    writing: dict           # write_safely's options the run used: hardlinks, id3v23, keep_mtime
+    counts: dict[str, int]
+    changed: int            # journal rows not yet undone
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    path: Path
+    before: Values
+    after: Values
+    state: str              # pending | done | undone
+
+
+def key(path: str | os.PathLike) -> bytes:
+    """The files/journal key of a path: its absolute form as bytes (valid for any file name)."""
+    return os.fsencode(os.path.abspath(path))
+
+
+class State:
+    """The state database. `path=None` keeps it in memory (library use without a state file)."""
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = None if path is None else Path(path)
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(":memory:" if self.path is None else self.path, timeout=30,
+                                      isolation_level=None)  # autocommit; transactions are explicit
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise MgctagError(f"state database {self.path} is from a newer mgctag (schema {version})")
+            self.db.executescript(SCHEMA)  # idempotent: every statement is IF NOT EXISTS
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as e:
+            raise MgctagError(f"cannot use state database {self.path}: {e}") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One committed transaction (rolled back if the block fails)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def start_run(self, *, roots: Sequence[str | os.PathLike], model: str, settings: str, write_tags: bool,
+                  writing: dict) -> int:
+        """A new run id; `writing` holds write_safely's options (hardlinks, id3v23, keep_mtime)."""
+        roots_json = json.dumps([os.fsdecode(os.path.abspath(r)) for r in roots])
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO runs (started, roots, model, settings, write_tags, writing) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (time.time(), roots_json, model, settings,
+                                                          int(write_tags), json.dumps(writing)))
+        return cur.lastrowid
+
+    def finish_run(self, run_id: int, *, counts: dict[str, int], outcome: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished = ?, outcome = ?, counts = ? WHERE id = ?",
+                       (time.time(), outcome, json.dumps(counts), run_id))
+
+    def runs(self) -> list[Run]:
+        """Every run, newest first, with how many of its changes are not undone yet."""
+        rows = self.db.execute(
+            "SELECT r.id, r.started, r.finished, r.outcome, r.roots, r.model, r.write_tags, r.writing, "
+            "r.counts, (SELECT count(*) FROM journal j WHERE j.run_id = r.id AND j.state != 'undone') "
+            "FROM runs r ORDER BY r.id DESC").fetchall()
+        return [Run(i, s, f, o, json.loads(roots), m, bool(w), json.loads(wr), json.loads(c or "{}"), n)
+                for i, s, f, o, roots, m, w, wr, c, n in rows]
+
+    # --- files -------------------------------------------------------------------------------
+
+    def lookup(self, path: Path, st: os.stat_result, *, model: str, settings: str, write_tags: bool) -> Seen | None:
+        """The earlier result when `path` need not be analysed again, else None.
+
+        Errors are always retried (a full disk or a permission may have been fixed), and a dry
+        run's "would-tag" does not excuse a run that writes.
+        """
+        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre "
+                              "FROM files WHERE path = ?", (key(path),)).fetchone()
+        if row is None:
+            return None
+        size, mtime_ns, row_model, row_settings, status, genres, existing = row
+        if (size, mtime_ns, row_model, row_settings) != (st.st_size, st.st_mtime_ns, model, settings):
+            return None
+        if status not in SETTLED and not (status == "would-tag" and not write_tags):
+            return None
+        return Seen(status, [(g, p) for g, p in json.loads(genres)], existing)
+
+    def record(self, result: "FileResult", stat: tuple[int, int] | None, *, run_id: int, settings: str,
+               written: Values | None = None) -> None:
+        """Remember one file's result; without a stat (the file is gone) its row is dropped."""
+        with self._tx() as db:
+            if stat is None:
+                db.execute("DELETE FROM files WHERE path = ?", (key(result.path),))
+                return
+            db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, model, settings, status, genres, "
+                       "existing_genre, error, written, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (key(result.path), *stat, result.model, settings, result.status, json.dumps(result.genres),
+                        result.existing_genre, result.error, written.to_json() if written else None, run_id))
+
+    def forget(self, paths: Iterable[str | os.PathLike]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM files WHERE path = ?", ((key(p),) for p in paths))
+
+    def prune(self, roots: Sequence[str | os.PathLike], found: Iterable[str | os.PathLike]) -> int:
+        """Drop the rows of files under `roots` that this run did not find (moved or deleted)."""
+        prefixes = [key(r) for r in roots]
+        under = tuple(p.rstrip(b"/") + b"/" for p in prefixes)
+        present = {key(p) for p in found}
+        stale = [p for (p,) in self.db.execute("SELECT path FROM files")
+                 if (p in prefixes or p.startswith(under)) and p not in present]
+        with self._tx() as db:
+            db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in stale))
+        return len(stale)
+
+    # --- journal -----------------------------------------------------------------------------
+
+    def journal_pending(self, run_id: int, path: Path, *, before: Values, after: Values) -> None:
+        """Called before a write, committed before the file is touched."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO journal (run_id, path, before, after, state) "
+                       "VALUES (?, ?, ?, ?, 'pending')", (run_id, key(path), before.to_json(), after.to_json()))
+
+    def journal_set(self, run_id: int, path: Path, state: str | None) -> None:
+        """Mark a journal row done or undone; None removes it (the write did not happen)."""
+        with self._tx() as db:
+            if state is None:
+                db.execute("DELETE FROM journal WHERE run_id = ? AND path = ?", (run_id, key(path)))
+            else:
+                db.execute("UPDATE journal SET state = ? WHERE run_id = ? AND path = ?", (state, run_id, key(path)))
+
+    def journal(self, run_id: int) -> list[JournalEntry]:
+        rows = self.db.execute("SELECT path, before, after, state FROM journal WHERE run_id = ? ORDER BY path",
+                               (run_id,)).fetchall()
+        return [JournalEntry(Path(os.fsdecode(p)), Values.from_json(b), Values.from_json(a), s)
+                for p, b, a, s in rows]
+
+
+@contextlib.contextmanager
+def opened(path: str | os.PathLike | None, *, wait: bool = False,
+           should_stop: Callable[[], bool] | None = None) -> Iterator[State]:
+    """The state database, holding its run lock for as long as it is open (none in memory)."""
+    from .lock import RunLock
+
+    with RunLock.beside(path, wait=wait, should_stop=should_stop) if path is not None else contextlib.nullcontext():
+        state = State(path)
+        try:
+            yield state
+        finally:
+            state.close()
