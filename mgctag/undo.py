@@ -1,0 +1,94 @@
+"""Undo a run: put back the genre-related values a scan replaced, file by file.
+
+The journal holds, for every file a run wrote, the values before and after (genres, mgctag's
+confidences and model id). A file is restored only while it still holds the "after" values,
+whatever else changed in it: other values mean something else (a tag editor, a later run) changed
+its genre since, and it is refused unless `force`. A "pending" row (the run was killed around the
+rename) is handled alike: the file's current tags say whether the write happened. Restoring goes
+through mgctag.safe like any write, with the options the run wrote with (ID3 version, mtime,
+hard links); mgctag fields the run added are removed because "before" did not have them.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import safe, tags
+from .errors import MgctagError
+from .state import Run, State, Values
+
+STATUSES = ("restored", "already", "refused", "error")
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    path: Path
+    status: str         # restored | already (holds the earlier values) | refused | error
+    reason: str = ""    # one line, for refused and error
+
+
+def pick_run(db: State, run_id: int | None = None) -> Run:
+    """The run to undo: `run_id`, or the newest run with changes not undone yet."""
+    runs = db.runs()
+    if run_id is not None:
+        for run in runs:
+            if run.id == run_id:
+                return run
+        raise MgctagError(f"no run {run_id} in this state database")
+    for run in runs:
+        if run.changed:
+            return run
+    raise MgctagError("no run has changes left to undo")
+
+
+def undo(db: State, run: Run, *, force: bool = False) -> Iterator[UndoResult]:
+    """Restore the files `run` changed; yields one UndoResult per journal row not undone yet."""
+    for entry in db.journal(run.id):
+        if entry.state == "undone":
+            continue
+        result = _restore(entry.path, entry.before, entry.after, force=force, writing=run.writing)
+        if result.status in ("restored", "already"):
+            db.journal_set(run.id, entry.path, "undone")
+            db.forget([entry.path])  # its row described the tagged file; the next scan looks again
+        yield result
+
+
+def _restore(path: Path, before: Values, after: Values, *, force: bool, writing: dict) -> UndoResult:
+    try:
+        st = os.stat(path)
+        current = Values.of(tags.read(path))
+    except (OSError, MgctagError) as e:
+        return UndoResult(path, "error", _one_line(e))
+    if current == before:
+        return UndoResult(path, "already")
+    if current != after and not force:
+        return UndoResult(path, "refused", "genre changed since that run (--force restores it anyway)")
+    try:
+        safe.write_safely(path, **_write_values(before), **writing, expect=(st.st_size, st.st_mtime_ns))
+    except (MgctagError, ValueError) as e:  # ValueError: values no tag can hold (an empty genre)
+        return UndoResult(path, "error", str(e))
+    return UndoResult(path, "restored")
+
+
+def _write_values(v: Values) -> dict:
+    """write_safely's keywords that reproduce `v` exactly, or MgctagError when none can."""
+    confidences = None
+    if v.confidences:
+        try:
+            confidences = [float(c) for c in v.confidences]
+        except ValueError:
+            confidences = None
+        if (confidences is None or len(confidences) != len(v.genres)
+                or tags.format_confidences(confidences) != v.confidences):
+            raise MgctagError("the earlier confidence values cannot be written back exactly")
+    return dict(genres=list(v.genres), confidences=confidences, model_id=v.model)
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError):
+        return "file not found"
+    if isinstance(e, OSError):
+        return (e.strerror or str(e)).lower()
+    return str(e)
