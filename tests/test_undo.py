@@ -1,0 +1,135 @@
+"""undo: a run's changes come back out, exactly, and only where nothing else changed them since."""
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import audiogen
+from mgctag import tags
+from mgctag.cli import app
+from mgctag.decode import audio_digest
+from mgctag.errors import MgctagError
+from mgctag.scan import ScanOptions, scan
+from mgctag.state import State, Values
+from mgctag.undo import pick_run, undo
+
+LOW, HIGH = 150.0, 5000.0
+
+
+def values(p):
+    return Values.of(tags.read(p))
+
+
+@pytest.fixture
+def lib(tmp_path):
+    """Files with different starting points: no tags, a user's genre, an earlier mgctag result."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    bare = audiogen.make(root / "bare.mp3", seconds=2.5, freq=LOW)
+    users = audiogen.make(root / "users.flac", seconds=2.5, freq=HIGH)
+    tags.write(users, genres=["Polka", "Ska"], confidences=None, model_id=None)
+    ours = audiogen.make(root / "ours.m4a", seconds=2.5, freq=LOW)
+    tags.write(ours, genres=["High"], confidences=[0.4], model_id="older-model")
+    return root
+
+
+def scan_all(root, model, db, **kw):
+    kw.setdefault("workers", 0)
+    return {r.path: r for r in scan([root], ScanOptions(model=str(model), state=db, write_tags=True, **kw))}
+
+
+def undo_all(db, run_id=None, **kw):
+    state = State(db)
+    try:
+        return {r.path: r for r in undo(state, pick_run(state, run_id), **kw)}
+    finally:
+        state.close()
+
+
+def test_undo_restores_the_values_before_and_removes_added_fields(tmp_path, lib, band_model):
+    files = sorted(lib.iterdir())
+    before = {p: values(p) for p in files}
+    digests = {p: audio_digest(p) for p in files}
+    db = tmp_path / "state.sqlite"
+    results = scan_all(lib, band_model, db, keep_existing=False)
+    assert {r.status for r in results.values()} == {"tagged"}
+    assert all(values(p) != before[p] for p in files)
+    undone = undo_all(db)
+    assert {r.status for r in undone.values()} == {"restored"} and set(undone) == set(files)
+    for p in files:
+        assert values(p) == before[p], p
+        assert audio_digest(p) == digests[p]
+    assert values(lib / "bare.mp3") == Values()   # no genre, no confidence, no model left behind
+    # nothing is left to undo, and the next scan looks at the files again
+    with pytest.raises(MgctagError, match="no run has changes left"):
+        undo_all(db)
+    assert {r.status for r in scan_all(lib, band_model, db, keep_existing=False).values()} == {"tagged"}
+
+
+def test_files_changed_since_are_refused_unless_forced(tmp_path, lib, band_model):
+    db = tmp_path / "state.sqlite"
+    scan_all(lib, band_model, db, keep_existing=False)
+    edited = lib / "bare.mp3"
+    tags.write(edited, genres=["Jazz"], confidences=None, model_id=None)   # a tag editor, after the run
+    undone = undo_all(db)
+    assert undone[edited].status == "refused" and "--force" in undone[edited].reason
+    assert values(edited).genres == ("Jazz",)
+    assert {undone[p].status for p in undone if p != edited} == {"restored"}
+    again = undo_all(db, force=True)   # only the refused file is left in the journal
+    assert set(again) == {edited} and again[edited].status == "restored"
+    assert values(edited) == Values()
+
+
+def test_runs_undo_in_order_and_a_later_run_blocks_an_earlier_one(tmp_path, lib, band_model):
+    db = tmp_path / "state.sqlite"
+    original = {p: values(p) for p in lib.iterdir()}
+    scan_all(lib, band_model, db, keep_existing=False)                 # run 1
+    after_one = {p: values(p) for p in lib.iterdir()}
+    scan_all(lib, band_model, db, keep_existing=False, top_k=2)        # run 2 rewrites every file
+    assert {r.status for r in undo_all(db, 1).values()} == {"refused"}
+    assert {r.status for r in undo_all(db).values()} == {"restored"}  # newest first: run 2
+    assert {p: values(p) for p in lib.iterdir()} == after_one
+    assert {r.status for r in undo_all(db, 1).values()} == {"restored"}
+    assert {p: values(p) for p in lib.iterdir()} == original
+
+
+def test_a_file_already_back_to_its_values_is_not_rewritten(tmp_path, lib, band_model):
+    db = tmp_path / "state.sqlite"
+    scan_all(lib, band_model, db, keep_existing=False)
+    p = lib / "users.flac"
+    tags.write(p, genres=["Polka", "Ska"], confidences=None, model_id=None)   # put back by hand
+    mtime = p.stat().st_mtime_ns
+    assert undo_all(db)[p].status == "already"
+    assert p.stat().st_mtime_ns == mtime
+
+
+def test_missing_file_is_an_error_and_stays_in_the_journal(tmp_path, lib, band_model):
+    db = tmp_path / "state.sqlite"
+    scan_all(lib, band_model, db, keep_existing=False)
+    (lib / "ours.m4a").unlink()
+    undone = undo_all(db)
+    assert (undone[lib / "ours.m4a"].status, undone[lib / "ours.m4a"].reason) == ("error", "file not found")
+    assert set(undo_all(db)) == {lib / "ours.m4a"}
+
+
+def test_cli_undo_list_and_exit_codes(tmp_path, lib, band_model):
+    db = tmp_path / "state.sqlite"
+    runner = CliRunner()
+
+    def mgctag(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    r = mgctag("undo", "--state", db)
+    assert r.exit_code == 0 and "no run has changes left" in r.output
+    r = mgctag("scan", lib, "--model", band_model, "--workers", 0, "--state", db, "--write-tags", "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert "(run 1)" in r.output
+    r = mgctag("undo", "--state", db, "--list")
+    assert r.exit_code == 0 and " 1  " in r.output and "3 seen" in r.output
+    assert mgctag("undo", "--state", db, "--run", 7).exit_code == 2
+    tags.write(lib / "bare.mp3", genres=["Jazz"], confidences=None, model_id=None)
+    r = mgctag("undo", "--state", db)
+    assert r.exit_code == 1 and "refused" in r.output and "2 restored" in r.output
+    r = mgctag("undo", "--state", db, "--force")
+    assert r.exit_code == 0 and "1 restored" in r.output
+    assert values(lib / "bare.mp3") == Values()
