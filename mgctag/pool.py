@@ -44,11 +44,11 @@ class DecodeJob:
     def __call__(self, path: Path) -> Decoded:
         try:
             st = path.stat()
-            existing = tags.read(path)
-            info = decode.probe(path)
+            info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
             starts = segment.segment_starts(info.duration, self.n_samples / self.sample_rate, self.n_segments)
             windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
                                           n_samples=self.n_samples, info=info)
+            existing = tags.read(path)
             return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns))
         except MgctagError as e:
             return Decoded(path, error=str(e))
