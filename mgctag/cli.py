@@ -59,7 +59,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 def show_path(p: Path) -> str:
     """A printable form of any file name, including names that are not valid UTF-8."""
-    return os.fsdecode(p).encode("utf-8", "backslashreplace").decode("utf-8")
+    return os.fsencode(p).decode("utf-8", "backslashreplace")  # undecodable bytes show as \xNN
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(
