@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import LockError
+from .errors import LockError, MgctagError
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # how often a waiting run tries again (and checks whether it was told to stop)
 
 
 class RunLock:
-    """`with RunLock(path, wait=...):` holds the lock; raises LockError when it cannot be had."""
+    """`with RunLock(path, wait=...):` holds the lock; raises LockError when another run has it
+    (MgctagError when the lock file cannot even be opened: a setup problem, not a busy lock)."""
 
     def __init__(self, path: str | os.PathLike, *, wait: bool = False,
                  should_stop: Callable[[], bool] | None = None):
@@ -41,7 +42,7 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise LockError(f"cannot open lock file {self.path}: {e.strerror}") from None
+            raise MgctagError(f"cannot open lock file {self.path}: {e.strerror}") from None
         try:
             told = False
             while not self._try(fd):

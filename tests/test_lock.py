@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from mgctag.errors import LockError
+from mgctag.errors import LockError, MgctagError
 from mgctag.lock import RunLock
 
 
@@ -71,7 +71,8 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         pass
 
 
-def test_unusable_lock_folder_is_a_lock_error(tmp_path):
+def test_unusable_lock_folder_is_a_setup_error_not_a_busy_lock(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(LockError, match="cannot open lock file"):
+    with pytest.raises(MgctagError, match="cannot open lock file") as e:
         RunLock.beside(tmp_path / "file" / "state.sqlite").acquire()
+    assert not isinstance(e.value, LockError)
