@@ -70,10 +70,11 @@ class ConvBlock1d(nn.Sequential):
         super().__init__(*layers)
 
 
-def conv_stack2d(channels: Sequence[int], *, pools: Sequence, **block) -> nn.Sequential:
-    """ConvBlock2d for each (channels, pool) pair, starting from one input channel."""
-    ins = [1, *channels[:-1]]
-    return nn.Sequential(*(ConvBlock2d(i, o, pool=p, **block) for i, o, p in zip(ins, channels, pools, strict=True)))
+def conv_stack(block: type[nn.Module], channels: Sequence[int], *, pools: Sequence, in_ch: int = 1,
+               **options) -> nn.Sequential:
+    """One `block` (ConvBlock2d or ConvBlock1d) per (channels, pool) pair, chained from `in_ch`."""
+    ins = [in_ch, *channels[:-1]]
+    return nn.Sequential(*(block(i, o, pool=p, **options) for i, o, p in zip(ins, channels, pools, strict=True)))
 
 
 class RecurrentSummary(nn.Module):

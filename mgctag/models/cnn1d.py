@@ -6,7 +6,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import ConvBlock1d, probe_shape
+from .blocks import ConvBlock1d, conv_stack, probe_shape
 
 
 @register(
@@ -34,9 +34,8 @@ class Conv1dNet(nn.Module):
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(128, 256, 256, 512, 512),
                  pools=(4, 4, 4, 2, 1)):
         super().__init__()
-        ins = [n_features, *channels[:-1]]
-        self.cnn = nn.Sequential(*(ConvBlock1d(i, o, pool=p, batch_norm=False)
-                                   for i, o, p in zip(ins, channels, pools, strict=True)), nn.Flatten())
+        self.cnn = nn.Sequential(conv_stack(ConvBlock1d, channels, pools=pools, in_ch=n_features, batch_norm=False),
+                                 nn.Flatten())
         self.out = nn.Linear(probe_shape(self.cnn, (n_features, n_frames))[0], n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import RecurrentSummary, conv_stack2d, probe_shape, to_sequence
+from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape, to_sequence
 
 
 @register(
@@ -34,7 +34,7 @@ class ChoiCRNN(nn.Module):
                  pools=((2, 2), (3, 3), (4, 4), (4, 4)), dropout: float = 0.1, gru_units: int = 32,
                  gru_layers: int = 2):
         super().__init__()
-        self.cnn = conv_stack2d(channels, pools=pools, dropout=dropout)
+        self.cnn = conv_stack(ConvBlock2d, channels, pools=pools, dropout=dropout)
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))
         self.rnn = RecurrentSummary(c * f, [gru_units] * gru_layers, cell="gru")
         self.out = nn.Linear(self.rnn.out_features, n_classes)

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import RecurrentSummary, conv_stack2d, dense_head, probe_shape, to_sequence
+from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, dense_head, probe_shape, to_sequence
 
 
 @register(
@@ -34,7 +34,7 @@ class LiangCRNN(nn.Module):
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(64, 128, 256),
                  lstm_units=(256, 128), dense: int = 64, dropout: float = 0.5):
         super().__init__()
-        self.cnn = conv_stack2d(channels, pools=[2] * len(channels))
+        self.cnn = conv_stack(ConvBlock2d, channels, pools=[2] * len(channels))
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))
         self.rnn = RecurrentSummary(c * f, lstm_units, cell="lstm")
         self.head = dense_head(self.rnn.out_features, n_classes, hidden=[dense], dropout=dropout)

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import RecurrentSummary, conv_stack2d, probe_shape, to_sequence
+from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape, to_sequence
 
 
 @register(
@@ -32,7 +32,8 @@ class ChengCRNN(nn.Module):
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(32, 64, 128, 256),
                  dropout: float = 0.25, rnn_units: int = 128, cell: str = "gru"):
         super().__init__()
-        self.cnn = conv_stack2d(channels, pools=[2] * len(channels), activation="leaky_relu", dropout=dropout)
+        self.cnn = conv_stack(ConvBlock2d, channels, pools=[2] * len(channels), activation="leaky_relu",
+                              dropout=dropout)
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))
         self.rnn = RecurrentSummary(c * f, [rnn_units], cell=cell)
         self.out = nn.Linear(self.rnn.out_features, n_classes)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import RecurrentSummary, conv_stack2d, dense_head, probe_shape
+from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, dense_head, probe_shape
 
 MFCC_13 = FrontendSpec("mfcc", sample_rate=22050, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=13, n_frames=130)
 CITATION = "Khamees et al. 2021, classifying audio music genres with CNN, RNN-LSTM and MLP on MFCC (GTZAN)"
@@ -35,7 +35,8 @@ class KhameesCNN(nn.Module):
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(32, 32, 32), dense: int = 64,
                  dropout: float = 0.3):
         super().__init__()
-        self.cnn = nn.Sequential(conv_stack2d(channels, pools=[3] * len(channels), pool_stride=2), nn.Flatten())
+        pools = [3] * len(channels)
+        self.cnn = nn.Sequential(conv_stack(ConvBlock2d, channels, pools=pools, pool_stride=2), nn.Flatten())
         flat = probe_shape(self.cnn, (1, n_features, n_frames))[0]
         self.head = dense_head(flat, n_classes, hidden=[dense], dropout=dropout)
 

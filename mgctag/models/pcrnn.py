@@ -6,7 +6,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
-from .blocks import RecurrentSummary, conv_stack2d, probe_shape
+from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape
 
 
 @register(
@@ -38,7 +38,7 @@ class ParallelCRNN(nn.Module):
                  pools=((2, 2), (2, 2), (2, 2), (4, 4), (4, 4)), rnn_pool: int = 4, gru_units: int = 128,
                  dropout: float = 0.5):
         super().__init__()
-        self.cnn = nn.Sequential(conv_stack2d(channels, pools=pools, ceil_mode=True), nn.Flatten())
+        self.cnn = nn.Sequential(conv_stack(ConvBlock2d, channels, pools=pools, ceil_mode=True), nn.Flatten())
         cnn_features = probe_shape(self.cnn, (1, n_features, n_frames))[0]
         self.rnn_pool = nn.MaxPool1d(rnn_pool)
         self.rnn = RecurrentSummary(n_features // rnn_pool, [gru_units], cell="gru", bidirectional=True)
