@@ -123,17 +123,14 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                             n_segments=n_segments)
             batcher = BatchedInference(model, batch_size=options.batch_size)
             with closing(decode_all(_until(stop, todo), job, _workers(options))) as decoded:
-                for d in decoded:
-                    if stop():
-                        break
+                for d in _until(stop, decoded):
                     if d.error:
                         yield run.failed(d)
                         continue
-                    for done, seg_probs in batcher.feed(d, d.windows):
+                    for done, seg_probs in _until(stop, batcher.feed(d, d.windows)):
                         yield run.finish(done, seg_probs)
-                else:
-                    for done, seg_probs in batcher.flush():
-                        yield run.finish(done, seg_probs)
+                for done, seg_probs in _until(stop, batcher.flush()):
+                    yield run.finish(done, seg_probs)
             run.complete = not stop()
         except BrokenProcessPool:
             if not stop():  # a SIGTERM sent to the whole process group also ends the workers
@@ -163,11 +160,12 @@ def _settings(weights_file: Path, options: ScanOptions, n_segments: int) -> str:
                               segments=n_segments, vote=options.vote)
 
 
-def _until(stop: Callable[[], bool], paths: Iterable[Path]) -> Iterator[Path]:
-    for p in paths:
+def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
+    """`items` until `stop()` is true: checked before each one, so a stop takes no new file."""
+    for item in items:
         if stop():
             return
-        yield p
+        yield item
 
 
 def _workers(options: ScanOptions) -> int:
