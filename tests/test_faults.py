@@ -157,6 +157,28 @@ def test_signal_finishes_the_current_file_commits_state_and_exits(tmp_path, orig
     assert check_each_file_original_or_tagged(expected) == (0, len(expected))
 
 
+def test_decode_workers_exit_when_the_run_is_killed(tmp_path, originals, band_model):
+    """SIGKILL cannot be handled: the workers notice their parent is gone and exit."""
+    lib = tmp_path / "lib"
+    expected = fresh_copy(originals, lib)
+    proc = cliproc.start(*scan_args(lib, band_model, tmp_path / "state.sqlite", "--workers", 2))
+    for line in proc.stdout:
+        if line.startswith("tagged"):
+            break
+    children = [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)]
+    proc.kill()
+    proc.communicate()
+    assert len(children) == 2 and _gone(children)
+    check_each_file_original_or_tagged(expected)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for entry in os.listdir("/proc"):
@@ -170,7 +192,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _gone(pids: list[int], patience: float = 30.0) -> bool:
+def _gone(pids: list[int], patience: float = 5.0) -> bool:
     """Whether every pid has exited (polls: a process that was told to stop may take a moment)."""
     deadline = time.monotonic() + patience
     while time.monotonic() < deadline:
