@@ -1,0 +1,175 @@
+"""Features computed once: each track cut into back-to-back segments, through the front-end, kept on disk.
+
+Training runs many epochs (and K folds) over the same audio, and a user retrains with other
+options; decoding and the STFT would dominate if repeated. One float16 array per track and
+front-end is stored under a key made of the file's resolved path, size and mtime plus the
+FrontendSpec, so an edited file or another front-end simply misses. Normalisation is not
+applied here: its statistics depend on the training split, which the cache must not know.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import platformdirs
+
+from . import decode, segment
+from .dataset import Track
+from .errors import MgctagError
+from .pool import Decoded, decode_all
+
+if TYPE_CHECKING:  # decoding workers import this module: keep torch out of it
+    from .frontends import FrontendSpec
+
+CACHE_VERSION = 1        # bump when what is stored changes meaning
+ENV_VAR = "MGCTAG_CACHE"
+
+
+def default_dir() -> Path:
+    """$MGCTAG_CACHE, else the platform's user cache folder (~/.cache/mgctag/features on Linux)."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path(platformdirs.user_cache_dir("mgctag")) / "features"
+
+
+@dataclass
+class FeatureSet:
+    """Segments of many tracks in one array, each row knowing its track.
+
+    x : (segments, n_features, n_frames) float16 front-end output (or (segments, dim) embeddings)
+    owner : (segments,) index into `tracks`
+    """
+    tracks: list[Track]
+    x: np.ndarray
+    owner: np.ndarray
+    skipped: list[tuple[Track, str]] = field(default_factory=list)   # (track, one-line reason)
+    computed: int = 0      # tracks decoded and computed by this call
+    reused: int = 0        # tracks read from the cache
+
+    def subset(self, indices: Sequence[int]) -> "FeatureSet":
+        """The tracks at `indices` (in that order) with all, and only, their segments."""
+        indices = list(indices)
+        remap = np.full(len(self.tracks), -1)
+        remap[indices] = np.arange(len(indices))
+        rows = np.flatnonzero(remap[self.owner] >= 0)
+        rows = rows[np.argsort(remap[self.owner[rows]], kind="stable")]
+        return FeatureSet([self.tracks[i] for i in indices], self.x[rows], remap[self.owner[rows]])
+
+    def targets(self, labels: Sequence[str]) -> np.ndarray:
+        """(segments,) class index of each segment's track in `labels`."""
+        index = {g: i for i, g in enumerate(labels)}
+        return np.array([index[t.label] for t in self.tracks], dtype=np.int64)[self.owner]
+
+
+def cache_key(path: Path, spec: FrontendSpec) -> str | None:
+    """Hash of what the features depend on; None when the file cannot be stat'ed."""
+    try:
+        real = Path(os.path.realpath(path))
+        st = real.stat()
+    except OSError:
+        return None
+    blob = json.dumps([CACHE_VERSION, os.fsdecode(real), st.st_size, st.st_mtime_ns, spec.to_dict()], sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class TileJob:
+    """Picklable (for decoding workers): one track as back-to-back segments at the front-end's rate."""
+
+    def __init__(self, spec: FrontendSpec):
+        self.sample_rate, self.n_samples = spec.sample_rate, spec.segment_samples
+
+    def __call__(self, path: Path) -> Decoded:
+        try:
+            info = decode.probe(path)
+            starts = segment.tile_starts(info.duration, self.n_samples / self.sample_rate)
+            windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
+                                          n_samples=self.n_samples, info=info)
+            return Decoded(path, windows)
+        except MgctagError as e:
+            return Decoded(path, error=str(e))
+        except OSError as e:
+            return Decoded(path, error=e.strerror or str(e))
+        except Exception as e:  # a decoder bug must cost one track, not the training run
+            return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+
+
+def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | None = None, device: str = "cpu",
+             batch_size: int = 64, workers: int = 0,
+             on_track: Callable[[int, int], None] | None = None) -> FeatureSet:
+    """Front-end features of every track's back-to-back segments, from the cache or computed and stored.
+
+    Tracks that cannot be decoded are left out and listed in `skipped`. `on_track(done, total)`
+    reports progress. `workers` decoding processes (0: decode in this process).
+    """
+    import torch
+
+    from .frontends import Frontend
+
+    folder = Path(cache_dir) if cache_dir else default_dir()
+    arrays: dict[int, np.ndarray] = {}
+    skipped: dict[int, str] = {}
+    keys = [cache_key(t.path, spec) for t in tracks]
+    todo = []
+    for i, (t, key) in enumerate(zip(tracks, keys)):
+        if key is None:
+            skipped[i] = "cannot read the file"
+        elif (cached := _read(folder, key)) is not None:
+            arrays[i] = cached
+        else:
+            todo.append(i)
+    reused, done = len(arrays), len(arrays) + len(skipped)
+    if on_track:
+        on_track(done, len(tracks))
+    if todo:
+        frontend = Frontend(spec).to(device)
+        by_path = iter(todo)
+        for d in decode_all((tracks[i].path for i in todo), TileJob(spec), workers):
+            i = next(by_path)
+            if d.error:
+                skipped[i] = d.error
+            else:
+                with torch.inference_mode():
+                    parts = [frontend(torch.from_numpy(d.windows[j:j + batch_size]).to(device)).cpu()
+                             for j in range(0, len(d.windows), batch_size)]
+                arrays[i] = torch.cat(parts).numpy().astype(np.float16)
+                _write(folder, keys[i], arrays[i])
+            done += 1
+            if on_track:
+                on_track(done, len(tracks))
+    kept = [i for i in range(len(tracks)) if i in arrays]
+    x = (np.concatenate([arrays[i] for i in kept]) if kept
+         else np.zeros((0, spec.n_features, spec.n_frames), np.float16))
+    owner = np.concatenate([np.full(len(arrays[i]), k) for k, i in enumerate(kept)]) if kept else np.zeros(0, int)
+    return FeatureSet([tracks[i] for i in kept], x, owner, [(tracks[i], r) for i, r in sorted(skipped.items())],
+                      computed=len(todo) - sum(i in skipped for i in todo), reused=reused)
+
+
+def _path(folder: Path, key: str) -> Path:
+    return folder / key[:2] / f"{key}.npy"
+
+
+def _read(folder: Path, key: str) -> np.ndarray | None:
+    try:
+        return np.load(_path(folder, key), allow_pickle=False)
+    except (OSError, ValueError):   # missing, or a torn write from a killed run: compute again
+        return None
+
+
+def _write(folder: Path, key: str, x: np.ndarray) -> None:
+    """Atomic (temp file, rename), so a killed run never leaves half an array; a full disk only costs speed."""
+    path = _path(folder, key)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, x, allow_pickle=False)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

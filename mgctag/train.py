@@ -1,0 +1,434 @@
+"""Training: features once, one visible loop, early stopping on validation, the best epoch kept.
+
+`train` fits one model on given training and validation tracks; `cross_validate` measures an
+architecture with stratified grouped K-fold; `fit` is what `mgctag train` runs (optional CV,
+then the final model on the chosen split, tested when there is a test split); `save_run`
+writes the weights with their history and curves. Progress goes to a `Progress` object the
+caller supplies (the CLI draws it with rich), so nothing here prints.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cache, splits
+from .dataset import Track, TrackSet
+from .errors import DataError
+from .evaluate import EvalReport, check_labels, report
+from .model import Classifier
+from .scan import pick_device
+from .vote import softmax
+from .weights import WeightsMeta, save
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    lr: float = 1e-3                # Adam's learning rate (the CRNN studies' 0.001)
+    batch_size: int = 128           # segments per step, at most
+    max_epochs: int = 100
+    patience: int = 5               # epochs without a lower validation loss before stopping
+    seed: int = 0                   # weights, batch order and random splits: same seed, same run (on CPU)
+    weight_decay: float = 0.0       # Adam's L2 on every weight; mlp's Keras-style L2 is its own `l2` arch param
+    arch_params: dict = field(default_factory=dict)  # overrides of the architecture's constructor keywords
+    valid_fraction: float = 0.1     # of the training tracks, held out for early stopping when no valid split is given
+    vote: str = "mean"              # how validation tracks vote, as in scan
+    device: str = "auto"            # auto | cpu | cuda
+    amp: bool = True                # mixed precision (float16 autocast + grad scaling); only ever used on CUDA
+    cache_dir: Path | None = None   # feature cache; None: mgctag.cache.default_dir()
+    workers: int = 0                # decoding processes for tracks not cached yet (0: this process)
+
+
+@dataclass
+class TrainResult:
+    model: Classifier               # the best epoch's weights, eval mode, on the CPU
+    meta: WeightsMeta
+    history: list[dict]             # one record per epoch (see `_fit`)
+    best_epoch: int
+    valid: EvalReport | None = None
+    test: EvalReport | None = None
+    cv: dict | None = None
+    skipped: list[tuple[Track, str]] = field(default_factory=list)   # tracks that could not be decoded
+
+
+class Progress:
+    """What training reports. Subclass and override; the base is silent."""
+
+    def stage(self, name: str, *, epochs: int) -> None:
+        """A model starts training ("fold 3/10", "final model")."""
+
+    def features(self, done: int, total: int) -> None:
+        """Tracks whose features are ready (cached or computed)."""
+
+    def epoch(self, record: dict) -> None:
+        """One epoch finished: its history record."""
+
+    def note(self, text: str) -> None:
+        """Something the user should know (a left-out track, a split detail)."""
+
+
+class Net:
+    """What the loop trains: the backbone on normalised features, or only the head on frozen-trunk embeddings.
+
+    A backbone with an `embed` method and a `head` module (musicnn-head) has a frozen trunk, so
+    its embeddings are computed once (`inputs`) and only the head learns; a backbone that
+    normalises its own input (musicnn) keeps the Classifier's normalisation at identity.
+    """
+
+    def __init__(self, model: Classifier):
+        bb = model.backbone
+        self.model = model
+        self.frozen = callable(getattr(bb, "embed", None)) and isinstance(getattr(bb, "head", None), nn.Module)
+        self.module = bb.head if self.frozen else bb
+        self.normalised = not (self.frozen or getattr(bb, "normalises_input", False))
+
+    def inputs(self, fs: cache.FeatureSet, *, device: str, batch_size: int = 64) -> cache.FeatureSet:
+        """Front-end features -> what `__call__` takes (embeddings for a frozen trunk)."""
+        if not self.frozen:
+            return fs
+        self.model.to(device).eval()
+        with torch.inference_mode():
+            parts = [self.model.backbone.embed(self.model.normalise(_tensor(fs.x[i:i + batch_size], device))).cpu()
+                     for i in range(0, len(fs.x), batch_size)]
+        x = torch.cat(parts).numpy() if parts else np.zeros((0, self.model.backbone.trunk.embed_dim), np.float32)
+        return replace(fs, x=x)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x) if self.frozen else self.model.backbone(self.model.normalise(x))
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.module.parameters() if p.requires_grad]
+
+
+# --- one model --------------------------------------------------------------------------------
+
+def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptions(), *,
+          valid: Sequence[Track] | None = None, progress: Progress | None = None,
+          provenance: dict | None = None) -> TrainResult:
+    """Fit `arch` on `tracks`, stopping early on `valid` (None: hold out options.valid_fraction of `tracks`).
+
+    The labels are the training tracks' genres, sorted. Normalisation statistics come from the
+    training tracks only. `provenance` is merged into the weights' provenance (data source, split,
+    command).
+    """
+    progress = progress or Progress()
+    tracks = list(tracks)
+    if valid is None:
+        keep, held = _hold_out(tracks, options)
+        tracks, valid = [tracks[i] for i in keep], [tracks[i] for i in held]
+    labels = sorted({t.label for t in tracks})
+    check_labels(valid, labels)
+    device = pick_device(options.device)
+    model = _build(arch, labels, options)
+    net = Net(model)
+    train_fs = net.inputs(_features(tracks, model, options, progress), device=device)
+    valid_fs = net.inputs(_features(list(valid), model, options, progress, allow_empty=True), device=device)
+    progress.stage("final model", epochs=options.max_epochs)
+    history, best, val = _fit(net, train_fs, valid_fs, labels, options, progress, device)
+    prov = {**(provenance or {}), "tracks": {"train": len(train_fs.tracks), "valid": len(valid_fs.tracks)},
+            **_run_facts(options, device, history, best)}
+    metrics = {f"valid_{k}": v for k, v in _headline(val).items()} if val else {}
+    meta = WeightsMeta(arch=arch, labels=labels, frontend=model.spec.to_dict(), arch_params=model.arch_params,
+                       provenance=prov, metrics=metrics,
+                       description=f"{arch} trained by mgctag on {prov.get('data', 'user data')}")
+    return TrainResult(model.cpu().eval(), meta, history, best, valid=val, skipped=train_fs.skipped + valid_fs.skipped)
+
+
+def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, labels: list[str],
+         options: TrainOptions, progress: Progress, device: str) -> tuple[list[dict], int, EvalReport | None]:
+    """The loop. Returns the history, the best epoch (lowest validation loss) and its validation report.
+
+    Each history record: epoch, train_loss, train_segment_accuracy (as seen while learning,
+    dropout on), valid_loss, valid_segment_accuracy, valid_track_accuracy (voted as scan does),
+    valid_macro_f1, seconds. Without validation tracks every epoch runs and the last is kept.
+    """
+    torch.manual_seed(options.seed)
+    model = net.model.to(device)
+    if net.normalised:
+        model.set_normalisation(*bin_stats(train_fs.x))
+    x, y = _tensor(train_fs.x, device, float32=False), torch.from_numpy(train_fs.targets(labels)).to(device)
+    amp = options.amp and device.startswith("cuda")
+    opt = torch.optim.Adam(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    order = torch.Generator().manual_seed(options.seed)
+    history: list[dict] = []
+    best_loss, best_epoch, best_state, best_val, waited = math.inf, 0, None, None, 0
+    for epoch in range(1, options.max_epochs + 1):
+        started = time.monotonic()
+        model.train()
+        loss_sum = correct = seen = 0.0
+        for idx in _batches(len(y), options.batch_size, order):
+            xb, yb = x[idx.to(device)].float(), y[idx.to(device)]
+            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+                logits = net(xb)
+            loss, ce = _loss(logits.float(), yb, net)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            loss_sum += ce.item() * len(yb)
+            correct += (logits.argmax(1) == yb).sum().item()
+            seen += len(yb)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_segment_accuracy": correct / max(seen, 1)}
+        val = None
+        if valid_fs.tracks:
+            val_loss, val = validate(net, valid_fs, labels, options, device)
+            record.update(valid_loss=val_loss, **{f"valid_{k}": v for k, v in _headline(val).items()})
+        record["seconds"] = time.monotonic() - started
+        history.append(record)
+        progress.epoch(record)
+        score = record.get("valid_loss", -epoch)      # no validation: the latest epoch is the best
+        if score < best_loss:
+            best_loss, best_epoch, best_val, waited = score, epoch, val, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            waited += 1
+            if waited >= options.patience:
+                break
+    model.load_state_dict(best_state)
+    return history, best_epoch, best_val
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor, net: Net) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to minimise, its cross-entropy part): the architecture's own penalty (mlp's L2) is added."""
+    ce = F.cross_entropy(logits, targets)
+    penalty = getattr(net.module, "penalty", None)
+    return (ce + penalty() if callable(penalty) else ce), ce.detach()
+
+
+@torch.no_grad()
+def validate(net: Net, fs: cache.FeatureSet, labels: list[str], options: TrainOptions,
+             device: str) -> tuple[float, EvalReport]:
+    """Mean segment cross-entropy and the report of `fs` (inputs as `net` takes them)."""
+    probs, loss = predict(net, fs, device=device, batch_size=options.batch_size, targets=fs.targets(labels))
+    truth = check_labels(fs.tracks, labels)
+    return loss, report(labels, probs, fs.owner, truth, vote_method=options.vote, paths=[t.path for t in fs.tracks])
+
+
+@torch.no_grad()
+def predict(net: Net, fs: cache.FeatureSet, *, device: str, batch_size: int = 128,
+            targets: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given)."""
+    net.model.to(device).eval()
+    amp = device.startswith("cuda")
+    logits = []
+    for i in range(0, len(fs.x), batch_size):
+        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            logits.append(net(_tensor(fs.x[i:i + batch_size], device)).float().cpu())
+    out = torch.cat(logits) if logits else torch.zeros(0, len(net.model.labels))
+    loss = float(F.cross_entropy(out, torch.from_numpy(targets))) if targets is not None and len(out) else math.nan
+    return softmax(out.numpy()), loss
+
+
+def bin_stats(x: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature-bin mean and std over segments and frames of x (segments, bins, frames), in float64."""
+    total = np.zeros(x.shape[1])
+    squares = np.zeros(x.shape[1])
+    for i in range(0, len(x), chunk):
+        part = x[i:i + chunk].astype(np.float64)
+        total += part.sum(axis=(0, 2))
+        squares += np.square(part).sum(axis=(0, 2))
+    n = max(len(x) * x.shape[2], 1)
+    mean = total / n
+    return mean, np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Shuffled index batches; a last batch of one is left out (batch norm cannot train on it)."""
+    order = torch.randperm(n, generator=generator)
+    if n % batch_size == 1 and n > 1:
+        order = order[:-1]
+    return order.split(batch_size)
+
+
+# --- cross-validation and the full run ---------------------------------------------------------
+
+def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: TrainOptions = TrainOptions(), *,
+                   progress: Progress | None = None) -> dict:
+    """Stratified grouped K-fold: per-fold test accuracy and macro-F1 (track level), their mean and std.
+
+    Early stopping in each fold uses a validation part carved from that fold's training tracks,
+    never its test fold. Features are computed (or read from the cache) once for all folds.
+    """
+    progress = progress or Progress()
+    device = pick_device(options.device)
+    labels = sorted({t.label for t in tracks})
+    template = Net(_build(arch, labels, options))
+    fs = template.inputs(_features(list(tracks), template.model, options, progress), device=device)
+    per_fold = []
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for k, (train_idx, test_idx) in enumerate(splits.kfold(fs.tracks, folds, seed=options.seed), 1):
+        keep, held = _hold_out([fs.tracks[i] for i in train_idx], options)
+        net = _fold_net(template, arch, labels, options)
+        progress.stage(f"fold {k}/{folds}", epochs=options.max_epochs)
+        history, best, _ = _fit(net, fs.subset(train_idx[keep]), fs.subset(train_idx[held]), labels, options,
+                                progress, device)
+        _, test = validate(net, fs.subset(test_idx), labels, options, device)
+        confusion += np.array(test.confusion)
+        per_fold.append({"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best,
+                         **_headline(test)})
+    out: dict = {"folds": folds, "tracks": len(fs.tracks), "labels": labels}
+    for key in ("track_accuracy", "macro_f1", "segment_accuracy"):
+        values = np.array([f[key] for f in per_fold])
+        out[f"{key}_mean"], out[f"{key}_std"] = float(values.mean()), float(values.std())
+    out["per_fold"], out["confusion"] = per_fold, confusion.tolist()
+    return out
+
+
+def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, folds: int = 0,
+        split_dir: str | Path | None = None, test_fraction: float = 0.1, progress: Progress | None = None,
+        command: str = "") -> TrainResult:
+    """What `mgctag train` does: optional K-fold CV, then the final model, tested on a test split if any.
+
+    Splits, in order of precedence: split files in `split_dir`; the split column of a manifest;
+    with `folds`, all tracks (less a validation part for early stopping) after the CV; otherwise a
+    random grouped 80/10/10 split (`options.valid_fraction`, `test_fraction`). The CV figures go
+    into the weights' metrics (flat keys `cv_*`), next to the test split's (`test_*`).
+    """
+    progress = progress or Progress()
+    for w in data.warnings:
+        progress.note(w)
+    tracks = list(data.tracks)
+    if split_dir:
+        tracks, notes = splits.apply_split_files(tracks, split_dir)
+        for n in notes:
+            progress.note(n)
+        split = f"split files {Path(split_dir).name}/"
+    elif any(t.split for t in tracks):
+        tracks = [t if t.split else replace(t, split="train") for t in tracks]
+        split = "manifest split column"
+    elif folds:
+        split = f"all tracks after {folds}-fold CV, {options.valid_fraction:.0%} held out for early stopping"
+    else:
+        tracks = splits.random_split(tracks, valid=options.valid_fraction, test=test_fraction, seed=options.seed)
+        split = f"random grouped split, {options.valid_fraction:.0%} valid, {test_fraction:.0%} test, seed {options.seed}"
+    cv = cross_validate(tracks, arch, folds, options, progress=progress) if folds else None
+    parts = splits.by_split(tracks) if any(t.split for t in tracks) else {"train": tracks, "valid": [], "test": []}
+    result = train(parts["train"], arch, options, valid=parts["valid"] or None, progress=progress,
+                   provenance={"data": data.source, "split": split, "command": command})
+    if parts["test"]:
+        net = Net(result.model)
+        device = pick_device(options.device)
+        fs = net.inputs(_features(parts["test"], result.model, options, progress), device=device)
+        _, result.test = validate(net, fs, result.meta.labels, options, device)
+        result.model.cpu().eval()
+        result.meta.metrics.update({f"test_{k}": v for k, v in _headline(result.test).items()})
+        result.meta.metrics["test_tracks"] = result.test.n_tracks
+    if cv:
+        result.cv = cv
+        result.meta.metrics.update({f"cv_{k}": v for k, v in cv.items() if k.endswith(("_mean", "_std"))})
+        result.meta.metrics["cv_folds"] = folds
+    return result
+
+
+def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
+    """The weights, plus `<stem>.history.json` and `<stem>.curves.png` beside them."""
+    out_path = Path(out_path)
+    stem = out_path.name[: -len(".safetensors")] if out_path.name.endswith(".safetensors") else out_path.stem
+    weights_path = save(out_path, result.model, result.meta)
+    history_path = out_path.with_name(f"{stem}.history.json")
+    history_path.write_text(json.dumps({
+        "arch": result.meta.arch, "labels": result.meta.labels, "best_epoch": result.best_epoch,
+        "epochs": result.history, "provenance": result.meta.provenance, "metrics": result.meta.metrics,
+        "cv": result.cv, "test": result.test.to_dict() if result.test else None}, indent=2, ensure_ascii=False))
+    curves_path = save_curves(result.history, out_path.with_name(f"{stem}.curves.png"), best_epoch=result.best_epoch,
+                              title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
+    return {"weights": weights_path, "history": history_path, "curves": curves_path}
+
+
+def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, title: str = "") -> Path:
+    """Loss and accuracy per epoch, training and validation, as in the papers' figures."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    epochs = [r["epoch"] for r in history]
+    for ax, (name, keys) in zip(fig.subplots(1, 2), (
+            ("loss", ("train_loss", "valid_loss")),
+            ("accuracy", ("train_segment_accuracy", "valid_segment_accuracy", "valid_track_accuracy")))):
+        for key in keys:
+            if any(key in r for r in history):
+                ax.plot(epochs, [r.get(key, math.nan) for r in history], marker=".", label=key.replace("_", " "))
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
+    torch.manual_seed(options.seed)
+    try:
+        return Classifier(arch, labels, arch_params=options.arch_params)
+    except KeyError as e:
+        raise DataError(str(e).strip("'\"")) from None
+
+
+def _fold_net(template: Net, arch: str, labels: list[str], options: TrainOptions) -> Net:
+    """A new model for the next fold; a frozen trunk is shared by every fold, only its head starts again."""
+    if not template.frozen:
+        return Net(_build(arch, labels, options))
+    model = copy.deepcopy(template.model)
+    torch.manual_seed(options.seed)
+    for m in model.backbone.head.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return Net(model)
+
+
+def _features(tracks: list[Track], model: Classifier, options: TrainOptions, progress: Progress, *,
+              allow_empty: bool = False) -> cache.FeatureSet:
+    fs = cache.features(tracks, model.spec, cache_dir=options.cache_dir, device=pick_device(options.device),
+                        workers=options.workers, on_track=progress.features)
+    for t, reason in fs.skipped:
+        progress.note(f"{t.path}: left out ({reason})")
+    if not fs.tracks and (tracks or not allow_empty):
+        raise DataError("no track could be decoded")
+    return fs
+
+
+def _hold_out(tracks: list[Track], options: TrainOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the tracks kept for training and of a grouped, stratified validation part
+    (options.valid_fraction) carved from them for early stopping."""
+    if options.valid_fraction <= 0:
+        return np.arange(len(tracks)), np.zeros(0, dtype=np.int64)
+    parted = splits.random_split(tracks, valid=options.valid_fraction, test=0.0, seed=options.seed)
+    return (np.array([i for i, t in enumerate(parted) if t.split == "train"], dtype=np.int64),
+            np.array([i for i, t in enumerate(parted) if t.split == "valid"], dtype=np.int64))
+
+
+def _headline(rep: EvalReport) -> dict:
+    return {"segment_accuracy": rep.segment_accuracy, "track_accuracy": rep.track_accuracy, "macro_f1": rep.macro_f1}
+
+
+def _tensor(x: np.ndarray, device: str, float32: bool = True) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    return t.float() if float32 else t
+
+
+def _run_facts(options: TrainOptions, device: str, history: list[dict], best: int) -> dict:
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or "cpu")
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    return {"seed": options.seed, "epochs": len(history), "best_epoch": best,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.platform()}; torch {torch.__version__} on {device} ({where})",
+            "options": opts}
