@@ -388,5 +388,8 @@ def _metrics_text(metrics: dict) -> str:
     return "; ".join(parts)
 
 
+from . import cli_train  # noqa: E402,F401  (registers `train` and `evaluate` on app)
+
+
 def main() -> None:
     app()

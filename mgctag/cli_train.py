@@ -1,0 +1,262 @@
+"""`mgctag train` and `mgctag evaluate`: parse, call mgctag.train / mgctag.evaluate, print."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .cli import EXIT_OK, BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, \
+    app, err, fail, out
+
+DataArg = Annotated[Optional[Path], typer.Argument(
+    show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
+                             "manifest of path,genre[,split] rows.")]
+FromTagsOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--from-tags", exists=True, show_default=False,
+    help="Learn from the genre tags already in this library instead of DATA (repeatable).")]
+MinCountOpt = Annotated[int, typer.Option(min=1, help="Leave out genres with fewer tracks than this.")]
+SplitDirOpt = Annotated[Optional[Path], typer.Option(
+    exists=True, file_okay=False, show_default=False,
+    help="A folder of train/valid/test split lists (e.g. the fault-filtered GTZAN ones); files are matched "
+         "by genre and name.")]
+WorkersOpt = Annotated[int, typer.Option(min=0, help="Decoding processes (0 decodes in the main process).")]
+
+
+@app.command()
+def train(
+    data: DataArg = None,
+    arch: Annotated[str, typer.Option("--arch", "-a", help="Architecture to train (see `mgctag models`).")] = ...,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", dir_okay=False, show_default=False,
+        help="Where to write the weights (.safetensors); the history (.history.json) and curves (.curves.png) "
+             "go beside them. Default: <arch>-<data>.safetensors in the current folder.")] = None,
+    from_tags: FromTagsOpt = None,
+    genre_map: GenreMapOpt = None,
+    min_count: MinCountOpt = 2,
+    folds: Annotated[int, typer.Option(min=0, help="Cross-validate with K stratified folds (tracks and artists "
+                                       "never straddle folds) before training the final model on all tracks. "
+                                       "0: no cross-validation.")] = 0,
+    split_dir: SplitDirOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights, batch order and random splits.")] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs per model.")] = 100,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a lower "
+                                          "validation loss; the best epoch is kept.")] = 5,
+    batch_size: Annotated[int, typer.Option(min=2, help="Segments per training step, at most.")] = 128,
+    lr: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
+    valid_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of the training tracks held "
+                                                  "out for early stopping when no split says.")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share held out for the test figures "
+                                                 "(random split only, without --folds).")] = 0.1,
+    param: Annotated[Optional[list[str]], typer.Option(
+        "--param", show_default=False, help="An architecture setting, KEY=VALUE (JSON value), e.g. dropout=0.3.")] = None,
+    device: DeviceOpt = Device.auto,
+    amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = True,
+    workers: WorkersOpt = 0,
+    cache_dir: Annotated[Optional[Path], typer.Option(file_okay=False, show_default=False,
+                                                      help="Feature cache folder (default: the user cache).")] = None,
+):
+    """Train an architecture on labelled audio and write its weights, history and curves.
+
+    Prints each epoch's loss and accuracy, the cross-validation figures with --folds, and the
+    test split's figures when there is one. Exit status: 0 trained, 2 bad data or options.
+    """
+    from . import dataset
+    from .errors import MgctagError
+    from .genremap import GenreMap
+    from .train import TrainOptions, fit, save_run
+
+    try:
+        params = _params(param or [])
+        gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
+        tracks = dataset.load_tracks(data, tag_roots=from_tags or (), genre_map=gmap, min_count=min_count)
+        options = TrainOptions(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed,
+                               arch_params=params, valid_fraction=valid_fraction, device=device.value, amp=amp,
+                               cache_dir=cache_dir, workers=workers)
+        target = out_path or Path(f"{arch}-{_data_name(data, from_tags)}.safetensors")
+        counts = ", ".join(f"{g} {n}" for g, n in sorted(tracks.counts().items()))
+        err.print(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})", soft_wrap=True)
+        with _TrainProgress() as progress:
+            result = fit(tracks, arch, options, folds=folds, split_dir=split_dir, test_fraction=test_fraction,
+                         progress=progress, command=shlex.join(["mgctag", *sys.argv[1:]]))
+        written = save_run(result, target)
+    except MgctagError as e:
+        raise fail(str(e))
+    if result.cv:
+        _print_cv(result.cv)
+    if result.valid:
+        out.print(f"final model: best epoch {result.best_epoch} of {len(result.history)}, validation "
+                  f"{_headline(result.valid)}")
+    if result.test:
+        out.print(f"test split: {_headline(result.test)}")
+    for t, reason in result.skipped:
+        err.print(Text(f"left out {t.path}: {reason}"), soft_wrap=True)
+    for kind, path in written.items():
+        out.print(Text(f"{kind}: {path}"), soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def evaluate(
+    data: DataArg = None,
+    model: ModelOpt = None,
+    from_tags: FromTagsOpt = None,
+    genre_map: GenreMapOpt = None,
+    min_count: MinCountOpt = 1,
+    split_dir: SplitDirOpt = None,
+    split: Annotated[str, typer.Option(help="With --split-dir: which list to evaluate (train, valid or test).")]
+        = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON instead of tables.")]
+        = False,
+    confusion: Annotated[Optional[Path], typer.Option(
+        dir_okay=False, show_default=False,
+        help="Where to write the confusion-matrix PNG (default: <model>-confusion.png in the current folder).")]
+        = None,
+    segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
+                                                    "(default: the model's, as in scan).")] = None,
+    vote: VoteOpt = VoteMethod.mean,
+    device: DeviceOpt = Device.auto,
+    batch_size: BatchOpt = 64,
+    workers: WorkersOpt = 0,
+):
+    """Measure a model on labelled audio, hearing each track exactly as `scan` does.
+
+    Prints track-level and segment-level accuracy, macro-F1, per-class precision and recall and
+    the confusion matrix, and writes the matrix as a PNG. Exit status: 0 done, 2 bad data or model.
+    """
+    from . import dataset, splits
+    from .errors import MgctagError
+    from .evaluate import evaluate as run_evaluate
+    from .genremap import GenreMap
+    from .scan import pick_device
+    from .weights import load, resolve
+
+    try:
+        gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
+        tracks = dataset.load_tracks(data, tag_roots=from_tags or (), genre_map=gmap, min_count=min_count)
+        chosen = list(tracks.tracks)
+        if split_dir:
+            chosen, _ = splits.apply_split_files(chosen, split_dir)
+            chosen = splits.by_split(chosen).get(split, [])
+            if not chosen:
+                raise MgctagError(f"{split_dir}: no track of DATA is in the {split} list")
+        path = resolve(model)
+        net, meta = load(path)
+        rep = run_evaluate(net, meta, chosen, vote_method=vote.value, segments=segments,
+                           batch_size=batch_size, device=pick_device(device.value), workers=workers)
+        png = rep.save_confusion_png(confusion or Path(f"{path.stem}-confusion.png"),
+                                     title=f"{path.stem} on {len(chosen)} tracks: track accuracy "
+                                           f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+    except MgctagError as e:
+        raise fail(str(e))
+    if as_json:
+        out.print_json(json.dumps({"model": str(path), "confusion_png": str(png), **rep.to_dict()}))
+        raise typer.Exit(EXIT_OK)
+    _print_report(rep)
+    for s in rep.skipped:
+        err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
+    out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
+def _params(items: list[str]) -> dict:
+    from .errors import MgctagError
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise MgctagError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _data_name(data: Path | None, from_tags: list[Path] | None) -> str:
+    if data is not None:
+        return Path(data).resolve().stem or "data"
+    return "tags-" + (Path(from_tags[0]).resolve().name if from_tags else "library")
+
+
+def _headline(rep) -> str:
+    return (f"track accuracy {rep.track_accuracy:.3f}, segment accuracy {rep.segment_accuracy:.3f}, "
+            f"macro-F1 {rep.macro_f1:.3f} ({rep.n_tracks} tracks)")
+
+
+def _print_cv(cv: dict) -> None:
+    table = Table(title=f"{cv['folds']}-fold cross-validation, {cv['tracks']} tracks", title_justify="left")
+    for col in ("fold", "tracks", "epochs", "best", "track acc", "segment acc", "macro-F1"):
+        table.add_column(col, justify="right")
+    for f in cv["per_fold"]:
+        table.add_row(str(f["fold"]), str(f["test_tracks"]), str(f["epochs"]), str(f["best_epoch"]),
+                      f"{f['track_accuracy']:.3f}", f"{f['segment_accuracy']:.3f}", f"{f['macro_f1']:.3f}")
+    table.add_row("mean ± sd", "", "", "", *(f"{cv[k + '_mean']:.3f} ± {cv[k + '_std']:.3f}"
+                                            for k in ("track_accuracy", "segment_accuracy", "macro_f1")),
+                  style="bold")
+    out.print(table)
+
+
+def _print_report(rep) -> None:
+    out.print(_headline(rep) + f", vote {rep.vote}")
+    per_class = Table(title="Per class (track level)", title_justify="left")
+    for col in ("genre", "precision", "recall", "F1", "tracks"):
+        per_class.add_column(col, justify="left" if col == "genre" else "right")
+    for g, m in rep.per_class.items():
+        per_class.add_row(g, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    out.print(per_class)
+    conf = Table(title="Confusion matrix (rows: true genre, columns: predicted)", title_justify="left")
+    conf.add_column("")
+    for g in rep.labels:
+        conf.add_column(g[:6], justify="right")
+    for g, row in zip(rep.labels, rep.confusion):
+        conf.add_row(g, *(str(n) if n else "." for n in row))
+    out.print(conf)
+
+
+class _TrainProgress:
+    """Draws training's progress: a bar for features, one line per epoch (plain lines off a terminal)."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from .train import Progress as Base
+
+        owner = self
+
+        class Reporter(Base):
+            def stage(self, name, *, epochs):
+                owner.stage = name
+                err.print(f"[bold]{name}[/bold] (at most {epochs} epochs)")
+
+            def features(self, done, total):
+                owner.bar.update(owner.task, completed=done, total=total, visible=done < total)
+
+            def epoch(self, r):
+                valid = (f", valid loss {r['valid_loss']:.3f} acc {r['valid_segment_accuracy']:.3f} "
+                         f"track acc {r['valid_track_accuracy']:.3f}" if "valid_loss" in r else "")
+                err.print(f"  {owner.stage} epoch {r['epoch']:>3}: train loss {r['train_loss']:.3f} "
+                          f"acc {r['train_segment_accuracy']:.3f}{valid} ({r['seconds']:.1f} s)")
+
+            def note(self, text):
+                err.print(Text(text, style="yellow"), soft_wrap=True)
+
+        self.stage = ""
+        self.bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=err, transient=True, disable=not err.is_terminal)
+        self.task = self.bar.add_task("features", total=None, visible=False)
+        self.reporter = Reporter()
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self.reporter
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
