@@ -53,7 +53,7 @@ def main_options(
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)  # one line, even in cron mail
     return typer.Exit(code)
 
 

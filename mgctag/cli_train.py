@@ -233,7 +233,7 @@ class _TrainProgress:
         class Reporter(Base):
             def stage(self, name, *, epochs):
                 owner.stage = name
-                err.print(f"[bold]{name}[/bold] (at most {epochs} epochs)")
+                err.print(f"[bold]{name}[/bold] (at most {epochs} epochs)", soft_wrap=True)
 
             def features(self, done, total):
                 owner.bar.update(owner.task, completed=done, total=total, visible=done < total)
@@ -242,7 +242,7 @@ class _TrainProgress:
                 valid = (f", valid loss {r['valid_loss']:.3f} acc {r['valid_segment_accuracy']:.3f} "
                          f"track acc {r['valid_track_accuracy']:.3f}" if "valid_loss" in r else "")
                 err.print(f"  {owner.stage} epoch {r['epoch']:>3}: train loss {r['train_loss']:.3f} "
-                          f"acc {r['train_segment_accuracy']:.3f}{valid} ({r['seconds']:.1f} s)")
+                          f"acc {r['train_segment_accuracy']:.3f}{valid} ({r['seconds']:.1f} s)", soft_wrap=True)
 
             def note(self, text):
                 err.print(Text(text, style="yellow"), soft_wrap=True)

@@ -1,0 +1,93 @@
+"""`mgctag train` and `mgctag evaluate` through Typer's runner: files written, figures printed, errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mgctag import dataset, weights
+from mgctag.cli import app
+from mgctag.evaluate import evaluate
+from test_train import BANDS, PER_CLASS, make_clip
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-data")
+    for genre, band in BANDS.items():
+        (root / genre).mkdir()
+        for i in range(PER_CLASS):
+            make_clip(root / genre / f"{genre}.{i:05d}.wav", band, i)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-out")
+    r = invoke("train", data, "--arch", "cnn", "--folds", 2, "--epochs", 4, "--batch-size", 16,
+               "--out", out / "cnn-synth.safetensors", "--cache-dir", out / "cache", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    return out, r.output
+
+
+def test_train_prints_cv_and_writes_weights_history_curves(trained):
+    out, text = trained
+    assert "2-fold cross-validation, 24 tracks" in text and "mean ± sd" in text
+    assert "fold 1/2 epoch   1: train loss" in text and "final model" in text
+    for name in ("cnn-synth.safetensors", "cnn-synth.history.json", "cnn-synth.curves.png"):
+        assert (out / name).is_file(), name
+    meta = weights.read_meta(out / "cnn-synth.safetensors")
+    assert meta.arch == "cnn" and meta.labels == sorted(BANDS) and meta.metrics["cv_folds"] == 2
+    assert meta.provenance["command"].startswith("mgctag ")
+
+
+def test_evaluate_json_agrees_with_the_library_and_writes_the_png(trained, data, tmp_path):
+    out, _ = trained
+    png = tmp_path / "conf.png"
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--json", "--confusion", png,
+               "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["n_tracks"] == 3 * PER_CLASS and sum(map(sum, rep["confusion"])) == 3 * PER_CLASS
+    model, meta = weights.load(out / "cnn-synth.safetensors")
+    expected = evaluate(model, meta, dataset.load_tracks(data).tracks)
+    assert rep["track_accuracy"] == pytest.approx(expected.track_accuracy)
+    assert rep["macro_f1"] == pytest.approx(expected.macro_f1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and rep["confusion_png"] == str(png)
+
+
+def test_evaluate_prints_tables(trained, data, tmp_path):
+    out, _ = trained
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--confusion", tmp_path / "c.png")
+    assert r.exit_code == 0, r.output
+    for heading in ("track accuracy", "Per class (track level)", "Confusion matrix"):
+        assert heading in r.output, heading
+    assert (tmp_path / "c.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("train", "{missing}", "--arch", "cnn"), "no such file or folder"),
+    (("train", "{data}", "--arch", "nope"), "nope"),
+    (("train", "{data}", "--arch", "cnn", "--param", "oops"), "expected KEY=VALUE"),
+    (("train", "--arch", "cnn"), "no training data"),
+    (("evaluate", "{data}", "--model", "{missing}.safetensors"), "not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, data, tmp_path):
+    r = invoke(*(a.format(data=data, missing=tmp_path / "missing") for a in args))
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+
+
+def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path):
+    out, _ = trained
+    (tmp_path / "polka").mkdir()
+    make_clip(tmp_path / "polka" / "p.wav", 300.0, 0)
+    r = invoke("evaluate", tmp_path, "--model", out / "cnn-synth.safetensors")
+    assert r.exit_code == 2 and "polka" in r.output
