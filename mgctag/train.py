@@ -140,7 +140,7 @@ def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptio
             **_run_facts(options, device, history, best)}
     metrics = {f"valid_{k}": v for k, v in _headline(val).items()} if val else {}
     meta = WeightsMeta(arch=arch, labels=labels, frontend=model.spec.to_dict(), arch_params=model.arch_params,
-                       provenance=prov, metrics=metrics,
+                       provenance=prov, metrics=metrics, licence=getattr(model.backbone, "licence", ""),
                        description=f"{arch} trained by mgctag on {prov.get('data', 'user data')}")
     return TrainResult(model.cpu().eval(), meta, history, best, valid=val, skipped=train_fs.skipped + valid_fs.skipped)
 

@@ -355,4 +355,5 @@ def test_frozen_trunk_trains_only_the_head(separable, feature_cache):
     got = result.model.backbone.trunk.state_dict()
     assert all(torch.equal(v, got[k]) for k, v in trunk.backbone.state_dict().items())
     assert torch.count_nonzero(result.model.norm_mean) == 0 and torch.all(result.model.norm_std == 1)
+    assert "Pompeu Fabra" in result.meta.licence             # the trunk's licence travels with the head
     assert result.valid.track_accuracy >= 0.9, result.history

@@ -4,15 +4,17 @@
 # The four large networks get an epoch cap so that all of it finishes in about 1.5 hours on a
 # 2-core CPU; the cap is recorded in each file's metadata and in weights/README.md.
 #   sh tools/train_shipped.sh [ARCH ...]      (default: all, cheapest first)
+# The shipped files were made by two such runs side by side, one thread each:
+#   OMP_NUM_THREADS=1 sh tools/train_shipped.sh crnn pcrnn
+#   OMP_NUM_THREADS=1 sh tools/train_shipped.sh cnn lstm mlp cnn1d musicnn-head crnn-lstm crnn-mfcc
 set -eu
 cd "$(dirname "$0")/.."
 DATA=${GTZAN_MINI:-../shared/data/gtzan-mini}
 MGCTAG=${MGCTAG:-.venv/bin/mgctag}
 epochs_for() {
     case "$1" in
-        crnn | pcrnn) echo 2 ;;   # ~50 s per epoch on 90 tracks, 2 CPU cores
-        crnn-mfcc) echo 5 ;;      # ~20 s
-        crnn-lstm) echo 6 ;;      # ~15 s
+        crnn | pcrnn) echo 2 ;;       # ~50 s per epoch on 90 tracks, 2 CPU cores
+        crnn-mfcc | crnn-lstm) echo 4 ;;  # ~15-20 s
         *) echo 100 ;;            # the studies' default; early stopping ends them
     esac
 }

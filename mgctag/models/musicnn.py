@@ -212,7 +212,7 @@ class MusicnnHead(nn.Module):
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "musicnn-msd",
                  hidden: int = 0, dropout: float = 0.3):
         super().__init__()
-        self.trunk = load_trunk(trunk, n_features, n_frames)
+        self.trunk, self.licence = load_trunk(trunk, n_features, n_frames)   # trained files carry the trunk's licence
         self.trunk.requires_grad_(False)
         dim = self.trunk.embed_dim
         if hidden:
@@ -236,8 +236,8 @@ class MusicnnHead(nn.Module):
         return self.head(self.embed(x))
 
 
-def load_trunk(name: str, n_features: int, n_frames: int) -> Musicnn:
-    """The Musicnn backbone of a shipped weights file, checked to share musicnn's front-end."""
+def load_trunk(name: str, n_features: int, n_frames: int) -> tuple[Musicnn, str]:
+    """The Musicnn backbone of a shipped weights file, checked to share musicnn's front-end, and its licence."""
     from ..errors import WeightsError
     from ..weights import SUFFIX, load, shipped_dir
 
@@ -249,7 +249,7 @@ def load_trunk(name: str, n_features: int, n_frames: int) -> Musicnn:
         raise WeightsError(f"musicnn-head: {path.name} is not a musicnn model with musicnn's front-end")
     if (n_features, n_frames) != (MUSICNN_FRONTEND.n_features, MUSICNN_FRONTEND.n_frames):
         raise WeightsError(f"musicnn-head: needs {MUSICNN_FRONTEND.n_features} x {MUSICNN_FRONTEND.n_frames} input")
-    return model.backbone
+    return model.backbone, meta.licence
 
 
 def reference_patches(wave: np.ndarray, spec: FrontendSpec = MUSICNN_FRONTEND) -> np.ndarray:
