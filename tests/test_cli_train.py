@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from mgctag import dataset, weights
 from mgctag.cli import app
 from mgctag.evaluate import evaluate
-from test_train import BANDS, PER_CLASS, make_clip
+from test_train import BANDS, PER_CLASS, make_clip, separable  # noqa: F401  (a fixture)
 
 runner = CliRunner()
 
@@ -19,13 +19,8 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-data")
-    for genre, band in BANDS.items():
-        (root / genre).mkdir()
-        for i in range(PER_CLASS):
-            make_clip(root / genre / f"{genre}.{i:05d}.wav", band, i)
-    return root
+def data(separable):
+    return separable
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,13 @@ epochs_for() {
         *) echo 100 ;;            # the studies' default; early stopping ends them
     esac
 }
+batch_for() {   # 128 (the studies') gives one step per epoch on 90 long segments: smaller for those
+    case "$1" in
+        crnn | crnn-lstm) echo 16 ;;      # one 29 s / 23 s segment per clip
+        pcrnn | crnn-mfcc) echo 32 ;;     # ten 3 s segments per clip
+        *) echo 128 ;;
+    esac
+}
 name_for() {
     case "$1" in
         musicnn-head) echo musicnn-gtzan-mini ;;
@@ -28,5 +35,6 @@ name_for() {
 for arch in "$@"; do
     out="weights/$(name_for "$arch").safetensors"
     echo "== $arch -> $out ($(date -u +%FT%TZ))"
-    "$MGCTAG" train "$DATA" --arch "$arch" --folds 10 --seed 0 --epochs "$(epochs_for "$arch")" --out "$out"
+    "$MGCTAG" train "$DATA" --arch "$arch" --folds 10 --seed 0 --epochs "$(epochs_for "$arch")" \
+        --batch-size "$(batch_for "$arch")" --out "$out"
 done

@@ -1,0 +1,41 @@
+"""Print the metrics table of weights/README.md from the shipped files' own metadata.
+
+The card's figures are pasted from this output, so every number in it is one that `mgctag
+train` wrote into the weights it shipped.
+
+    .venv/bin/python tools/model_card.py
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from mgctag import weights
+
+
+def row(path: Path) -> str | None:
+    m = weights.read_meta(path)
+    x = m.metrics
+    if "cv_track_accuracy_mean" not in x:
+        return None
+    p = m.provenance
+    opts = p.get("options", {})
+    pm = "±"
+    return (f"| `{path.stem}` | `{m.arch}` | {x['cv_track_accuracy_mean']:.2f} {pm} {x['cv_track_accuracy_std']:.2f} "
+            f"| {x['cv_macro_f1_mean']:.2f} {pm} {x['cv_macro_f1_std']:.2f} "
+            f"| {x['cv_segment_accuracy_mean']:.2f} {pm} {x['cv_segment_accuracy_std']:.2f} "
+            f"| {opts.get('max_epochs')} / {opts.get('batch_size')} | {p.get('epochs')} (best {p.get('best_epoch')}) "
+            f"| {p.get('date', '')[:10]} |")
+
+
+def main() -> None:
+    print("| weights | arch | CV track accuracy | CV macro-F1 | CV segment accuracy | epoch cap / batch "
+          "| final model epochs | trained |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted(weights.shipped_dir().glob(f"*{weights.SUFFIX}")):
+        line = row(path)
+        if line:
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
