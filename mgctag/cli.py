@@ -373,16 +373,26 @@ def models():
             w_table.add_row(name, "[red]unreadable[/red]", str(e), "", "", "")
             continue
         labels = ", ".join(m.labels[:12]) + (f" (+{len(m.labels) - 12})" if len(m.labels) > 12 else "")
-        w_table.add_row(name, m.arch, labels, str(m.provenance.get("data", "")),
+        data = str(m.provenance.get("data", ""))
+        data = data.split(":", 1)[0] + ":" + Path(data.split(":", 1)[1]).name if data.startswith("folders:") else data
+        w_table.add_row(name, m.arch, labels, data,
                         _metrics_text(m.metrics), (m.licence.splitlines() or [""])[0])
     out.print(w_table)
 
 
 def _metrics_text(metrics: dict) -> str:
+    """The headline figures: cross-validation (mean ± sd) and test split when present, else every number."""
+    if "cv_folds" in metrics:
+        m = metrics
+        text = (f"{m['cv_folds']}-fold CV: track acc {m['cv_track_accuracy_mean']:.2f} ± "
+                f"{m['cv_track_accuracy_std']:.2f}, macro-F1 {m['cv_macro_f1_mean']:.2f} ± {m['cv_macro_f1_std']:.2f}")
+        if "test_track_accuracy" in m:
+            text += f"; test track acc {m['test_track_accuracy']:.2f}"
+        return text
     parts = []
     for k, v in metrics.items():
         if isinstance(v, (int, float)):
-            parts.append(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}")
+            parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
         elif isinstance(v, str):
             parts.append(f"{k}: {v}")
     return "; ".join(parts)

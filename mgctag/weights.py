@@ -112,7 +112,7 @@ def resolve(name_or_path: str | None) -> Path:
     """`--model` value -> weights file: a path, an installed name, or an architecture name.
 
     An architecture name picks that architecture's shipped weights (e.g. `crnn` ->
-    `crnn-gtzan`), so `--model crnn` works as users expect.
+    `crnn-gtzan-mini`), so `--model crnn` works as users expect.
     """
     name = name_or_path or DEFAULT_MODEL
     p = Path(name).expanduser()
