@@ -29,6 +29,7 @@ from .vote import top_k, vote
 log = logging.getLogger(__name__)
 STATUSES = ("tagged", "would-tag", "kept", "unchanged", "skipped", "error")
 UNCHANGED_NOTE = "unchanged since last run"
+SILENT_PEAK = 1e-4   # no sample above about -80 dBFS in the voted windows: any genre would be a guess
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,9 @@ def _decide(d: Decoded, seg_probs: np.ndarray, labels: list[str], model_id: str,
     chosen = [(g, p) for g, p in scored[: options.top_k] if p >= options.min_confidence]
     existing = d.existing
     result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id)
+    if not np.any(np.abs(d.windows) > SILENT_PEAK):
+        result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
+        return result, None
     if not chosen:
         result.status, result.note = "skipped", f"confidence {scored[0][1]:.2f} is below --min-confidence"
         return result, None

@@ -84,7 +84,7 @@ def build(lib, outside):
     good(lib / "clip.wav", seconds=0.05)
     tagged("clip.wav", None)
     audiogen.write_audio(lib / "silence.flac", np.zeros((3 * 22050, 1), np.float32), 22050)
-    tagged("silence.flac", None)
+    expect[lib / "silence.flac"] = ("skipped", "silent")
     good(lib / "8k-mono.wav", sr=8000)
     tagged("8k-mono.wav")
     sf.write(lib / "96k-24bit-stereo.flac", audiogen.tone(2.5, 96000, LOW, channels=2), 96000, subtype="PCM_24")
@@ -149,7 +149,7 @@ def test_every_bad_input_gets_a_clear_status_and_good_files_are_tagged(tmp_path,
     expect = build(lib, outside)
     assert len(expect) >= 30
     readable = {p: (p.read_bytes(), audio_digest(p)) for p, (status, _) in expect.items()
-                if status == "tagged" or p.name in ("readonly.flac", "hard-linked.flac", "in-read-only-folder.mp3")}
+                if status == "tagged" or p.name in ("readonly.flac", "hard-linked.flac", "in-read-only-folder.mp3", "silence.flac")}
     report = tmp_path / "report.json"
     r = CliRunner().invoke(app, ["scan", str(lib), "--model", str(band_model), "--workers", "0", "--write-tags",
                                  "--state", str(tmp_path / "state.sqlite"), "--report", str(report)])
@@ -172,7 +172,7 @@ def test_every_bad_input_gets_a_clear_status_and_good_files_are_tagged(tmp_path,
             assert detail is None or st.genres == (detail,), (p, st)
             if "rewritten" not in p.name:
                 assert audio_digest(p) == readable[p][1], p
-    for name in ("readonly.flac", "hard-linked.flac", "ro/in-read-only-folder.mp3"):
+    for name in ("readonly.flac", "hard-linked.flac", "ro/in-read-only-folder.mp3", "silence.flac"):
         assert (lib / name).read_bytes() == readable[lib / name][0], name
     assert os.stat(lib / "hard-linked.flac").st_nlink == 2
     assert (lib / "link-to-outside.ogg").is_symlink() and tags.read(outside / "target.ogg").model == "band"
