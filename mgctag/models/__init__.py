@@ -6,6 +6,7 @@ and take input of shape (batch, n_features, n_frames).
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,20 +22,20 @@ class Architecture:
     frontend: FrontendSpec            # the paper's input
     citation: str                     # one line: who, when, what
     summary: str = ""                 # one line for `mgctag models`
-    params: dict = field(default_factory=dict)  # default constructor keywords
+    params: dict = field(default_factory=dict)  # the constructor's keyword-only defaults, recorded in weights
     default_segments: int = 10        # segments voted per track in scan
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, *, frontend: FrontendSpec, citation: str, summary: str = "",
-             default_segments: int = 10, **params):
-    """Class decorator adding a backbone to ARCHITECTURES."""
+def register(name: str, *, frontend: FrontendSpec, citation: str, summary: str = "", default_segments: int = 10):
+    """Class decorator adding a backbone to ARCHITECTURES; its keyword-only defaults become `params`."""
 
     def deco(cls):
+        params = {k: p.default for k, p in inspect.signature(cls).parameters.items() if p.kind is p.KEYWORD_ONLY}
         ARCHITECTURES[name] = Architecture(name, cls, frontend, citation, summary or (cls.__doc__ or "").strip().splitlines()[0],
-                                           dict(params), default_segments)
+                                           params, default_segments)
         return cls
 
     return deco

@@ -14,7 +14,6 @@ from .blocks import ConvBlock1d, conv_stack, probe_shape
     frontend=FrontendSpec("logmel", sample_rate=22050, n_fft=2048, hop_length=1024, n_mels=128, n_frames=646),
     citation="Hoang, 1-D CNN over log-mel frames for music genre classification (after Bian et al.), FMA-medium",
     default_segments=5,
-    channels=(128, 256, 256, 512, 512), pools=(4, 4, 4, 2, 1),
 )
 class Conv1dNet(nn.Module):
     """Five kernel-3 Conv1D layers over 30 s of log-mel frames, mel bins as channels.

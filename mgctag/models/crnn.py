@@ -15,7 +15,6 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape, to_s
     citation="Choi, Fazekas, Sandler & Cho 2016, Convolutional Recurrent Neural Networks for Music "
              "Classification (as used by the Vietnamese traditional music study)",
     default_segments=5,
-    channels=(64, 128, 128, 128), pools=((2, 2), (3, 3), (4, 4), (4, 4)), dropout=0.1, gru_units=32, gru_layers=2,
 )
 class ChoiCRNN(nn.Module):
     """Four conv blocks shrink a 29-s log-mel to a short sequence that a 2-layer GRU summarises.

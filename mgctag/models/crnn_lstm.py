@@ -15,7 +15,6 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, dense_head, probe
                           n_frames=1000),
     citation="Liang 2024, music genre classification with a CRNN (CNN + LSTM) on MFCC",
     default_segments=6,
-    channels=(64, 128, 256), lstm_units=(256, 128), dense=64, dropout=0.5,
 )
 class LiangCRNN(nn.Module):
     """Three conv blocks on 23 s of MFCC, then LSTM 256 -> LSTM 128 -> dense 64.

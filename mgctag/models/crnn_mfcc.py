@@ -14,7 +14,6 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape, to_s
     frontend=FrontendSpec("logmel", sample_rate=22050, n_fft=2048, hop_length=512, n_mels=128, n_frames=128),
     citation="Cheng et al. 2021, CRNN music genre classification on mel-spectrogram/MFCC input",
     default_segments=10,
-    channels=(32, 64, 128, 256), dropout=0.25, rnn_units=128, cell="gru",
 )
 class ChengCRNN(nn.Module):
     """Four 3x3 conv blocks (BN, LeakyReLU, 2x2 pool, dropout) on a 3-s log-mel, then one GRU.

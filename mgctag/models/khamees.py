@@ -16,8 +16,7 @@ MFCC_13 = FrontendSpec("mfcc", sample_rate=22050, n_fft=2048, hop_length=512, n_
 CITATION = "Khamees et al. 2021, classifying audio music genres with CNN, RNN-LSTM and MLP on MFCC (GTZAN)"
 
 
-@register("cnn", frontend=MFCC_13, citation=CITATION, default_segments=10,
-          channels=(32, 32, 32), dense=64, dropout=0.3)
+@register("cnn", frontend=MFCC_13, citation=CITATION, default_segments=10)
 class KhameesCNN(nn.Module):
     """Three 32-filter 3x3 conv blocks with overlapping max-pools and BN on 3 s of MFCC, dense 64.
 
@@ -47,8 +46,7 @@ class KhameesCNN(nn.Module):
         return self.head(x)
 
 
-@register("lstm", frontend=MFCC_13, citation=CITATION, default_segments=10,
-          lstm_units=(64, 64), dense=64, dropout=0.3)
+@register("lstm", frontend=MFCC_13, citation=CITATION, default_segments=10)
 class KhameesLSTM(nn.Module):
     """Two 64-unit LSTM layers over 3 s of MFCC frames, last step -> dense 64.
 
@@ -73,8 +71,7 @@ class KhameesLSTM(nn.Module):
         return self.head(x)
 
 
-@register("mlp", frontend=MFCC_13, citation=CITATION, default_segments=10,
-          hidden=(512, 256, 64), dropout=0.3, l2=1e-3)
+@register("mlp", frontend=MFCC_13, citation=CITATION, default_segments=10)
 class KhameesMLP(nn.Module):
     """Dense 512-256-64 with ReLU, dropout and an L2 penalty on a flattened 3-s MFCC segment.
 

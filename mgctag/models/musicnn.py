@@ -180,7 +180,7 @@ class Musicnn(nn.Module):
 
         Chosen over the 1506-d pooled statistics the dense layer reads: a linear probe on
         gtzan-mini scored the same or slightly better (10-fold CV 0.95 vs 0.93-0.94, within
-        noise on 100 clips) with 7.5x fewer inputs to cache and fit; see weights/README-musicnn.md.
+        noise on 100 clips) with 7.5x fewer inputs to cache and fit; see weights/README.md.
         """
         return self.backend.penultimate(self.backend.pooled(self._trunk(x)))
 
@@ -196,7 +196,7 @@ class Musicnn(nn.Module):
 
 
 @register("musicnn-head", frontend=MUSICNN_FRONTEND, citation=MUSICNN_CITATION,
-          summary="frozen musicnn-msd trunk + a small trainable genre head", trunk="musicnn-msd", hidden=0)
+          summary="frozen musicnn-msd trunk + a small trainable genre head")
 class MusicnnHead(nn.Module):
     """A frozen pretrained musicnn trunk with a trainable head over its penultimate embedding.
 

@@ -15,8 +15,6 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape
     citation="Yang et al. 2020, Parallel Recurrent Convolutional Neural Networks Based Music Genre "
              "Classification Method for Mobile Devices (as modified by the Vietnamese study)",
     default_segments=10,
-    channels=(16, 32, 64, 64, 64), pools=((2, 2), (2, 2), (2, 2), (4, 4), (4, 4)), rnn_pool=4, gru_units=128,
-    dropout=0.5,
 )
 class ParallelCRNN(nn.Module):
     """A CNN branch and a bidirectional-GRU branch read the same 3-s STFT side by side.
