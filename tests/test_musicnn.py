@@ -116,3 +116,33 @@ def test_head_trains_only_the_head(patches, tmp_path):
     loaded, _ = weights.load(path)
     with torch.no_grad():
         assert torch.allclose(loaded(patches), before)
+
+
+@pytest.mark.parametrize("kind", [(12, 7, "valid-3"), (1, 16, "same")])
+def test_frequency_max_block_eval_shortcut_matches_literal_order(kind):
+    """Eval mode pools before ReLU and batch norm (a speed-up); the values must be conv -> ReLU -> BN -> max."""
+    from mgctag.models.musicnn import _FrequencyMaxBlock
+
+    torch.manual_seed(0)
+    freq, time_, padded = kind
+    block = _FrequencyMaxBlock(8, freq, time_, padded)
+    with torch.no_grad():   # mixed-sign scales, so both the max and the min branch are exercised
+        block.bn.weight.copy_(torch.tensor([1.5, -0.7, 0.3, -2.0, 0.0, 1.0, -1.0, 0.5]))
+        block.bn.bias.normal_()
+        block.bn.running_mean.normal_()
+        block.bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 1, 24, 40)
+
+    def literal(b):
+        xp = torch.nn.functional.pad(x, (3, 3)) if padded == "valid-3" else torch.nn.functional.pad(
+            x, ((time_ - 1) // 2, time_ // 2))
+        return b.bn(torch.relu(b.conv(xp))).amax(dim=2)
+
+    block.eval()
+    with torch.no_grad():
+        out = block(x)
+        assert out.shape == (3, 8, 40)
+        assert torch.allclose(out, literal(block), atol=1e-6, rtol=0)
+    block.train()   # batch statistics: the shortcut does not hold, so the literal order must run
+    with torch.no_grad():
+        assert torch.allclose(block(x), literal(block), atol=1e-6, rtol=0)

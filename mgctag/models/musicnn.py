@@ -58,7 +58,23 @@ class _FrequencyMaxBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (3, 3)) if self.padded_time == "valid-3" else _pad_same(x, self.time)
-        return self.bn(F.relu(self.conv(x))).amax(dim=2)
+        if self.bn.training or self.bn.running_mean is None:   # batch statistics: the literal order
+            return self.bn(F.relu(self.conv(x))).amax(dim=2)
+        return self._pooled_eval(x)
+
+    def _pooled_eval(self, x: torch.Tensor) -> torch.Tensor:
+        """The same values, with ReLU and the frozen batch norm applied after the max.
+
+        With running statistics the batch norm is a per-channel affine map whose scale has
+        the sign of its weight; ReLU then that map is monotone, so the max over frequency
+        comes from the conv's max (scale >= 0) or min (scale < 0). Negating a channel's conv
+        weights and bias gives exactly -z, so one conv and one max cover both cases, and the
+        full-size (B, filters, F, T) map is read once instead of three times.
+        """
+        flip = torch.where(self.bn.weight < 0, -1.0, 1.0).to(self.conv.weight.dtype)
+        z = F.conv2d(x, self.conv.weight * flip[:, None, None, None], self.conv.bias * flip)
+        picked = z.amax(dim=2) * flip.to(z.dtype)[:, None]
+        return self.bn(F.relu(picked).unsqueeze(2)).squeeze(2)
 
 
 class MusicallyMotivatedFrontend(nn.Module):
