@@ -5,16 +5,16 @@
 # 2-core CPU; the cap is recorded in each file's metadata and in weights/README.md.
 #   sh tools/train_shipped.sh [ARCH ...]      (default: all, cheapest first)
 # The shipped files were made by two such runs side by side, one thread each:
-#   OMP_NUM_THREADS=1 sh tools/train_shipped.sh crnn pcrnn
-#   OMP_NUM_THREADS=1 sh tools/train_shipped.sh cnn lstm mlp cnn1d musicnn-head crnn-lstm crnn-mfcc
+# The shipped files: cnn by a plain run (two threads, alone); the others with OMP_NUM_THREADS=1,
+# three runs side by side (crnn; pcrnn; lstm mlp cnn1d musicnn-head crnn-lstm; then crnn-mfcc).
 set -eu
 cd "$(dirname "$0")/.."
 DATA=${GTZAN_MINI:-../shared/data/gtzan-mini}
 MGCTAG=${MGCTAG:-.venv/bin/mgctag}
 epochs_for() {
     case "$1" in
-        crnn | pcrnn) echo 2 ;;       # ~50 s per epoch on 90 tracks, 2 CPU cores
-        crnn-mfcc | crnn-lstm) echo 4 ;;  # ~15-20 s
+        crnn | pcrnn | crnn-mfcc) echo 2 ;;   # 1-3 min per epoch on 90 tracks, one thread
+        crnn-lstm) echo 4 ;;                  # ~1 min
         *) echo 100 ;;            # the studies' default; early stopping ends them
     esac
 }
