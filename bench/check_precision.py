@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_scan import cpu_name  # this folder is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GTZAN_MINI = ROOT.parent / "shared" / "data" / "gtzan-mini"
@@ -137,22 +139,12 @@ def main() -> int:
 
     device = pick_device(args.device)
     paths = clips(args.data, args.limit)
-    where = torch.cuda.get_device_name() if device == "cuda" else _cpu_name()
+    where = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
     print(f"check_precision {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {where}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     results = [compare(m, paths, device=device, batch_size=args.batch_size, segments=args.segments,
                        threshold=args.threshold) for m in (args.model or [None])]
     return 0 if all(results) else 1
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
