@@ -374,7 +374,8 @@ def models():
             continue
         labels = ", ".join(m.labels[:12]) + (f" (+{len(m.labels) - 12})" if len(m.labels) > 12 else "")
         data = str(m.provenance.get("data", ""))
-        data = data.split(":", 1)[0] + ":" + Path(data.split(":", 1)[1]).name if data.startswith("folders:") else data
+        kind, _, where = data.partition(":")
+        data = f"{kind}:{Path(where).name}" if kind == "folders" else data   # the data set, not this machine's path
         w_table.add_row(name, m.arch, labels, data,
                         _metrics_text(m.metrics), (m.licence.splitlines() or [""])[0])
     out.print(w_table)

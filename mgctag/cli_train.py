@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import EXIT_OK, BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, \
+from .cli import BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, \
     app, err, fail, out
 
 DataArg = Annotated[Optional[Path], typer.Argument(
@@ -98,7 +98,6 @@ def train(
         err.print(Text(f"left out {t.path}: {reason}"), soft_wrap=True)
     for kind, path in written.items():
         out.print(Text(f"{kind}: {path}"), soft_wrap=True)
-    raise typer.Exit(EXIT_OK)
 
 
 @app.command()
@@ -156,12 +155,11 @@ def evaluate(
         raise fail(str(e))
     if as_json:
         out.print_json(json.dumps({"model": str(path), "confusion_png": str(png), **rep.to_dict()}))
-        raise typer.Exit(EXIT_OK)
+        return
     _print_report(rep)
     for s in rep.skipped:
         err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
     out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
-    raise typer.Exit(EXIT_OK)
 
 
 def _params(items: list[str]) -> dict:
