@@ -320,7 +320,7 @@ def main() -> int:
     from mgctag import weights
     from mgctag.models import get_architecture
     from mgctag.pool import DecodeJob
-    from mgctag.scan import pick_device
+    from mgctag.infer import pick_device
 
     device = pick_device("auto")
     files = audio_files(args.library.resolve(), args.limit)

@@ -135,7 +135,7 @@ def main() -> int:
         return 0
     import torch
 
-    from mgctag.scan import pick_device
+    from mgctag.infer import pick_device
 
     device = pick_device(args.device)
     paths = clips(args.data, args.limit)

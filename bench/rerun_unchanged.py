@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import audiogen  # noqa: E402
 import conftest  # noqa: E402  (registers the "test-band" architecture)
 
-from mgctag.scan import ScanOptions, scan  # noqa: E402
+from mgctag.scanner import ScanOptions, scan  # noqa: E402
 
 
 def timed_run(lib: Path, options: ScanOptions) -> tuple[float, Counter]:

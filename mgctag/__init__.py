@@ -6,20 +6,28 @@ Library use, without the CLI::
     for result in scan(["~/Music"], ScanOptions(write_tags=False)):
         print(result.path, result.genre, result.confidence)
 
-Kept import-light (no torch here) so `mgctag --help` and decoding workers start fast.
+Kept import-light (no torch, no numpy here) so `mgctag --help` and decoding workers start fast:
+the public names are imported on first use. No submodule shares a public name, so `mgctag.scan`
+is always the function, whatever has been imported before.
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-__all__ = ["scan", "ScanOptions", "FileResult", "load_model", "__version__"]
+# public name -> the module that defines it
+_PUBLIC = {"scan": "scanner", "ScanOptions": "scanner", "FileResult": "result", "load_model": "weights"}
+__all__ = [*_PUBLIC, "__version__"]
 
 
-def __getattr__(name):
-    if name in ("scan", "ScanOptions", "FileResult"):
-        from . import scan as _scan
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'mgctag' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
 
-        return getattr(_scan, name)
-    if name == "load_model":
-        from .weights import load, resolve
 
-        return lambda name_or_path=None, device="cpu": load(resolve(name_or_path), device)
-    raise AttributeError(name)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -17,6 +17,7 @@ from typing import Hashable, Iterator
 import numpy as np
 import torch
 
+from .errors import MgctagError
 from .vote import softmax
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -26,6 +27,15 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # accuracy 0.657 both, largest track probability difference 0.014 (segments: 98.8% agree, 0.03).
 # Other architectures stay in float32 until `check_precision.py --model NAME` says bf16 holds.
 CUDA_BF16_ARCHS = frozenset({"musicnn"})
+
+
+def pick_device(device: str) -> str:
+    """"auto" -> "cuda" when a CUDA GPU is available, else "cpu"; asking for a missing GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MgctagError("--device cuda asked for, but no CUDA GPU is available")
+    return device
 
 
 class BatchedInference:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from .errors import MgctagError
-from .scan import FileResult
+from .result import FileResult
 
 COLUMNS = ("path", "status", "genre", "confidence", "genres", "existing_genre", "model", "error", "note")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

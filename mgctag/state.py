@@ -32,7 +32,7 @@ import platformdirs
 from .errors import MgctagError
 
 if TYPE_CHECKING:
-    from .scan import FileResult
+    from .result import FileResult
     from .tags import TagState
 
 SCHEMA_VERSION = 1

@@ -28,7 +28,7 @@ from .dataset import Track, TrackSet
 from .errors import DataError
 from .evaluate import EvalReport, check_labels, report
 from .model import Classifier
-from .scan import pick_device
+from .infer import pick_device
 from .vote import softmax
 from .weights import WeightsMeta, save
 

@@ -90,6 +90,11 @@ def load(path: str | Path, device: str = "cpu"):
     return model.to(device).eval(), meta
 
 
+def load_model(name_or_path: str | None = None, device: str = "cpu"):
+    """(model in eval mode, meta) for a `--model` value: an installed name, an architecture or a path."""
+    return load(resolve(name_or_path), device)
+
+
 def shipped_dir() -> Path:
     return Path(str(resources.files("mgctag.shipped")))
 

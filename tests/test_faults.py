@@ -19,7 +19,7 @@ import audiogen
 import cliproc
 from mgctag import safe, tags
 from mgctag.decode import audio_digest
-from mgctag.scan import ScanOptions, scan
+from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
 from mgctag.undo import pick_run, undo
 

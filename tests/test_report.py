@@ -7,7 +7,7 @@ import pytest
 
 from mgctag.errors import MgctagError
 from mgctag.report import COLUMNS, Report, csv_safe
-from mgctag.scan import FileResult
+from mgctag.result import FileResult
 
 RESULTS = [
     FileResult(Path("/m/a.mp3"), "tagged", [("Rock", 0.8123), ("Pop", 0.1)], existing_genre="", model="m1"),

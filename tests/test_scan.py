@@ -10,7 +10,7 @@ import audiogen
 from mgctag import tags
 from mgctag.decode import audio_digest
 from mgctag.genremap import GenreMap
-from mgctag.scan import ScanOptions, scan
+from mgctag.scanner import ScanOptions, scan
 
 LOW, HIGH = 150.0, 5000.0
 EXT = {"alac.m4a": "m4a"}

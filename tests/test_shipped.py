@@ -6,7 +6,7 @@ import pytest
 import audiogen
 from mgctag import weights
 from mgctag.models import architecture_names
-from mgctag.scan import ScanOptions, scan
+from mgctag.scanner import ScanOptions, scan
 
 SHIPPED = sorted(p.name[: -len(weights.SUFFIX)] for p in weights.shipped_dir().glob(f"*{weights.SUFFIX}"))
 PAPERS = ["cnn", "cnn1d", "crnn", "crnn-lstm", "crnn-mfcc", "lstm", "mlp", "pcrnn", "musicnn-head"]

@@ -8,7 +8,7 @@ import pytest
 
 import audiogen
 from mgctag import pool, tags
-from mgctag.scan import UNCHANGED_NOTE, ScanOptions, _settings, scan
+from mgctag.scanner import UNCHANGED_NOTE, ScanOptions, _settings, scan
 from mgctag.state import State, Values, key, settings_key
 
 LOW, HIGH = 150.0, 5000.0
@@ -169,7 +169,7 @@ def test_many_unchanged_files_cost_one_stat_each(tmp_path, band_model, decoded):
     settings = _settings(band_model, options, 3)
     state = State(db)
     run_id = state.start_run(roots=[lib], model="band", settings=settings, write_tags=False, writing={})
-    from mgctag.scan import FileResult
+    from mgctag.result import FileResult
 
     paths = []
     for i in range(2000):

@@ -9,7 +9,7 @@ from mgctag import tags
 from mgctag.cli import app
 from mgctag.decode import audio_digest
 from mgctag.errors import MgctagError
-from mgctag.scan import ScanOptions, scan
+from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
 from mgctag.undo import pick_run, undo
 

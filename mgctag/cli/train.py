@@ -11,8 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .cli import BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, \
-    app, err, fail, out
+from .common import BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, app, err, fail, out
 
 DataArg = Annotated[Optional[Path], typer.Argument(
     show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
@@ -66,10 +65,10 @@ def train(
     Prints each epoch's loss and accuracy, the cross-validation figures with --folds, and the
     test split's figures when there is one. Exit status: 0 trained, 2 bad data or options.
     """
-    from . import dataset
-    from .errors import MgctagError
-    from .genremap import GenreMap
-    from .train import TrainOptions, fit, save_run
+    from .. import dataset
+    from ..errors import MgctagError
+    from ..genremap import GenreMap
+    from ..train import TrainOptions, fit, save_run
 
     try:
         params = _params(param or [])
@@ -128,12 +127,12 @@ def evaluate(
     Prints track-level and segment-level accuracy, macro-F1, per-class precision and recall and
     the confusion matrix, and writes the matrix as a PNG. Exit status: 0 done, 2 bad data or model.
     """
-    from . import dataset, splits
-    from .errors import MgctagError
-    from .evaluate import evaluate as run_evaluate
-    from .genremap import GenreMap
-    from .scan import pick_device
-    from .weights import load, resolve
+    from .. import dataset, splits
+    from ..errors import MgctagError
+    from ..evaluate import evaluate as run_evaluate
+    from ..genremap import GenreMap
+    from ..infer import pick_device
+    from ..weights import load, resolve
 
     try:
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
@@ -163,7 +162,7 @@ def evaluate(
 
 
 def _params(items: list[str]) -> dict:
-    from .errors import MgctagError
+    from ..errors import MgctagError
 
     params = {}
     for item in items:
@@ -224,7 +223,7 @@ class _TrainProgress:
     def __init__(self):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from .train import Progress as Base
+        from ..train import Progress as Base
 
         owner = self
 

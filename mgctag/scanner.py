@@ -24,10 +24,10 @@ from . import discover, safe, state, tags
 from .errors import MgctagError
 from .genremap import GenreMap
 from .pool import Decoded, DecodeJob, decode_all
+from .result import FileResult
 from .vote import top_k, vote
 
 log = logging.getLogger(__name__)
-STATUSES = ("tagged", "would-tag", "kept", "unchanged", "skipped", "error")
 UNCHANGED_NOTE = "unchanged since last run"
 SILENT_PEAK = 1e-4   # no sample above about -80 dBFS in the voted windows: any genre would be a guess
 
@@ -55,35 +55,6 @@ class ScanOptions:
     hardlinks: str = "skip"             # skip | break: a hard-linked file is not written / gets its own copy
 
 
-@dataclass
-class FileResult:
-    path: Path
-    status: str
-    genres: list[tuple[str, float]] = field(default_factory=list)  # top-k, best first
-    existing_genre: str = ""
-    model: str = ""
-    error: str = ""                     # one-line reason when status is error
-    note: str = ""                      # why a file was skipped or kept
-
-    @property
-    def genre(self) -> str:
-        return self.genres[0][0] if self.genres else ""
-
-    @property
-    def confidence(self) -> float | None:
-        return self.genres[0][1] if self.genres else None
-
-
-def pick_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise MgctagError("--device cuda asked for, but no CUDA GPU is available")
-    return device
-
-
 def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
          on_found: Callable[[int], None] | None = None, on_run: Callable[[int], None] | None = None,
          should_stop: Callable[[], bool] | None = None) -> Iterator[FileResult]:
@@ -95,7 +66,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
     new file is started, the state is committed and the generator ends.
     """
     from . import weights
-    from .infer import BatchedInference
+    from .infer import BatchedInference, pick_device
 
     if options.hardlinks not in safe.HARDLINK_POLICIES:
         raise MgctagError(f"hardlinks must be one of {', '.join(safe.HARDLINK_POLICIES)}")

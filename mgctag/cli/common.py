@@ -1,0 +1,162 @@
+"""What every mgctag command shares: the Typer app, consoles, exit codes, shared options, output lines."""
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from .. import __version__
+
+app = typer.Typer(help="Listen to a music library and write genre tags.", no_args_is_help=True,
+                  rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
+class Device(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class VoteMethod(str, enum.Enum):
+    mean = "mean"
+    majority = "majority"
+
+
+def _version(value: bool):
+    if value:
+        out.print(f"mgctag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    """mgctag finds audio files, listens to segments of each with a neural network, votes
+    on a genre and writes it into the file's own tags (or a CSV/JSON report)."""
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)  # one line, even in cron mail
+    return typer.Exit(code)
+
+
+def show_path(p: Path) -> str:
+    """A printable form of any file name, including names that are not valid UTF-8."""
+    return os.fsencode(p).decode("utf-8", "backslashreplace")  # undecodable bytes show as \xNN
+
+
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", help="Weights to use: an installed name (see `mgctag models`), an architecture name, "
+                          "or a .safetensors file. Default: the shipped default model.")]
+DeviceOpt = Annotated[Device, typer.Option(help="Where inference runs: auto picks CUDA when available.")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Segments per inference batch.")]
+GenreMapOpt = Annotated[Optional[Path], typer.Option(
+    exists=True, dir_okay=False, help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).")]
+VoteOpt = Annotated[VoteMethod, typer.Option(help="How segments vote: mean of probabilities, or majority.")]
+
+STATUS_STYLE = {"tagged": "green", "would-tag": "cyan", "kept": "yellow", "unchanged": "dim",
+                "skipped": "dim", "error": "red"}
+
+
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state", envvar="MGCTAG_STATE", dir_okay=False, show_default=False,
+    help="State database (unchanged files are skipped, `undo` reads its journal). Default: state.sqlite in "
+         "the user data folder, or $MGCTAG_STATE.")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="If another run holds the state database, wait for it "
+                                       "instead of exiting with status 3.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")]
+
+
+class Hardlinks(str, enum.Enum):
+    skip = "skip"
+    brk = "break"
+
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+class Lines:
+    """Where a command's lines go: per-file lines on stdout (only errors with --quiet), messages
+    and the summary on stderr, and all of it, plain and time-stamped, appended to --log-file.
+
+    Rich leaves colour out when stdout is not a terminal; soft wrapping keeps one line per file.
+    Library log records (waiting for a lock, stale temporaries removed) arrive as messages.
+    """
+
+    def __init__(self, *, quiet: bool, log_file: Path | None):
+        from ..errors import MgctagError
+
+        self.quiet = quiet
+        try:
+            self.log = open(log_file, "a", encoding="utf-8", errors="backslashreplace") if log_file else None
+        except OSError as e:
+            raise MgctagError(f"cannot open log file {log_file}: {e.strerror}") from None
+        self.handler = _LogHandler(self)
+
+    def __enter__(self) -> "Lines":
+        logger = logging.getLogger("mgctag")
+        logger.addHandler(self.handler)
+        logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        logging.getLogger("mgctag").removeHandler(self.handler)
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def header(self) -> None:
+        if not self.quiet:
+            out.print(f"[bold]{'status':<10} {'genre':<16} {'conf':>5}  path[/bold]")
+
+    def result(self, res) -> None:
+        conf = "" if res.confidence is None else f"{res.confidence:.2f}"
+        head = f"{res.status:<10}"
+        body = f" {res.genre:<16} {conf:>5}  {show_path(res.path)}"
+        tail = f"  {res.error}" if res.error else (f"  ({res.note})" if res.note else "")
+        if not self.quiet or res.status == "error":
+            style = STATUS_STYLE.get(res.status, "")
+            out.print(Text.assemble((head, style), body, (tail, "red" if res.error else "dim")), soft_wrap=True)
+        self._log(head + body + tail)
+
+    def message(self, text: str, *, error: bool = False) -> None:
+        if error or not self.quiet:
+            err.print(Text(text), soft_wrap=True)
+        self._log(text)
+
+    def summary(self, text: str) -> None:
+        err.print(Text(text), soft_wrap=True)
+        self._log(text)
+
+    def _log(self, text: str) -> None:
+        if self.log:
+            self.log.write(f"{datetime.now().astimezone().isoformat(timespec='seconds')} {text}\n")
+            self.log.flush()
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, lines: Lines):
+        super().__init__(logging.INFO)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.message(record.getMessage(), error=record.levelno >= logging.WARNING)

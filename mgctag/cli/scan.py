@@ -1,0 +1,129 @@
+"""`mgctag scan`: parse the options, run mgctag.scanner.scan, print a line per file and the summary."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, Hardlinks,
+                     Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders to scan (recursively).")],
+    write_tags: Annotated[bool, typer.Option("--write-tags", help="Write the genres into the files. "
+                                             "Without it, scan only reports (a dry run).")] = False,
+    model: ModelOpt = None,
+    top_k: Annotated[int, typer.Option(min=1, help="How many genres to write per file, best first.")] = 1,
+    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Don't write genres below this "
+                                                  "confidence (0-1); such files are reported as skipped.")] = 0.0,
+    keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
+                             "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
+    genre_map: GenreMapOpt = None,
+    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json "
+                                                   "(one row per file).")] = None,
+    device: DeviceOpt = Device.auto,
+    batch_size: BatchOpt = 64,
+    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: one per core; "
+                                                   "0 decodes in the main process).")] = None,
+    segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
+                                                    "(default: the model's).")] = None,
+    vote: VoteOpt = VoteMethod.mean,
+    include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also scan hidden files and "
+                                                 "folders.")] = False,
+    follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Follow symlinked folders "
+                                                  "(loops are detected either way).")] = False,
+    id3v23: Annotated[bool, typer.Option("--id3v23", help="Write ID3v2.3 (for old players) instead of "
+                                         "v2.4 in MP3, WAV and AIFF.")] = False,
+    keep_mtime: Annotated[bool, typer.Option("--keep-mtime", help="Keep files' modification times when "
+                                             "writing tags.")] = False,
+    hardlinks: Annotated[Hardlinks, typer.Option(help="A hard-linked file: skip it (the link stays intact), or "
+                                                 "break the link and write this name's own copy.")] = Hardlinks.skip,
+    state: StateOpt = None,
+    rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every file again, even those unchanged "
+                                         "since the last run.")] = False,
+    wait: WaitOpt = False,
+    quiet: QuietOpt = False,
+    log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Also append plain-text per-file "
+                                                     "lines and the summary to this file.")] = None,
+):
+    """Predict the genre of every audio file under PATHS; print it, and write it with --write-tags.
+
+    Exit status: 0 every file was handled, 1 some files failed (each has a reason), 2 usage error,
+    3 another run holds the state database, 130/143 stopped by Ctrl-C/SIGTERM (state saved).
+    """
+    from ..errors import LockError, MgctagError
+    from ..genremap import GenreMap
+    from ..interrupt import StopRequest
+    from ..report import Report
+    from ..scanner import ScanOptions, scan as run_scan
+    from ..state import default_path
+
+    try:
+        gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
+        options = ScanOptions(model=model, write_tags=write_tags, top_k=top_k, min_confidence=min_confidence,
+                              keep_existing=keep_existing, genre_map=gmap, device=device.value,
+                              batch_size=batch_size, workers=workers, segments=segments, vote=vote.value,
+                              include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
+                              keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
+                              rescan=rescan, wait=wait)
+        rep = Report(report) if report else None
+        lines = Lines(quiet=quiet, log_file=log_file)
+    except MgctagError as e:
+        raise fail(str(e))
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    counts: dict[str, int] = {}
+    found, run_id = [0], [None]
+    started = time.monotonic()
+    stop = StopRequest(on_first=lambda s: lines.message(f"{_signal_name(s)}: stopping after the current file "
+                                                        "(again to stop at once)"))
+    progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=err, transient=True, disable=quiet or not err.is_terminal)
+    code = EXIT_OK
+    with lines, stop.handling():
+        try:
+            with progress, (rep or contextlib.nullcontext()) as r:
+                task = progress.add_task("scan", total=None)
+
+                def on_found(n: int) -> None:
+                    found[0] = n
+                    progress.update(task, total=n)
+
+                results = run_scan(paths, options, on_found=on_found, should_stop=stop,
+                                   on_run=lambda i: run_id.__setitem__(0, i))
+                lines.header()
+                for res in results:
+                    counts[res.status] = counts.get(res.status, 0) + 1
+                    if r:
+                        r.write(res)
+                    lines.result(res)
+                    progress.advance(task)
+        except KeyboardInterrupt:
+            stop.signum = stop.signum or signal.SIGINT
+        except LockError as e:
+            if not stop():
+                lines.close()
+                raise fail(str(e), EXIT_LOCKED)
+        except MgctagError as e:
+            lines.close()
+            raise fail(str(e))
+        seen = sum(counts.values())
+        summary = f"{seen} files seen: " + ", ".join(
+            f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
+            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
+        if run_id[0] is not None:
+            summary += f" (run {run_id[0]})"
+        if stop():
+            summary += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
+            code = stop.exit_code
+        elif counts.get("error"):
+            code = EXIT_SOME_FAILED
+        lines.summary(summary)
+    raise typer.Exit(code)

@@ -1,0 +1,26 @@
+"""What a scan says about one file: the value every report writer, the state and the CLI share."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATUSES = ("tagged", "would-tag", "kept", "unchanged", "skipped", "error")
+
+
+@dataclass
+class FileResult:
+    path: Path
+    status: str
+    genres: list[tuple[str, float]] = field(default_factory=list)  # top-k, best first
+    existing_genre: str = ""
+    model: str = ""
+    error: str = ""                     # one-line reason when status is error
+    note: str = ""                      # why a file was skipped or kept
+
+    @property
+    def genre(self) -> str:
+        return self.genres[0][0] if self.genres else ""
+
+    @property
+    def confidence(self) -> float | None:
+        return self.genres[0][1] if self.genres else None
