@@ -319,7 +319,7 @@ def main() -> int:
 
     from mgctag import weights
     from mgctag.models import get_architecture
-    from mgctag.pool import DecodeJob
+    from mgctag.pool import DecodeJob, WindowSpec
     from mgctag.infer import pick_device
 
     device = pick_device("auto")
@@ -329,7 +329,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     model, meta = weights.load(weights.resolve(args.model), device)
     n_seg = get_architecture(meta.arch).default_segments
-    job = DecodeJob(sample_rate=model.spec.sample_rate, n_samples=model.spec.segment_samples, n_segments=n_seg)
+    job = DecodeJob(WindowSpec.of(model, n_seg))
     print(f"bench_scan {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}, {cores} cores, "
           f"torch {torch.__version__}, device {device_name(device)}, python {platform.python_version()}")
     print(f"library: {args.library} -> {describe(files)}")

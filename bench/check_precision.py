@@ -53,7 +53,7 @@ def compare(model_name: str | None, paths: list[Path], *, device: str, batch_siz
     from mgctag import weights
     from mgctag.infer import BatchedInference
     from mgctag.models import get_architecture
-    from mgctag.pool import DecodeJob, decode_all
+    from mgctag.pool import DecodeJob, WindowSpec, decode_all
     from mgctag.vote import vote
 
     if device == "cuda":  # the reference is true float32, not TF32 (torch's default for cuDNN convs)
@@ -61,7 +61,7 @@ def compare(model_name: str | None, paths: list[Path], *, device: str, batch_siz
         torch.backends.cuda.matmul.allow_tf32 = False
     model, meta = weights.load(weights.resolve(model_name), device)
     n_seg = segments or get_architecture(meta.arch).default_segments
-    job = DecodeJob(sample_rate=model.spec.sample_rate, n_samples=model.spec.segment_samples, n_segments=n_seg)
+    job = DecodeJob(WindowSpec.of(model, n_seg))
     batchers = {p: BatchedInference(model, batch_size=batch_size, precision=p) for p in PRECISIONS}
     seg = {p: {} for p in PRECISIONS}
     seconds = dict.fromkeys(PRECISIONS, 0.0)
@@ -83,7 +83,7 @@ def compare(model_name: str | None, paths: list[Path], *, device: str, batch_siz
             print(f"  skipped {d.path}: {d.error}")
             continue
         for p, b in batchers.items():
-            take(p, b.feed(i, d.windows))
+            take(p, b.feed(i, d.windows[0]))
         if (i + 1) % 10 == 0:
             print(f"  {i + 1}/{len(paths)} clips", flush=True)
     for p, b in batchers.items():

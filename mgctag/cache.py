@@ -90,7 +90,7 @@ class TileJob:
             starts = segment.tile_starts(info.duration, self.n_samples / self.sample_rate)
             windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
                                           n_samples=self.n_samples, info=info)
-            return Decoded(path, windows)
+            return Decoded(path, (windows,))
         except MgctagError as e:
             return Decoded(path, error=str(e))
         except OSError as e:
@@ -135,8 +135,9 @@ def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | N
                 skipped[i] = d.error
             else:
                 with torch.inference_mode():
-                    parts = [frontend(torch.from_numpy(d.windows[j:j + batch_size]).to(device)).cpu()
-                             for j in range(0, len(d.windows), batch_size)]
+                    windows = d.windows[0]
+                    parts = [frontend(torch.from_numpy(windows[j:j + batch_size]).to(device)).cpu()
+                             for j in range(0, len(windows), batch_size)]
                 arrays[i] = torch.cat(parts).numpy().astype(np.float16)
                 _write(folder, keys[i], arrays[i])
             done += 1

@@ -115,14 +115,13 @@ def evaluate(model, meta, tracks: Sequence[Track], *, vote_method: str = "mean",
     """
     from .infer import BatchedInference
     from .models import get_architecture
-    from .pool import DecodeJob, decode_all
+    from .pool import DecodeJob, WindowSpec, decode_all
 
     truth = check_labels(tracks, meta.labels)
     if device is not None:
         model = model.to(device)
     model.eval()
-    job = DecodeJob(sample_rate=model.spec.sample_rate, n_samples=model.spec.segment_samples,
-                    n_segments=segments or get_architecture(meta.arch).default_segments)
+    job = DecodeJob(WindowSpec.of(model, segments or get_architecture(meta.arch).default_segments))
     batcher = BatchedInference(model, batch_size=batch_size)
     probs: dict[int, np.ndarray] = {}
     skipped = []
@@ -130,7 +129,7 @@ def evaluate(model, meta, tracks: Sequence[Track], *, vote_method: str = "mean",
         if d.error:
             skipped.append({"path": str(d.path), "reason": d.error})
             continue
-        for done, p in batcher.feed(i, d.windows):
+        for done, p in batcher.feed(i, d.windows[0]):
             probs[done] = p
     for done, p in batcher.flush():
         probs[done] = p

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import MgctagError
-from .vote import softmax
+from .vote import activate
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # Architectures whose backbone "auto" runs under bf16 autocast on CUDA (the front-end always runs
@@ -52,6 +52,7 @@ class BatchedInference:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.model, self.batch_size = model, batch_size
+        self.multilabel = bool(getattr(model, "multilabel", False))
         self.device = next(model.parameters()).device
         self.cuda = self.device.type == "cuda"
         split = hasattr(model, "features") and hasattr(model, "backbone")
@@ -134,7 +135,7 @@ class BatchedInference:
                     break
                 ready.synchronize()
             self.in_flight.popleft()
-            self.done.append(softmax(host.numpy()))
+            self.done.append(activate(host.numpy(), multilabel=self.multilabel))
             self.n_done += len(host)
         if not self.pending or self.pending[0][1] > self.n_done:
             return

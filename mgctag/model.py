@@ -28,6 +28,11 @@ class Classifier(nn.Module):
         self.register_buffer("norm_std", torch.ones(n_feat))
         self.backbone = a.build(len(self.labels), n_feat, self.spec.n_frames, **self.arch_params)
 
+    @property
+    def multilabel(self) -> bool:
+        """Whether the backbone's classes are independent (sigmoid outputs), not exclusive (softmax)."""
+        return bool(getattr(self.backbone, "multilabel", False))
+
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> normalised (B, n_features, n_frames)."""
         return self.normalise(self.frontend(wave))

@@ -27,27 +27,40 @@ ORPHAN_CHECK_SECONDS = 1.0
 
 @dataclass
 class Decoded:
-    """What a worker sends back for one file: its windows, or why there are none."""
+    """What a worker sends back for one file: its windows (one array per WindowSpec), or why there are none."""
     path: Path
-    windows: np.ndarray | None = None     # (segments, samples) float32 at the model's rate
+    windows: tuple[np.ndarray, ...] = ()  # per spec: (segments, samples) float32 at that spec's rate
     existing: tags.TagState | None = None
     stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
     error: str = ""
 
 
-class DecodeJob:
-    """Picklable: decode one file into the windows a model with this front-end votes over."""
+@dataclass(frozen=True)
+class WindowSpec:
+    """The windows one model votes over: `n_segments` of `n_samples` each, at `sample_rate`."""
+    sample_rate: int
+    n_samples: int
+    n_segments: int
 
-    def __init__(self, *, sample_rate: int, n_samples: int, n_segments: int):
-        self.sample_rate, self.n_samples, self.n_segments = sample_rate, n_samples, n_segments
+    @classmethod
+    def of(cls, model, n_segments: int) -> "WindowSpec":
+        """For a Classifier: its front-end's rate and segment length."""
+        return cls(model.spec.sample_rate, model.spec.segment_samples, n_segments)
+
+
+class DecodeJob:
+    """Picklable: decode one file into the windows each model (WindowSpec) votes over, and read its tags."""
+
+    def __init__(self, *specs: WindowSpec):
+        if not specs:
+            raise ValueError("DecodeJob needs at least one WindowSpec")
+        self.specs = specs
 
     def __call__(self, path: Path) -> Decoded:
         try:
             st = path.stat()
             info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
-            starts = segment.segment_starts(info.duration, self.n_samples / self.sample_rate, self.n_segments)
-            windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
-                                          n_samples=self.n_samples, info=info)
+            windows = tuple(self._windows(path, spec, info) for spec in self.specs)
             existing = tags.read(path)
             return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns))
         except MgctagError as e:
@@ -56,6 +69,12 @@ class DecodeJob:
             return Decoded(path, error=e.strerror or str(e))
         except Exception as e:  # a decoder bug must cost one file, not the run
             return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+
+    @staticmethod
+    def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:
+        starts = segment.segment_starts(info.duration, spec.n_samples / spec.sample_rate, spec.n_segments)
+        return decode.read_windows(path, sample_rate=spec.sample_rate, starts=starts, n_samples=spec.n_samples,
+                                   info=info)
 
 
 def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: int) -> Iterator[Decoded]:

@@ -23,7 +23,7 @@ import numpy as np
 from . import discover, safe, state, tags
 from .errors import MgctagError
 from .genremap import GenreMap
-from .pool import Decoded, DecodeJob, decode_all
+from .pool import Decoded, DecodeJob, WindowSpec, decode_all
 from .result import FileResult
 from .vote import top_k, vote
 
@@ -91,15 +91,14 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                     todo.append(f.path)
                 else:
                     yield early
-            job = DecodeJob(sample_rate=model.spec.sample_rate, n_samples=model.spec.segment_samples,
-                            n_segments=n_segments)
+            job = DecodeJob(WindowSpec.of(model, n_segments))
             batcher = BatchedInference(model, batch_size=options.batch_size)
             with closing(decode_all(_until(stop, todo), job, _workers(options))) as decoded:
                 for d in _until(stop, decoded):
                     if d.error:
                         yield run.failed(d)
                         continue
-                    for done, seg_probs in _until(stop, batcher.feed(d, d.windows)):
+                    for done, seg_probs in _until(stop, batcher.feed(d, d.windows[0])):
                         yield run.finish(done, seg_probs)
                 for done, seg_probs in _until(stop, batcher.flush()):
                     yield run.finish(done, seg_probs)
@@ -234,7 +233,7 @@ def _decide(d: Decoded, seg_probs: np.ndarray, labels: list[str], model_id: str,
     chosen = [(g, p) for g, p in scored[: options.top_k] if p >= options.min_confidence]
     existing = d.existing
     result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id)
-    if not np.any(np.abs(d.windows) > SILENT_PEAK):
+    if not any(np.any(np.abs(w) > SILENT_PEAK) for w in d.windows):
         result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
         return result, None
     if not chosen:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# canonical name -> other spellings (key() is applied to both, so case and punctuation never matter)
+# canonical name -> other spellings of the same genre (never a different name for it: a user who
+# says "Rap" means Rap). key() is applied to both, so case and punctuation never need listing.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "Hip-Hop": ("hiphop", "hip hop music", "rap", "hip-hop/rap"),
+    "Hip-Hop": ("hip hop music",),
     "R&B": ("rnb", "rhythm and blues", "r and b", "rhythm & blues"),
     "Rock": ("rock music",),
     "Pop": ("pop music",),
@@ -27,8 +28,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "Swing": ("swing music",),
     "Folk": ("folk music",),
     "Middle Eastern": ("middle eastern music",),
-    "Classical": ("classical music", "classic"),
-    "Electronic": ("electronic music", "electro"),
+    "Classical": ("classical music",),
+    "Electronic": ("electronic music",),
     "House": ("house music",),
     "Drum & Bass": ("drum and bass", "drum n bass", "dnb", "drumnbass"),
     "EDM": ("electronic dance music",),
@@ -36,7 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "Trance": ("trance music",),
     "Latin": ("music of latin america", "latin music"),
     "Salsa": ("salsa music",),
-    "Children's": ("music for children", "children's music", "kids"),
+    "Children's": ("music for children", "children's music"),
     "New Age": ("new-age music", "new age music", "newage"),
     "Vocal": ("vocal music",),
     "A Cappella": ("a capella", "acapella"),

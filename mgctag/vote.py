@@ -12,6 +12,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # = 1 / (1 + exp(-x)), without overflow
+
+
+def activate(logits: np.ndarray, *, multilabel: bool) -> np.ndarray:
+    """Logits -> probabilities: independent sigmoids for a multi-label tagger (AudioSet), else a softmax."""
+    return sigmoid(logits) if multilabel else softmax(logits)
+
+
 def vote(probs: np.ndarray, method: str = "mean") -> np.ndarray:
     """Segment probabilities (S, C) -> track probabilities (C,).
 

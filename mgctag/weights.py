@@ -30,6 +30,7 @@ class WeightsMeta:
     arch_params: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # data, split, seed, date, machine, command
     metrics: dict = field(default_factory=dict)     # e.g. cv accuracy mean/std
+    defaults: dict = field(default_factory=dict)    # scan settings chosen for this model: genres, min_confidence, segments
     licence: str = ""
     description: str = ""
     format_version: int = FORMAT_VERSION

@@ -25,20 +25,20 @@ GTZAN_TO_CANONICAL = {"blues": "Blues", "classical": "Classical", "country": "Co
 def evaluate(model: str, segments: int, data: Path) -> dict:
     import torch
 
-    from mgctag.pool import DecodeJob
+    from mgctag.pool import DecodeJob, WindowSpec
     from mgctag.vote import softmax, top_k, vote
     from mgctag.weights import load, resolve
 
     net, meta = load(resolve(model))
     labels, spec = meta.labels, net.spec
-    job = DecodeJob(sample_rate=spec.sample_rate, n_samples=spec.segment_samples, n_segments=segments)
+    job = DecodeJob(WindowSpec(spec.sample_rate, spec.segment_samples, segments))
     rows = []
     for path in sorted(data.glob("*/*.ogg")):
         d = job(path)
         if d.error:
             raise SystemExit(f"{path}: {d.error}")
         with torch.inference_mode():
-            probs = softmax(net(torch.from_numpy(d.windows)).numpy())
+            probs = softmax(net(torch.from_numpy(d.windows[0])).numpy())
         ranked = top_k(vote(probs, "mean"), labels, len(labels))
         covered = [g for g, _ in ranked if g in GTZAN_TO_CANONICAL.values()]
         rows.append({"truth": GTZAN_TO_CANONICAL[path.parent.name], "pred": ranked[0][0],
