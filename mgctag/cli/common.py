@@ -60,8 +60,10 @@ def show_path(p: Path) -> str:
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Weights to use: an installed name (see `mgctag models`), an architecture name, "
-                          "or a .safetensors file. Default: the shipped default model.")]
+    "--model", "-m", show_default=False,
+    help="Weights to use: an installed name (see `mgctag models`), an architecture name, a .safetensors file, "
+         "or NAME+NAME for an ensemble (the mean of the models' genre probabilities). Default: the most accurate "
+         "model installed: the AudioSet tagger (mgctag models install efficientat-mn04), else musicnn-gtzan-mini.")]
 DeviceOpt = Annotated[Device, typer.Option(help="Where inference runs: auto picks CUDA when available.")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Segments per inference batch.")]
 GenreMapOpt = Annotated[Optional[Path], typer.Option(

@@ -25,7 +25,7 @@ def models():
                            f"{fe.segment_seconds:.2f} s", a.citation)
     out.print(arch_table)
 
-    w_table = Table(title=f"Installed weights (default: {weights.DEFAULT_MODEL})", title_justify="left")
+    w_table = Table(title=f"Installed weights (default: {weights.default_model()})", title_justify="left")
     for col in ("name", "arch", "labels", "trained on", "metrics", "licence"):
         w_table.add_column(col, overflow="fold")
     for name, path in weights.installed().items():

@@ -20,10 +20,18 @@ def scan(
                                              "Without it, scan only reports (a dry run).")] = False,
     model: ModelOpt = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many genres to write per file, best first.")] = 1,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Don't write genres below this "
-                                                  "confidence (0-1); such files are reported as skipped.")] = 0.0,
+    min_confidence: Annotated[Optional[float], typer.Option(
+        min=0.0, max=1.0, show_default=False,
+        help="Don't write genres below this confidence (0-1); such files are skipped, with the best guess in the "
+             "note. Default: the model's own (chosen from its precision/coverage curve; 0 for models without one, "
+             "see `mgctag models`).")] = None,
     keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
                              "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
+    genres: Annotated[Optional[str], typer.Option(
+        "--genres", show_default=False,
+        help="Which genres may be written: gtzan (the ten GTZAN genres), common (about 30 that libraries use, "
+             "sub-genres folded in: the AudioSet model's default), all (every genre the model knows), or a "
+             "comma-separated list. Default: the model's own.")] = None,
     genre_map: GenreMapOpt = None,
     report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json "
                                                    "(one row per file).")] = None,
@@ -67,7 +75,7 @@ def scan(
     try:
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         options = ScanOptions(model=model, write_tags=write_tags, top_k=top_k, min_confidence=min_confidence,
-                              keep_existing=keep_existing, genre_map=gmap, device=device.value,
+                              keep_existing=keep_existing, genres=genres, genre_map=gmap, device=device.value,
                               batch_size=batch_size, workers=workers, segments=segments, vote=vote.value,
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
@@ -125,5 +133,10 @@ def scan(
             code = stop.exit_code
         elif counts.get("error"):
             code = EXIT_SOME_FAILED
+        if model is None and seen:
+            from ..weights import INSTALL_HINT, SHIPPED_DEFAULT, default_model
+
+            if default_model() == SHIPPED_DEFAULT:
+                summary += f"; {INSTALL_HINT}"
         lines.summary(summary)
     raise typer.Exit(code)
