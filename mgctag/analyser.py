@@ -31,7 +31,7 @@ ENSEMBLE_SEP = "+"
 @dataclass
 class Member:
     """One model of the analyser, with the projection of its labels onto written genres."""
-    path: Path
+    path: Path | None                  # its weights file (None: a model built in memory)
     model: object                      # mgctag.model.Classifier, eval mode, on its device
     meta: weights.WeightsMeta
     window: WindowSpec
@@ -63,11 +63,28 @@ class Analyser:
     @classmethod
     def load(cls, model: str | None = None, *, device: str = "cpu", genres: str | None = None,
              genre_map: GenreMap = GenreMap(), segments: int | None = None, vote_method: str = "mean",
-             batch_size: int = 64) -> "Analyser":
-        """Load the model(s) `model` names (None: the default model) onto `device`."""
-        members = [_member(path, device=device, genres=genres, genre_map=genre_map, segments=segments)
-                   for path in resolve(model)]
+             batch_size: int = 64, only: Sequence[str] | None = None) -> "Analyser":
+        """Load the model(s) `model` names (None: the default model) onto `device`.
+
+        `only` restricts the genres to these (a closed set, for evaluation on data that has no other).
+        """
+        members = []
+        for path in resolve(model):
+            net, meta = weights.load(path, device)
+            members.append(member(net, meta, path=path, genres=genres, genre_map=genre_map, segments=segments))
+        return cls.of(members, vote_method=vote_method, batch_size=batch_size, only=only)
+
+    @classmethod
+    def of(cls, members: list[Member], *, vote_method: str = "mean", batch_size: int = 64,
+           only: Sequence[str] | None = None) -> "Analyser":
+        """An analyser over members already built (`member`), e.g. a model just trained."""
         shared = [g for g in members[0].genres if all(g in m.genres for m in members[1:])]
+        if only is not None:
+            wanted = {GenreMap.key(g): g for g in only}
+            missing = sorted(g for k, g in wanted.items() if k not in {GenreMap.key(s) for s in shared})
+            if missing:
+                raise MgctagError(f"the model cannot name {', '.join(missing)} (it names: {', '.join(shared)})")
+            shared = [g for g in shared if GenreMap.key(g) in wanted]
         if not shared:
             what = "the models share no genre" if len(members) > 1 else "no label of the model is left"
             raise MgctagError(f"{what} after --genres and --genre-map: nothing could be written")
@@ -96,7 +113,16 @@ class Analyser:
 
     def feed(self, key: Hashable, windows: Sequence[np.ndarray]) -> Iterator[tuple[Hashable, np.ndarray]]:
         """Queue one file's windows (one array per member, as its DecodeJob gives them); yield
-        (key, scores over `genres`) for every file all members have heard, in feeding order."""
+        (key, scores over `genres`) for every file all members have heard, in feeding order.
+        (Iterate it: nothing is queued until then.)"""
+        return ((k, self.scores(p)) for k, p in self.listen(key, windows))
+
+    def flush(self) -> Iterator[tuple[Hashable, np.ndarray]]:
+        """Run what is queued and yield every remaining file."""
+        return ((k, self.scores(p)) for k, p in self.listen_flush())
+
+    def listen(self, key: Hashable, windows: Sequence[np.ndarray]) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+        """As `feed`, but yield each member's (segments, labels) probabilities (for evaluation)."""
         if len(windows) != len(self.members):
             raise ValueError(f"{len(windows)} window arrays for {len(self.members)} models")
         ticket, self.tickets = self.tickets, self.tickets + 1
@@ -104,8 +130,7 @@ class Analyser:
         self.parts[ticket] = [None] * len(self.members)
         return self._collect([b.feed(ticket, w) for b, w in zip(self.batchers, windows)])
 
-    def flush(self) -> Iterator[tuple[Hashable, np.ndarray]]:
-        """Run what is queued and yield every remaining file."""
+    def listen_flush(self) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
         return self._collect([b.flush() for b in self.batchers])
 
     def segment_scores(self, seg_probs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -114,18 +139,22 @@ class Analyser:
 
     def scores(self, seg_probs: Sequence[np.ndarray]) -> np.ndarray:
         """Each member's segment probabilities -> the file's score per genre (see the module doc)."""
-        votes = [vote(s, self.vote_method) for s in self.segment_scores(seg_probs)]
+        return self.vote_members(self.segment_scores(seg_probs))
+
+    def vote_members(self, segment_scores: Sequence[np.ndarray]) -> np.ndarray:
+        """Each member's (segments, genres) scores -> one score per genre."""
+        votes = [vote(s, self.vote_method) for s in segment_scores]
         if len(votes) == 1:
             return votes[0]
         return np.mean([v / max(v.sum(), 1e-12) for v in votes], axis=0)
 
-    def _collect(self, streams) -> Iterator[tuple[Hashable, np.ndarray]]:
+    def _collect(self, streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
         for i, stream in enumerate(streams):
             for ticket, probs in stream:
                 self.parts[ticket][i] = probs
         while self.order and all(p is not None for p in self.parts[self.order[0][0]]):
             ticket, key = self.order.popleft()
-            yield key, self.scores(self.parts.pop(ticket))
+            yield key, self.parts.pop(ticket)
 
 
 def resolve(model: str | None) -> list[Path]:
@@ -138,17 +167,18 @@ def resolve(model: str | None) -> list[Path]:
     return [weights.resolve(model)]
 
 
-def _member(path: Path, *, device: str, genres: str | None, genre_map: GenreMap, segments: int | None) -> Member:
-    from . import taxonomy
+def member(model, meta: weights.WeightsMeta, *, path: Path | None = None, genres: str | None = None,
+           genre_map: GenreMap = GenreMap(), segments: int | None = None) -> Member:
+    """One model (a Classifier) with its labels projected onto genres: its `genres` preset (None:
+    the model's default), then `genre_map`; `segments` per track (None: the model's default)."""
     from .models import get_architecture
 
-    model, meta = weights.load(path, device)
     preset = genres or meta.defaults.get("genres")
     maps = ([GenreMap.preset(preset, meta.labels)] if preset else []) + [genre_map]
     genres_out: list[str] = []
     groups: dict[str, list[int]] = {}
     for i, label in enumerate(meta.labels):
-        target: str | None = taxonomy.canonical(label)
+        target: str | None = label
         for m in maps:
             target = m.apply(target) if target is not None else None
         if target is not None:

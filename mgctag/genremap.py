@@ -70,8 +70,8 @@ class GenreMap:
         return cls.parse(text, source=str(path))
 
     def apply(self, label: str) -> str | None:
-        """The mapped label; an unlisted label itself (None for a preset); None when it is dropped."""
+        """The mapped label; an unlisted one in its canonical name (None for a preset); None when dropped."""
         k = self.key(label)
         if k in self.table:
             return self.table[k]
-        return label if self.keep_unlisted else None
+        return taxonomy.canonical(label) if self.keep_unlisted else None

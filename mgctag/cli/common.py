@@ -68,6 +68,11 @@ DeviceOpt = Annotated[Device, typer.Option(help="Where inference runs: auto pick
 BatchOpt = Annotated[int, typer.Option(min=1, help="Segments per inference batch.")]
 GenreMapOpt = Annotated[Optional[Path], typer.Option(
     exists=True, dir_okay=False, help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).")]
+GenresOpt = Annotated[Optional[str], typer.Option(
+    "--genres", show_default=False,
+    help="Which genres may be written: gtzan (the ten GTZAN genres), common (about 30 that libraries use, "
+         "sub-genres folded in: the AudioSet model's default), all (every genre the model knows), or a "
+         "comma-separated list. Default: the model's own.")]
 VoteOpt = Annotated[VoteMethod, typer.Option(help="How segments vote: mean of probabilities, or majority.")]
 
 STATUS_STYLE = {"tagged": "green", "would-tag": "cyan", "kept": "yellow", "unchanged": "dim",

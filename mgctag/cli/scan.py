@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, Hardlinks,
-                     Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail)
+from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
+                     Hardlinks,                      Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail)
 
 
 @app.command()
@@ -27,11 +27,7 @@ def scan(
              "see `mgctag models`).")] = None,
     keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
                              "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
-    genres: Annotated[Optional[str], typer.Option(
-        "--genres", show_default=False,
-        help="Which genres may be written: gtzan (the ten GTZAN genres), common (about 30 that libraries use, "
-             "sub-genres folded in: the AudioSet model's default), all (every genre the model knows), or a "
-             "comma-separated list. Default: the model's own.")] = None,
+    genres: GenresOpt = None,
     genre_map: GenreMapOpt = None,
     report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json "
                                                    "(one row per file).")] = None,
