@@ -16,6 +16,7 @@ from torch import nn
 from ..frontends import FrontendSpec
 from ..taxonomy import AUDIOSET_GENRE_INDICES
 from . import register
+from .blocks import FrozenTrunkHead
 
 # The authors' input (models/preprocess.py, eval mode): 32 kHz, 1024-point STFT of 800-sample
 # symmetric Hann windows every 320 samples (10 ms), 128 Kaldi mel bands up to 15 kHz (their
@@ -178,3 +179,39 @@ class EfficientAT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tag_logits(x).index_select(1, self.tag_index)
+
+
+@register("efficientat-head", frontend=EFFICIENTAT_FRONTEND, citation=EFFICIENTAT_CITATION,
+          default_segments=EFFICIENTAT_SEGMENTS,
+          summary="frozen installed EfficientAT AudioSet trunk + a small trainable genre head")
+class EfficientATHead(FrozenTrunkHead):
+    """A frozen installed EfficientAT trunk with a trainable softmax head over its pooled embedding.
+
+    The trunk is the installed weights named by `trunk` (`mgctag models install` puts them in
+    the user data folder); it must be installed to train a head and to load a trained one. The
+    head's classes are exclusive (one genre per track, as the other trained models), unlike the
+    trunk's own multi-label AudioSet outputs. See FrozenTrunkHead for training.
+    Params: `trunk` (installed weights name), `hidden` (0: linear head; n: one ReLU layer of n).
+    """
+
+    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "efficientat-mn04",
+                 hidden: int = 0, dropout: float = 0.3):
+        super().__init__(*load_trunk(trunk, n_features, n_frames), n_classes, hidden=hidden, dropout=dropout)
+
+
+def load_trunk(name: str, n_features: int, n_frames: int) -> tuple[EfficientAT, str]:
+    """The EfficientAT backbone of installed weights `name`, checked to share EfficientAT's front-end, and its licence."""
+    from ..errors import WeightsError
+    from ..weights import installed, load
+
+    path = installed().get(name)
+    if path is None:
+        raise WeightsError(f"efficientat-head needs the AudioSet model {name}, which is not installed: run "
+                           f"`mgctag models install {name}` (or add --from FILE for a checkpoint you downloaded)")
+    model, meta = load(path)
+    if meta.arch != "efficientat" or FrontendSpec.from_dict(meta.frontend) != EFFICIENTAT_FRONTEND:
+        raise WeightsError(f"efficientat-head: {path.name} is not an EfficientAT model with EfficientAT's front-end")
+    if (n_features, n_frames) != (EFFICIENTAT_FRONTEND.n_features, EFFICIENTAT_FRONTEND.n_frames):
+        raise WeightsError(f"efficientat-head: needs {EFFICIENTAT_FRONTEND.n_features} x "
+                           f"{EFFICIENTAT_FRONTEND.n_frames} input")
+    return model.backbone, meta.licence
