@@ -206,11 +206,13 @@ def read_state_dict(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights only" in first.lower() or "weights_only" in first.lower():
+        text = str(e)
+        if "Unsupported global" in text:   # torch refused to build a Python object: the file holds code
             raise WeightsError(f"{path.name}: holds Python objects besides tensors, which mgctag never loads "
                                f"(it reads plain state dicts only)") from None
-        raise WeightsError(f"{path.name}: not a PyTorch checkpoint ({first})") from None
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
+        raise WeightsError(f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged "
+                           f"({detail[0] if detail else 'unpickling failed'})") from None
     except Exception as e:  # torch raises RuntimeError, EOFError, ValueError... for broken files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged "
