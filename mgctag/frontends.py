@@ -42,6 +42,8 @@ class FrontendSpec:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown front-end kind {self.kind!r}; expected one of {KINDS}")
+        if self.kind == "kaldimel" and not self.center:
+            raise ValueError("kaldimel frames are always centred (reflect padding), as EfficientAT's")
 
     @property
     def segment_samples(self) -> int:
@@ -104,10 +106,6 @@ def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float
     weights = np.maximum(0, np.minimum(lower, upper))
     weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
     return weights.astype(np.float32)
-
-
-def kaldi_mel_to_hz(m):
-    return 700.0 * (np.exp(np.asarray(m, dtype=np.float64) / 1127.0) - 1.0)
 
 
 def kaldi_hz_to_mel(f):
