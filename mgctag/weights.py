@@ -57,8 +57,11 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     meta.provenance.setdefault("id", path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
-    tmp.replace(path)
+    try:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)   # a failed or interrupted write leaves no temporary behind
     return path
 
 
