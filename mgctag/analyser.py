@@ -2,12 +2,16 @@
 
 `Analyser.load` takes `--model` (one model, or `A+B` for an ensemble), loads each model once and
 fixes the genres it may write: each model's labels in canonical names (`taxonomy`), through the
-`--genres` preset and the user's `--genre-map`. Labels folded into one genre merge by sum when a
-model's classes exclude each other (softmax) and by max when they do not (a multi-label tagger's
-sigmoids: the genre is as likely as its likeliest member). `feed` takes a decoded file's windows
-and yields, once every model has heard them, the file's score per genre: one model's vote as it
-is, an ensemble's as the mean of its models' votes over the genres they share, each first made
-a distribution over those genres so that a softmax and a sigmoid model weigh alike.
+`--genres` preset and the user's `--genre-map`. Labels merged into one genre add up when a
+model's classes exclude each other (softmax) and take the maximum when they do not (a multi-label
+tagger's sigmoids: the genre is as likely as its likeliest member). `feed` takes a decoded file's
+windows and yields, once every model has heard them, the file's confidence per genre: each
+model's vote over its segments, made a distribution over the genres that may be written, and for
+an ensemble the mean of its models' distributions. So a confidence is always "how much of the
+model's belief goes to this genre rather than the others it may write": for a softmax model that
+keeps all its labels it is its probability unchanged; for a multi-label tagger its sigmoids'
+share, which ranks right and wrong answers far better than the raw sigmoid does (gtzan-mini,
+efficientat-mn04: precision 0.93 against 0.70 on the 30% most confident files; weights/README.md).
 """
 from __future__ import annotations
 
@@ -142,11 +146,8 @@ class Analyser:
         return self.vote_members(self.segment_scores(seg_probs))
 
     def vote_members(self, segment_scores: Sequence[np.ndarray]) -> np.ndarray:
-        """Each member's (segments, genres) scores -> one score per genre."""
-        votes = [vote(s, self.vote_method) for s in segment_scores]
-        if len(votes) == 1:
-            return votes[0]
-        return np.mean([v / max(v.sum(), 1e-12) for v in votes], axis=0)
+        """Each member's (segments, genres) scores -> one confidence per genre (the module doc)."""
+        return np.mean([v / max(v.sum(), 1e-12) for v in (vote(s, self.vote_method) for s in segment_scores)], axis=0)
 
     def _collect(self, streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
         for i, stream in enumerate(streams):

@@ -26,7 +26,9 @@ def test_labels_become_canonical_genres_and_presets_fold_subgenres(tmp_path):
     assert Analyser.load(str(m)).genres == ["Rock", "Grunge", "Hip-Hop", "Vocal", "Jazz"]
     a = Analyser.load(str(m), genres="common")
     assert a.genres == ["Rock", "Hip-Hop", "Jazz"]
-    assert [list(g) for g in a.members[0].groups] == [[0, 1], [2], [4]]
+    assert [list(g) for g in a.members[0].groups] == [[0], [2], [4]]
+    merged = Analyser.load(str(m), genre_map=GenreMap.parse("grunge: Rock\nvocal music: -"))
+    assert merged.genres == ["Rock", "Hip-Hop", "Jazz"] and [list(g) for g in merged.members[0].groups][0] == [0, 1]
     renamed = Analyser.load(str(m), genres="common", genre_map=GenreMap.parse("rock: Guitar Music\nJazz: -"))
     assert renamed.genres == ["Guitar Music", "Hip-Hop"]
     with pytest.raises(MgctagError, match="nothing could be written"):
@@ -34,21 +36,35 @@ def test_labels_become_canonical_genres_and_presets_fold_subgenres(tmp_path):
                                                                   ("rock", "grunge", "hiphop", "vocal", "jazz"))))
 
 
-def test_folded_labels_add_up_for_a_softmax_model_and_take_the_max_for_a_tagger(tmp_path):
+def test_merged_labels_add_up_for_a_softmax_model_and_take_the_max_for_a_tagger(tmp_path):
     probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    merge = GenreMap.parse("grunge: Rock")
     for arch, expect in (("test-band", [[0.8, 0.2], [0.2, 0.8]]), ("test-band-tagger", [[0.5, 0.2], [0.1, 0.8]])):
         m = make_band_model(tmp_path / f"{arch}.safetensors", ["Rock", "Grunge", "Jazz"], arch=arch, low=(1, 1, -1))
-        member = Analyser.load(str(m), genres="common").members[0]
+        member = Analyser.load(str(m), genre_map=merge).members[0]
         np.testing.assert_allclose(member.genre_probs(probs), expect)
 
 
-def test_a_tagger_scores_are_its_sigmoids_not_a_softmax(tmp_path):
+def test_confidence_is_the_share_of_belief_among_the_genres_that_may_be_written(tmp_path):
+    """A tagger's sigmoids are independent; its confidence is each one's share of their sum, over
+    the genres left after --genres / --genre-map, so it can be thresholded like a softmax's."""
     m = make_band_model(tmp_path / "t.safetensors", ["Low", "High", "Mid"], arch="test-band-tagger",
-                        low=(0.05, -0.05, 0.05))
-    a = Analyser.load(str(m))
+                        low=(0.05, -0.05, 0.02))
     f = audiogen.make(tmp_path / "low.wav", seconds=2.5, freq=LOW)
+    a = Analyser.load(str(m))
     [(_, scores)] = list(a.feed("k", _windows(a, f))) + list(a.flush())
-    assert scores[0] > 0.5 and scores[1] < 0.5 and abs(scores[0] - scores[2]) < 1e-6  # independent, not summing to 1
+    net = a.members[0].model
+    import torch
+
+    from mgctag.vote import sigmoid
+
+    with torch.inference_mode():
+        sig = sigmoid(net(torch.from_numpy(_windows(a, f)[0])).numpy()).mean(axis=0)
+    assert sig[0] > 0.5 and sig[1] < 0.5 and sig.sum() > 1.2        # the raw outputs do not sum to 1
+    np.testing.assert_allclose(scores, sig / sig.sum(), rtol=1e-5)
+    two = Analyser.load(str(m), genres="Low,High")
+    [(_, s2)] = list(two.feed("k", _windows(two, f))) + list(two.flush())
+    np.testing.assert_allclose(s2, sig[:2] / sig[:2].sum(), rtol=1e-5)
 
 
 def test_ensemble_averages_distributions_over_shared_genres_in_order(tmp_path):

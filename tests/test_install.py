@@ -71,7 +71,7 @@ def test_install_from_the_official_file(official, user_models):
     meta = weights.read_meta(path)
     assert meta.arch == "efficientat" and meta.labels == list(AUDIOSET_GENRES)
     assert meta.arch_params["width"] == 0.4 and meta.arch_params["tag_indices"] == list(range(216, 266))
-    assert meta.frontend["kind"] == "kaldimel" and meta.defaults == {"genres": "common"}
+    assert meta.frontend["kind"] == "kaldimel" and meta.defaults == {"genres": "common", "min_confidence": 0.35}
     assert "Copyright (c) 2022 Florian Schmid" in meta.licence and meta.licence.startswith("MIT License")
     prov = meta.provenance
     assert prov["id"] == NAME and prov["sha256"] == install.CHECKPOINTS[NAME].sha256 and prov["sha256_verified"]
