@@ -7,7 +7,9 @@ cross-validation call it on cached features, so every figure mgctag prints is co
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +19,16 @@ import numpy as np
 from .dataset import Track
 from .errors import DataError
 from .vote import vote
+
+
+@contextlib.contextmanager
+def quiet():
+    """No library warnings on the user's terminal: scikit-learn's notes on degenerate metrics
+    (mgctag passes `labels` and `zero_division` itself) and matplotlib's missing glyphs say
+    nothing a user can act on. Works as a decorator too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @dataclass
@@ -39,6 +51,7 @@ class EvalReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
+    @quiet()
     def save_confusion_png(self, path: str | Path, *, title: str = "") -> Path:
         """The confusion matrix as an image (no pyplot: nothing global changes, no display needed)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -58,6 +71,7 @@ class EvalReport:
         return path
 
 
+@quiet()
 def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, truth: Sequence[int], *,
            vote_method: str = "mean", paths: Sequence[Path] | None = None) -> EvalReport:
     """Metrics from segment probabilities.

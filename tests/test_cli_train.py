@@ -71,6 +71,9 @@ def test_evaluate_prints_tables(trained, data, tmp_path):
     (("train", "{missing}", "--arch", "cnn"), "no such file or folder"),
     (("train", "{data}", "--arch", "nope"), "nope"),
     (("train", "{data}", "--arch", "cnn", "--param", "oops"), "expected KEY=VALUE"),
+    (("train", "{data}", "--arch", "cnn", "--param", "bogus=1"), "cnn has no setting bogus (its settings, with "
+                                                                 "their defaults: channels=[32, 32, 32], dense=64"),
+    (("train", "{data}", "--arch", "cnn", "--param", "dropout=abc"), "cnn cannot be built with dropout=\"abc\""),
     (("train", "--arch", "cnn"), "no training data"),
     (("evaluate", "{data}", "--model", "{missing}.safetensors"), "not found"),
 ])
@@ -86,3 +89,47 @@ def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path):
     make_clip(tmp_path / "polka" / "p.wav", 300.0, 0)
     r = invoke("evaluate", tmp_path, "--model", out / "cnn-synth.safetensors")
     assert r.exit_code == 2 and "polka" in r.output
+
+
+def test_train_needs_two_readable_genres_and_says_what_it_left_out(data, tmp_path):
+    import shutil
+
+    root = tmp_path / "two"
+    for g in ("low", "high"):
+        shutil.copytree(data / g, root / g)
+    (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (root / "high" / "broken.wav").write_bytes(b"RIFF not really")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--batch-size", 16, "--out", tmp_path / "m.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "low: 1 file(s) left out (not an audio file name 1)" in r.output
+    assert "high: 1 file(s) left out (not an audio file (looks like text) 1)" in r.output
+
+    for f in (root / "high").iterdir():                  # now nothing of "high" can be read
+        f.write_bytes(b"RIFF not really")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--out", tmp_path / "n.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "error: only one genre has tracks that could be read (high 0 of" in r.output
+    assert not (tmp_path / "n.safetensors").exists()
+    shutil.rmtree(root / "high")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and "error: only one genre (low) to learn" in r.output, r.output
+
+
+def test_evaluate_shows_no_library_warnings(data, tmp_path):
+    """A one-label model (an older mgctag trained one) made scikit-learn warn on the terminal."""
+    import warnings
+
+    from mgctag.model import Classifier
+    from conftest import BAND_SPEC
+
+    (tmp_path / "Low").mkdir()
+    make_clip(tmp_path / "Low" / "a.wav", 180.0, 0)
+    path = weights.save(tmp_path / "one.safetensors", Classifier("test-band", ["Low"]),
+                        weights.WeightsMeta(arch="test-band", labels=["Low"], frontend=BAND_SPEC.to_dict()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = invoke("evaluate", tmp_path, "--model", path, "--confusion", tmp_path / "c.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert not [str(w.message) for w in caught]

@@ -90,11 +90,12 @@ def train(
         _print_cv(result.cv)
     if result.valid:
         out.print(f"final model: best epoch {result.best_epoch} of {len(result.history)}, validation "
-                  f"{_headline(result.valid)}")
+                  f"{_headline(result.valid)}", soft_wrap=True)
     if result.test:
-        out.print(f"test split: {_headline(result.test)}")
-    for t, reason in result.skipped:
-        err.print(Text(f"left out {t.path}: {reason}"), soft_wrap=True)
+        out.print(f"test split: {_headline(result.test)}", soft_wrap=True)
+    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [(t.label, reason) for t, reason in result.skipped]
+    for line in dataset.left_out_summary(left_out):
+        err.print(Text(line, style="yellow"), soft_wrap=True)
     for kind, path in written.items():
         out.print(Text(f"{kind}: {path}"), soft_wrap=True)
 
@@ -201,7 +202,7 @@ def _print_cv(cv: dict) -> None:
 
 
 def _print_report(rep) -> None:
-    out.print(_headline(rep) + f", vote {rep.vote}")
+    out.print(_headline(rep) + f", vote {rep.vote}", soft_wrap=True)
     per_class = Table(title="Per class (track level)", title_justify="left")
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
