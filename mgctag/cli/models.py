@@ -5,7 +5,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .common import app, out
+from .common import Lines, app, out
 
 
 @app.command()
@@ -28,7 +28,9 @@ def models():
     w_table = Table(title=f"Installed weights (default: {weights.DEFAULT_MODEL})", title_justify="left")
     for col in ("name", "arch", "labels", "trained on", "metrics", "licence"):
         w_table.add_column(col, overflow="fold")
-    for name, path in weights.installed().items():
+    with Lines(quiet=False, log_file=None):             # a weights file left out is a warning on stderr
+        found = weights.installed()
+    for name, path in found.items():
         try:
             m = weights.read_meta(path)
         except WeightsError as e:
