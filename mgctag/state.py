@@ -303,12 +303,14 @@ def opened(path: str | os.PathLike | None, *, wait: bool = False, should_stop: C
            create: bool = True) -> Iterator[State]:
     """The state database, holding its run lock for as long as it is open (none in memory).
 
-    `create=False`: only an existing database (see State); its lock is taken only once it exists.
+    `create=False`: only an existing database (see State), and no lock file is made for a missing
+    one. A missing database whose lock file exists may be a first scan's, being made right now:
+    its lock is waited for (or is a LockError) like any other.
     """
     from .lock import RunLock
 
-    if not create and path is not None:
-        _require(Path(path))                   # before the lock file beside it is made
+    if not create and path is not None and not RunLock.beside(path).path.exists():
+        _require(Path(path))
     with RunLock.beside(path, wait=wait, should_stop=should_stop) if path is not None else contextlib.nullcontext():
         state = State(path, create=create)
         try:

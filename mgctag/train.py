@@ -8,6 +8,7 @@ caller supplies (the CLI draws it with rich), so nothing here prints.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -26,7 +27,7 @@ from torch import nn
 
 from . import cache, splits
 from .dataset import Track, TrackSet
-from .errors import DataError, TrainError
+from .errors import DataError, MgctagError, TrainError
 from .evaluate import EvalReport, check_labels, quiet, report
 from .frontends import FrontendSpec
 from .model import Classifier
@@ -379,13 +380,28 @@ def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
     stem = out_path.name[: -len(".safetensors")] if out_path.name.endswith(".safetensors") else out_path.stem
     weights_path = save(out_path, result.model, result.meta)
     history_path = out_path.with_name(f"{stem}.history.json")
+    with _writing(history_path):
+        _write_history(result, history_path)
+    with _writing(out_path.with_name(f"{stem}.curves.png")) as curves_path:
+        save_curves(result.history, curves_path, best_epoch=result.best_epoch,
+                    title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
+    return {"weights": weights_path, "history": history_path, "curves": curves_path}
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """An output file's OSError as one line naming it."""
+    try:
+        yield path
+    except OSError as e:
+        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _write_history(result: TrainResult, history_path: Path) -> None:
     history_path.write_text(json.dumps({
         "arch": result.meta.arch, "labels": result.meta.labels, "best_epoch": result.best_epoch,
         "epochs": result.history, "provenance": result.meta.provenance, "metrics": result.meta.metrics,
         "cv": result.cv, "test": result.test.to_dict() if result.test else None}, indent=2, ensure_ascii=False))
-    curves_path = save_curves(result.history, out_path.with_name(f"{stem}.curves.png"), best_epoch=result.best_epoch,
-                              title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
-    return {"weights": weights_path, "history": history_path, "curves": curves_path}
 
 
 @quiet()

@@ -7,6 +7,7 @@ weights in the platform's user data folder; `--model` takes a name from either o
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field, fields
@@ -49,12 +50,17 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta.provenance.setdefault("id", path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
+        tmp.replace(path)
+    except Exception as e:  # OSError, or safetensors' own error type for the same I/O failures
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise WeightsError(f"cannot write {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     return path
 
 

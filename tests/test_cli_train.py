@@ -133,3 +133,50 @@ def test_evaluate_shows_no_library_warnings(data, tmp_path):
         r = invoke("evaluate", tmp_path, "--model", path, "--confusion", tmp_path / "c.png", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert not [str(w.message) for w in caught]
+
+
+def test_genre_names_are_printed_as_they_are_never_as_markup(data, tmp_path):
+    """Genres come from users' tags and manifests: "[/Rock]" crashed rich, "[red]Jazz" lost its name."""
+    manifest = tmp_path / "m.csv"
+    names = {"low": "[/Rock]", "high": "[red]Jazz"}
+    manifest.write_text("path,genre\n" + "".join(f"{p},{names[g]}\n" for g in names for p in sorted((data / g).iterdir())))
+    model = tmp_path / "m.safetensors"
+    r = invoke("train", manifest, "--arch", "cnn", "--epochs", 1, "--batch-size", 16, "--out", model,
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert f"16 tracks, 2 genres ([/Rock] {PER_CLASS}, [red]Jazz {PER_CLASS})" in r.output
+    r = invoke("evaluate", manifest, "--model", model, "--confusion", tmp_path / "c.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "│ [/Rock] " in r.output and "│ [red]Jazz " in r.output
+
+
+def test_an_unwritable_output_fails_before_any_work(data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    r = invoke("train", data, "--arch", "cnn", "--epochs", 2, "--out", blocker / "m.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and f"error: cannot write {blocker / 'm.safetensors'}" in r.output, r.output
+    assert "epoch" not in r.output and not (tmp_path / "cache").exists()
+    r = invoke("evaluate", data, "--model", "cnn", "--confusion", blocker / "c.png")
+    assert r.exit_code == 2 and f"error: cannot write {blocker / 'c.png'}" in r.output, r.output
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(data, trained, tmp_path):
+    import signal
+
+    import cliproc
+
+    cached = trained[0] / "cache"                   # the features are there already
+    proc = cliproc.start("train", data, "--arch", "cnn", "--epochs", 500, "--patience", 500, "--batch-size", 16,
+                         "--out", tmp_path / "m.safetensors", "--cache-dir", cached, "--device", "cpu")
+    seen = []
+    for line in proc.stderr:                       # wait until it is really training
+        seen.append(line)
+        if " epoch " in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=120)
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, text
+    assert "error: stopped by Ctrl-C: nothing was written" in text and "Traceback" not in text
+    assert not (tmp_path / "m.safetensors").exists()

@@ -137,3 +137,15 @@ def test_cli_models_lists_the_rest_and_warns_once(user_weights):
     for name, reason in BROKEN.items():
         lines = [ln for ln in r.output.splitlines() if f"{name}.safetensors" in ln]
         assert len(lines) == 1 and reason in lines[0] and lines[0].endswith("(left out)"), (name, lines)
+
+
+def test_cli_models_prints_labels_as_they_are(user_weights):
+    from typer.testing import CliRunner
+
+    from mgctag.cli import app
+
+    _with_meta(user_weights / "band.safetensors", user_weights / "odd.safetensors",
+               lambda m: {**m, "labels": ["[/Low]", "[red]High"], "metrics": {"cv_folds": 3}})
+    r = CliRunner().invoke(app, ["models"], env={"COLUMNS": "300"})
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert "[/Low], [red]High" in r.output and "cv_folds=3" in r.output

@@ -21,6 +21,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT   # 130, as a shell reports a process Ctrl-C ended
 
 
 class Device(str, enum.Enum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from .common import Lines, app, out
 
@@ -40,18 +41,19 @@ def models():
         data = str(m.provenance.get("data", ""))
         kind, _, where = data.partition(":")
         data = f"{kind}:{Path(where).name}" if kind == "folders" else data   # the data set, not this machine's path
-        w_table.add_row(name, m.arch, labels, data,
-                        _metrics_text(m.metrics), (m.licence.splitlines() or [""])[0])
+        w_table.add_row(*map(Text, (name, m.arch, labels, data, _metrics_text(m.metrics),   # the file's words, not markup
+                                    (m.licence.splitlines() or [""])[0])))
     out.print(w_table)
 
 
 def _metrics_text(metrics: dict) -> str:
     """The headline figures: cross-validation (mean ± sd) and test split when present, else every number."""
-    if "cv_folds" in metrics:
-        m = metrics
+    m = metrics
+    if "cv_folds" in m and all(isinstance(m.get(f"cv_{k}"), (int, float))
+                               for k in ("track_accuracy_mean", "track_accuracy_std", "macro_f1_mean", "macro_f1_std")):
         text = (f"{m['cv_folds']}-fold CV: track acc {m['cv_track_accuracy_mean']:.2f} ± "
                 f"{m['cv_track_accuracy_std']:.2f}, macro-F1 {m['cv_macro_f1_mean']:.2f} ± {m['cv_macro_f1_std']:.2f}")
-        if "test_track_accuracy" in m:
+        if isinstance(m.get("test_track_accuracy"), (int, float)):
             text += f"; test track acc {m['test_track_accuracy']:.2f}"
         return text
     parts = []

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, app, err, fail, out
+from .common import (EXIT_INTERRUPTED, BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, app,
+                     err, fail, out)
 
 DataArg = Annotated[Optional[Path], typer.Argument(
     show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
@@ -78,14 +79,17 @@ def train(
                                arch_params=params, valid_fraction=valid_fraction, device=device.value, amp=amp,
                                cache_dir=cache_dir, workers=workers)
         target = out_path or Path(f"{arch}-{_data_name(data, from_tags)}.safetensors")
+        _check_writable(target)                     # before hours of training, not after
         counts = ", ".join(f"{g} {n}" for g, n in sorted(tracks.counts().items()))
-        err.print(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})", soft_wrap=True)
+        err.print(Text(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})"), soft_wrap=True)
         with _TrainProgress() as progress:
             result = fit(tracks, arch, options, folds=folds, split_dir=split_dir, test_fraction=test_fraction,
                          progress=progress, command=shlex.join(["mgctag", *sys.argv[1:]]))
         written = save_run(result, target)
     except MgctagError as e:
         raise fail(str(e))
+    except KeyboardInterrupt:
+        raise fail("stopped by Ctrl-C: nothing was written", EXIT_INTERRUPTED) from None
     if result.cv:
         _print_cv(result.cv)
     if result.valid:
@@ -145,14 +149,17 @@ def evaluate(
             if not chosen:
                 raise MgctagError(f"{split_dir}: no track of DATA is in the {split} list")
         path = resolve(model)
+        png = confusion or Path(f"{path.stem}-confusion.png")
+        _check_writable(png)
         net, meta = load(path)
         rep = run_evaluate(net, meta, chosen, vote_method=vote.value, segments=segments,
                            batch_size=batch_size, device=pick_device(device.value), workers=workers)
-        png = rep.save_confusion_png(confusion or Path(f"{path.stem}-confusion.png"),
-                                     title=f"{path.stem} on {len(chosen)} tracks: track accuracy "
-                                           f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+        png = rep.save_confusion_png(png, title=f"{path.stem} on {len(chosen)} tracks: track accuracy "
+                                                f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
     except MgctagError as e:
         raise fail(str(e))
+    except KeyboardInterrupt:
+        raise fail("stopped by Ctrl-C", EXIT_INTERRUPTED) from None
     if as_json:
         out.print_json(json.dumps({"model": str(path), "confusion_png": str(png), **rep.to_dict()}))
         return
@@ -160,6 +167,20 @@ def evaluate(
     for s in rep.skipped:
         err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
     out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
+
+
+def _check_writable(path: Path) -> None:
+    """That a file can be created where `path` will go (its folder is made if missing), as a one-line error."""
+    import tempfile
+
+    from ..errors import MgctagError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
 
 
 def _params(items: list[str]) -> dict:
@@ -207,14 +228,14 @@ def _print_report(rep) -> None:
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
     for g, m in rep.per_class.items():
-        per_class.add_row(g, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+        per_class.add_row(Text(g), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     out.print(per_class)
     conf = Table(title="Confusion matrix (rows: true genre, columns: predicted)", title_justify="left")
     conf.add_column("")
-    for g in rep.labels:
-        conf.add_column(g[:6], justify="right")
+    for g in rep.labels:                       # genre names are data, never rich markup
+        conf.add_column(Text(g[:6]), justify="right")
     for g, row in zip(rep.labels, rep.confusion):
-        conf.add_row(g, *(str(n) if n else "." for n in row))
+        conf.add_row(Text(g), *(str(n) if n else "." for n in row))
     out.print(conf)
 
 
