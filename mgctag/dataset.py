@@ -60,10 +60,12 @@ def from_folders(root: str | Path, *, genre_map: GenreMap = GenreMap()) -> Track
         for found in discover.discover([folder]):
             if found.problem:
                 warnings.append(f"{found.path}: {found.problem}")
-                left_out.append((label or folder.name, found.path, found.problem))
+                if label is not None:
+                    left_out.append((label, found.path, found.problem))
             elif label is not None:
                 tracks.append(Track(found.path, label))
-        left_out += [(label or folder.name, p, "not an audio file name") for p in _other_files(folder)]
+        if label is not None:                    # a genre the map drops is left out whole, on purpose
+            left_out += [(label, p, "not an audio file name") for p in _other_files(folder)]
     loose = [p.name for p in root.iterdir() if p.is_file() and discover.is_audio_name(p.name)]
     if loose:
         warnings.append(f"{len(loose)} audio file(s) directly in {root} ignored (no genre folder)")
