@@ -7,8 +7,9 @@ small to learn) come back as `warnings` for the caller to show, so the library p
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class TrackSet:
     tracks: tuple[Track, ...]
     source: str                                 # for provenance, e.g. "folders:/data/gtzan"
     warnings: tuple[str, ...] = field(default=())
+    left_out: tuple[tuple[str, Path, str], ...] = field(default=())   # (genre, path, reason): files not listed
 
     @property
     def labels(self) -> list[str]:
@@ -51,21 +53,47 @@ def from_folders(root: str | Path, *, genre_map: GenreMap = GenreMap()) -> Track
     root = Path(root).absolute()
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
-    tracks, warnings = [], []
+    tracks, warnings, left_out = [], [], []
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
         label = genre_map.apply(folder.name)
         for found in discover.discover([folder]):
             if found.problem:
                 warnings.append(f"{found.path}: {found.problem}")
+                if label is not None:
+                    left_out.append((label, found.path, found.problem))
             elif label is not None:
                 tracks.append(Track(found.path, label))
+        if label is not None:                    # a genre the map drops is left out whole, on purpose
+            left_out += [(label, p, "not an audio file name") for p in _other_files(folder)]
     loose = [p.name for p in root.iterdir() if p.is_file() and discover.is_audio_name(p.name)]
     if loose:
         warnings.append(f"{len(loose)} audio file(s) directly in {root} ignored (no genre folder)")
     if not tracks:
         raise DataError(f"{root}: no audio files in genre folders (expected {root}/<genre>/<file>)")
-    return TrackSet(tuple(_with_artists(tracks)), f"folders:{root}", tuple(warnings))
+    return TrackSet(tuple(_with_artists(tracks)), f"folders:{root}", tuple(warnings), tuple(left_out))
+
+
+def _other_files(folder: Path) -> list[Path]:
+    """Files under `folder` that discovery passes over for their names (covers, playlists, .txt), not hidden."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(top) / f for f in files if not f.startswith(".") and not discover.is_audio_name(f)]
+    return sorted(found)
+
+
+def left_out_summary(left_out: Iterable[tuple[str, str]]) -> list[str]:
+    """One line per genre from (genre, reason) pairs: how many files were left out, and why.
+
+    "blues: 3 file(s) left out (not an audio file name 2, truncated or corrupt 1)".
+    """
+    by_genre: dict[str, Counter] = {}
+    for genre, reason in left_out:
+        by_genre.setdefault(genre, Counter())[reason] += 1
+    return [f"{g}: {sum(c.values())} file(s) left out ("
+            + ", ".join(f"{r} {n}" for r, n in sorted(c.items(), key=lambda rn: (-rn[1], rn[0]))) + ")"
+            for g, c in sorted(by_genre.items())]
 
 
 def from_manifest(csv_path: str | Path, *, genre_map: GenreMap = GenreMap()) -> TrackSet:

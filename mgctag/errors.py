@@ -23,3 +23,7 @@ class DataError(MgctagError):
 
 class LockError(MgctagError):
     """Another run holds the state database's lock."""
+
+
+class TrainError(MgctagError):
+    """Training could not produce a model (the loss stopped being a number)."""

@@ -9,7 +9,9 @@ model is most confident about are written: what `--min-confidence` trades.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,8 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Track
-from .errors import DataError
+from .errors import DataError, MgctagError
 from .vote import vote
+
+
+@contextlib.contextmanager
+def quiet():
+    """No library warnings on the user's terminal: scikit-learn's notes on degenerate metrics
+    (mgctag passes `labels` and `zero_division` itself) and matplotlib's missing glyphs say
+    nothing a user can act on. Works as a decorator too."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @dataclass
@@ -49,6 +61,7 @@ class EvalReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
+    @quiet()
     def save_confusion_png(self, path: str | Path, *, title: str = "") -> Path:
         """The confusion matrix as an image (no pyplot: nothing global changes, no display needed)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -64,7 +77,10 @@ class EvalReport:
         ax.set_title(title or f"track accuracy {self.track_accuracy:.3f}, macro-F1 {self.macro_f1:.3f} "
                               f"({self.n_tracks} tracks)", fontsize=9)
         path = Path(path)
-        fig.savefig(path, dpi=120)
+        try:
+            fig.savefig(path, dpi=120)
+        except OSError as e:
+            raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
         return path
 
     def save_coverage_png(self, path: str | Path, *, title: str = "", marks: Sequence[float] = ()) -> Path:
@@ -107,6 +123,7 @@ def coverage_curve(confidences: Sequence[float], correct: Sequence[bool]) -> lis
             for i, j in enumerate(order)]
 
 
+@quiet()
 def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, truth: Sequence[int], *,
            vote_method: str = "mean", paths: Sequence[Path] | None = None,
            track_probs: np.ndarray | None = None) -> EvalReport:

@@ -42,7 +42,11 @@ def apply_split_files(tracks: Sequence[Track], folder: str | Path) -> tuple[list
     missing = 0
     for split, paths in files.items():
         for path in paths:
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DataError(f"cannot read split file {path}: {e}") from None
+            for n, line in enumerate(text.splitlines(), 1):
                 name = line.strip()
                 if not name or name.startswith("#"):
                     continue

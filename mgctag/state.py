@@ -153,20 +153,33 @@ def key(path: str | os.PathLike) -> bytes:
 
 
 class State:
-    """The state database. `path=None` keeps it in memory (library use without a state file)."""
+    """The state database. `path=None` keeps it in memory (library use without a state file).
 
-    def __init__(self, path: str | os.PathLike | None):
+    `create=False` (undo, listing runs) opens only an existing mgctag database: nothing is
+    created, neither the file nor its folder, and another program's SQLite file is refused
+    before anything is written to it.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, create: bool = True):
         self.path = None if path is None else Path(path)
+        if not create and self.path is not None:
+            _require(self.path)
         try:
-            if self.path is not None:
+            if self.path is None:
+                self.db = sqlite3.connect(":memory:", isolation_level=None)
+            elif create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(":memory:" if self.path is None else self.path, timeout=30,
-                                      isolation_level=None)  # autocommit; transactions are explicit
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit transactions
+            else:   # mode=rw: never creates the file, even if it vanished since the check above
+                self.db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30,
+                                          isolation_level=None)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise MgctagError(f"state database {self.path} is from a newer mgctag (schema {version})")
+            if not create and version == 0:
+                raise MgctagError(f"{self.path} is not an mgctag state database")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)  # idempotent: every statement is IF NOT EXISTS
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as e:
@@ -298,14 +311,27 @@ class State:
                 for p, b, a, s in rows]
 
 
+def _require(path: Path) -> None:
+    if not path.is_file():
+        raise MgctagError(f"no state database at {path}" + (" (not a file)" if path.exists() else
+                          " (no scan has used it yet; --state or $MGCTAG_STATE chooses another)"))
+
+
 @contextlib.contextmanager
-def opened(path: str | os.PathLike | None, *, wait: bool = False,
-           should_stop: Callable[[], bool] | None = None) -> Iterator[State]:
-    """The state database, holding its run lock for as long as it is open (none in memory)."""
+def opened(path: str | os.PathLike | None, *, wait: bool = False, should_stop: Callable[[], bool] | None = None,
+           create: bool = True) -> Iterator[State]:
+    """The state database, holding its run lock for as long as it is open (none in memory).
+
+    `create=False`: only an existing database (see State), and no lock file is made for a missing
+    one. A missing database whose lock file exists may be a first scan's, being made right now:
+    its lock is waited for (or is a LockError) like any other.
+    """
     from .lock import RunLock
 
+    if not create and path is not None and not RunLock.beside(path).path.exists():
+        _require(Path(path))
     with RunLock.beside(path, wait=wait, should_stop=should_stop) if path is not None else contextlib.nullcontext():
-        state = State(path)
+        state = State(path, create=create)
         try:
             yield state
         finally:

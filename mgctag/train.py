@@ -8,11 +8,13 @@ caller supplies (the CLI draws it with rich), so nothing here prints.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import platform
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +27,11 @@ from torch import nn
 
 from . import cache, splits
 from .dataset import Track, TrackSet
-from .errors import DataError
-from .evaluate import EvalReport, check_labels, report
+from .errors import DataError, MgctagError, TrainError
+from .evaluate import EvalReport, check_labels, quiet, report
+from .frontends import FrontendSpec
 from .model import Classifier
-from .models import architecture_names, get_architecture
+from .models import Architecture, architecture_names, get_architecture
 from .infer import pick_device
 from .vote import softmax
 from .weights import WeightsMeta, save
@@ -119,22 +122,24 @@ def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptio
           provenance: dict | None = None) -> TrainResult:
     """Fit `arch` on `tracks`, stopping early on `valid` (None: hold out options.valid_fraction of `tracks`).
 
-    The labels are the training tracks' genres, sorted. Normalisation statistics come from the
-    training tracks only. `provenance` is merged into the weights' provenance (data source, split,
-    command).
+    The labels are the genres of the training tracks that could be decoded, sorted (at least
+    two). Normalisation statistics come from the training tracks only. `provenance` is merged
+    into the weights' provenance (data source, split, command).
     """
     progress = progress or Progress()
+    spec = _architecture(arch, options).frontend
     tracks = list(tracks)
     if valid is None:
         keep, held = _hold_out(tracks, options)
         tracks, valid = [tracks[i] for i in keep], [tracks[i] for i in held]
-    labels = sorted({t.label for t in tracks})
-    check_labels(valid, labels)
+    train_raw = _features(tracks, spec, options, progress)
+    valid_raw = _features(list(valid), spec, options, progress, allow_empty=True)
+    labels = _labels(train_raw.tracks)
+    check_labels(valid_raw.tracks, labels)
     device = pick_device(options.device)
     model = _build(arch, labels, options)
     net = Net(model)
-    train_fs = net.inputs(_features(tracks, model, options, progress), device=device)
-    valid_fs = net.inputs(_features(list(valid), model, options, progress, allow_empty=True), device=device)
+    train_fs, valid_fs = net.inputs(train_raw, device=device), net.inputs(valid_raw, device=device)
     progress.stage("final model", epochs=options.max_epochs)
     history, best, val = _fit(net, train_fs, valid_fs, labels, options, progress, device)
     prov = {**(provenance or {}), "tracks": {"train": len(train_fs.tracks), "valid": len(valid_fs.tracks)},
@@ -153,6 +158,8 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
     Each history record: epoch, train_loss, train_segment_accuracy (as seen while learning,
     dropout on), valid_loss, valid_segment_accuracy, valid_track_accuracy (voted as scan does),
     valid_macro_f1, seconds. Without validation tracks every epoch runs and the last is kept.
+    A loss that is no longer a number (diverged) ends the loop: the best epoch before it is kept,
+    and TrainError is raised when there is none.
     """
     torch.manual_seed(options.seed)
     model = net.model.to(device)
@@ -189,6 +196,15 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
         record["seconds"] = time.monotonic() - started
         history.append(record)
         progress.epoch(record)
+        diverged = [k for k in ("train_loss", "valid_loss") if k in record and not math.isfinite(record[k])]
+        if diverged:
+            what = " and ".join(k.replace("_", " ") for k in diverged)
+            if best_state is None:
+                raise TrainError(f"the {what} is {record[diverged[0]]} from epoch {epoch} on: training diverged "
+                                 "(a lower learning rate may help)")
+            progress.note(f"epoch {epoch}: the {what} is {record[diverged[0]]} (training diverged); stopped, "
+                          f"epoch {best_epoch} kept")
+            break
         score = record.get("valid_loss", -epoch)      # no validation: the latest epoch is the best
         if score < best_loss:
             best_loss, best_epoch, best_val, waited = score, epoch, val, 0
@@ -264,9 +280,10 @@ def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: Trai
     """
     progress = progress or Progress()
     device = pick_device(options.device)
-    labels = sorted({t.label for t in tracks})
+    raw = _features(list(tracks), _architecture(arch, options).frontend, options, progress)
+    labels = _labels(raw.tracks)
     template = Net(_build(arch, labels, options))
-    fs = template.inputs(_features(list(tracks), template.model, options, progress), device=device)
+    fs = template.inputs(raw, device=device)
     per_fold = []
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for k, (train_idx, test_idx) in enumerate(splits.kfold(fs.tracks, folds, seed=options.seed), 1):
@@ -295,16 +312,22 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     Splits, in order of precedence: split files in `split_dir`; the split column of a manifest;
     with `folds`, all tracks (less a validation part for early stopping) after the CV; otherwise a
     random grouped 80/10/10 split (`options.valid_fraction`, `test_fraction`). The CV figures go
-    into the weights' metrics (flat keys `cv_*`), next to the test split's (`test_*`).
+    into the weights' metrics (flat keys `cv_*`), next to the test split's (`test_*`). Tracks
+    that cannot be decoded are left out before any split (`TrainResult.skipped`), so the splits
+    and the two-genre minimum count only what can be learnt from.
     """
     progress = progress or Progress()
     for w in data.warnings:
         progress.note(w)
     tracks = list(data.tracks)
+    notes: list[str] = []
     if split_dir:
         tracks, notes = splits.apply_split_files(tracks, split_dir)
-        for n in notes:
-            progress.note(n)
+    spec = _build(arch, _labels(tracks), options).spec     # bad settings fail before anything is decoded
+    tracks, skipped = _readable(tracks, spec, options, progress)
+    for n in notes:
+        progress.note(n)
+    if split_dir:
         split = f"split files {Path(split_dir).name}/"
     elif any(t.split for t in tracks):
         tracks = [t if t.split else replace(t, split="train") for t in tracks]
@@ -321,7 +344,7 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     if parts["test"]:
         net = Net(result.model)
         device = pick_device(options.device)
-        fs = net.inputs(_features(parts["test"], result.model, options, progress), device=device)
+        fs = net.inputs(_features(parts["test"], result.model.spec, options, progress), device=device)
         _, result.test = validate(net, fs, result.meta.labels, options, device)
         result.model.cpu().eval()
         result.meta.metrics.update({f"test_{k}": v for k, v in _headline(result.test).items()})
@@ -330,7 +353,25 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
         result.cv = cv
         result.meta.metrics.update({f"cv_{k}": v for k, v in cv.items() if k.endswith(("_mean", "_std"))})
         result.meta.metrics["cv_folds"] = folds
+    result.skipped = skipped + result.skipped
     return result
+
+
+def _readable(tracks: list[Track], spec: FrontendSpec, options: TrainOptions,
+              progress: Progress) -> tuple[list[Track], list[tuple[Track, str]]]:
+    """The tracks that decode, in order, and the others with their reasons; at least two genres must remain.
+
+    Their features are computed (and cached) here once, so what follows reads them from the cache.
+    """
+    fs = _features(tracks, spec, options, progress)
+    ok = set(fs.tracks)
+    kept = [t for t in tracks if t in ok]
+    listed, read = Counter(t.label for t in tracks), Counter(t.label for t in kept)
+    if len(read) < 2:
+        counts = ", ".join(f"{g} {read[g]} of {n}" for g, n in sorted(listed.items()))
+        raise DataError(f"only one genre has tracks that could be read ({counts}): "
+                        "training needs at least two genres")
+    return kept, fs.skipped
 
 
 def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
@@ -339,15 +380,31 @@ def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
     stem = out_path.name[: -len(".safetensors")] if out_path.name.endswith(".safetensors") else out_path.stem
     weights_path = save(out_path, result.model, result.meta)
     history_path = out_path.with_name(f"{stem}.history.json")
+    with _writing(history_path):
+        _write_history(result, history_path)
+    with _writing(out_path.with_name(f"{stem}.curves.png")) as curves_path:
+        save_curves(result.history, curves_path, best_epoch=result.best_epoch,
+                    title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
+    return {"weights": weights_path, "history": history_path, "curves": curves_path}
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """An output file's OSError as one line naming it."""
+    try:
+        yield path
+    except OSError as e:
+        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _write_history(result: TrainResult, history_path: Path) -> None:
     history_path.write_text(json.dumps({
         "arch": result.meta.arch, "labels": result.meta.labels, "best_epoch": result.best_epoch,
         "epochs": result.history, "provenance": result.meta.provenance, "metrics": result.meta.metrics,
         "cv": result.cv, "test": result.test.to_dict() if result.test else None}, indent=2, ensure_ascii=False))
-    curves_path = save_curves(result.history, out_path.with_name(f"{stem}.curves.png"), best_epoch=result.best_epoch,
-                              title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
-    return {"weights": weights_path, "history": history_path, "curves": curves_path}
 
 
+@quiet()
 def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, title: str = "") -> Path:
     """Loss and accuracy per epoch, training and validation, as in the papers' figures."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -376,7 +433,30 @@ def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, t
 
 # --- helpers ----------------------------------------------------------------------------------
 
+def _architecture(arch: str, options: TrainOptions) -> Architecture:
+    """The architecture, with the names in options.arch_params checked: before any audio is decoded."""
+    try:
+        a = get_architecture(arch)
+    except KeyError as e:
+        raise DataError(str(e).strip("'\"")) from None
+    unknown = sorted(set(options.arch_params) - set(a.params))
+    if unknown:
+        settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in a.params.items())
+        raise DataError(f"{arch} has no setting {', '.join(unknown)} "
+                        + (f"(its settings, with their defaults: {settings})" if settings else "(it takes none)"))
+    return a
+
+
+def _labels(tracks: Sequence[Track]) -> list[str]:
+    """The sorted genres of the tracks to learn from; a classifier needs at least two."""
+    labels = sorted({t.label for t in tracks})
+    if len(labels) == 1:
+        raise DataError(f"only one genre ({labels[0]}) to learn: training needs at least two genres")
+    return labels
+
+
 def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
+    _architecture(arch, options)
     torch.manual_seed(options.seed)
     try:
         if getattr(get_architecture(arch).build, "multilabel", False):
@@ -385,8 +465,11 @@ def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
             raise DataError(f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
                             f"train a head over it instead{head}")
         return Classifier(arch, labels, arch_params=options.arch_params)
-    except KeyError as e:
-        raise DataError(str(e).strip("'\"")) from None
+    except (TypeError, ValueError) as e:
+        if not options.arch_params:
+            raise                              # not the user's settings: a bug, shown as one
+        given = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.arch_params.items())
+        raise DataError(f"{arch} cannot be built with {given} ({str(e).splitlines()[0]})") from None
 
 
 def _fold_net(template: Net, arch: str, labels: list[str], options: TrainOptions) -> Net:
@@ -401,9 +484,9 @@ def _fold_net(template: Net, arch: str, labels: list[str], options: TrainOptions
     return Net(model)
 
 
-def _features(tracks: list[Track], model: Classifier, options: TrainOptions, progress: Progress, *,
+def _features(tracks: list[Track], spec: FrontendSpec, options: TrainOptions, progress: Progress, *,
               allow_empty: bool = False) -> cache.FeatureSet:
-    fs = cache.features(tracks, model.spec, cache_dir=options.cache_dir, device=pick_device(options.device),
+    fs = cache.features(tracks, spec, cache_dir=options.cache_dir, device=pick_device(options.device),
                         workers=options.workers, on_track=progress.features)
     for t, reason in fs.skipped:
         progress.note(f"{t.path}: left out ({reason})")

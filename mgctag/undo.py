@@ -22,6 +22,10 @@ from .state import Run, State, Values
 STATUSES = ("restored", "already", "refused", "error")
 
 
+class NothingToUndo(MgctagError):
+    """No run has changes left to undo: not a failure."""
+
+
 @dataclass(frozen=True)
 class UndoResult:
     path: Path
@@ -40,7 +44,7 @@ def pick_run(db: State, run_id: int | None = None) -> Run:
     for run in runs:
         if run.changed:
             return run
-    raise MgctagError("no run has changes left to undo")
+    raise NothingToUndo("no run has changes left to undo")
 
 
 def undo(db: State, run: Run, *, force: bool = False) -> Iterator[UndoResult]:
@@ -56,6 +60,13 @@ def undo(db: State, run: Run, *, force: bool = False) -> Iterator[UndoResult]:
 
 
 def _restore(path: Path, before: Values, after: Values, *, force: bool, writing: dict) -> UndoResult:
+    try:
+        return _restore_file(path, before, after, force=force, writing=writing)
+    except Exception as e:  # noqa: BLE001 - a bug in one file's restore costs that file, not the undo
+        return UndoResult(path, "error", f"unexpected {type(e).__name__}: {_one_line(e)}")
+
+
+def _restore_file(path: Path, before: Values, after: Values, *, force: bool, writing: dict) -> UndoResult:
     try:
         st = os.stat(path)
         current = Values.of(tags.read(path))
@@ -91,4 +102,4 @@ def _one_line(e: BaseException) -> str:
         return "file not found"
     if isinstance(e, OSError):
         return (e.strerror or str(e)).lower()
-    return str(e)
+    return (str(e).splitlines() or [""])[0]

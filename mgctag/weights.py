@@ -7,8 +7,10 @@ weights in the platform's user data folder; `--model` takes a name from either o
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -16,7 +18,9 @@ import platformdirs
 
 from .errors import WeightsError
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1   # raised only when old readers must refuse a file; new keys alone do not raise it
 SUFFIX = ".safetensors"
 META_KEY = "mgctag"
 # `--model` left out: the most accurate model installed, by measurement (weights/README.md): an
@@ -53,15 +57,18 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta.provenance.setdefault("id", path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
         tmp.replace(path)
+    except Exception as e:  # OSError, or safetensors' own error type for the same I/O failures
+        raise WeightsError(f"cannot write {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     finally:
-        tmp.unlink(missing_ok=True)   # a failed or interrupted write leaves no temporary behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)   # a failed or interrupted write leaves no temporary behind
     return path
 
 
@@ -76,10 +83,38 @@ def read_meta(path: str | Path) -> WeightsMeta:
         raise WeightsError(f"{path}: not a readable weights file ({e})") from None
     if raw is None:
         raise WeightsError(f"{path}: no mgctag metadata in this safetensors file")
-    d = json.loads(raw)
-    if d.get("format_version", 0) > FORMAT_VERSION:
-        raise WeightsError(f"{path}: weights format {d['format_version']} is newer than this mgctag")
-    return WeightsMeta(**d)
+    try:
+        d = json.loads(raw)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise WeightsError(f"{path}: its mgctag metadata is not valid JSON ({e})") from None
+    return _meta(path, d)
+
+
+_REQUIRED = ("arch", "labels", "frontend")
+_TYPES = {"arch": str, "labels": list, "frontend": dict, "arch_params": dict, "provenance": dict, "metrics": dict,
+          "defaults": dict, "licence": str, "description": str, "format_version": int}
+
+
+def _meta(path: str | Path, d) -> WeightsMeta:
+    """WeightsMeta from the decoded JSON, forward compatible: keys a newer mgctag added are ignored.
+
+    Only what this version needs is checked (the required keys and every known key's type), so a
+    file never fails later, deep inside a scan, on a value of the wrong kind.
+    """
+    if not isinstance(d, dict):
+        raise WeightsError(f"{path}: its mgctag metadata is not a JSON object")
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        raise WeightsError(f"{path}: its mgctag metadata lacks {', '.join(missing)}")
+    known = {f.name: d[f.name] for f in fields(WeightsMeta) if f.name in d}
+    for k, v in known.items():
+        if not isinstance(v, _TYPES[k]) or isinstance(v, bool):
+            raise WeightsError(f"{path}: metadata {k!r} should be a JSON {_TYPES[k].__name__}, not {v!r:.40}")
+    if not known["labels"] or not all(isinstance(g, str) for g in known["labels"]):
+        raise WeightsError(f"{path}: metadata 'labels' should be a list of genre names")
+    if known.get("format_version", 0) > FORMAT_VERSION:
+        raise WeightsError(f"{path}: weights format {known['format_version']} is newer than this mgctag")
+    return WeightsMeta(**known)
 
 
 def load(path: str | Path, device: str = "cpu"):
@@ -93,7 +128,7 @@ def load(path: str | Path, device: str = "cpu"):
     try:
         model = Classifier(meta.arch, meta.labels, FrontendSpec.from_dict(meta.frontend), meta.arch_params)
         missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
-    except (KeyError, TypeError, RuntimeError) as e:
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{path}: does not match architecture {meta.arch!r} ({str(e).splitlines()[0]})") from None
     if missing or unexpected:
         raise WeightsError(f"{path}: tensors do not match {meta.arch!r} "
@@ -115,12 +150,49 @@ def user_dir() -> Path:
 
 
 def installed() -> dict[str, Path]:
-    """Every weights file by name; user weights shadow shipped ones of the same name."""
-    found: dict[str, Path] = {}
-    for d in (shipped_dir(), user_dir()):
+    """Every readable weights file by name; user weights shadow shipped ones of the same name.
+
+    A file whose metadata cannot be read (not safetensors, bad JSON, a required key missing) is
+    left out with a logged warning, so one bad download never hides the others.
+    """
+    return {name: path for name, (path, _) in _catalogue().items()}
+
+
+def _files() -> dict[str, list[Path]]:
+    """Every weights file by name, the user's before the shipped one it shadows."""
+    files: dict[str, list[Path]] = {}
+    for d in (user_dir(), shipped_dir()):
         if d.is_dir():
             for p in sorted(d.glob(f"*{SUFFIX}")):
-                found[p.name[: -len(SUFFIX)]] = p
+                files.setdefault(p.name[: -len(SUFFIX)], []).append(p)
+    return files
+
+
+def _readable(paths: list[Path]) -> tuple[Path, WeightsMeta]:
+    """The first of `paths` whose metadata reads (warning about those before it), else the first one's error."""
+    errors = []
+    for p in paths:
+        try:
+            meta = read_meta(p)
+        except WeightsError as e:
+            errors.append(e)
+            continue
+        for e in errors:
+            log.warning("%s (left out)", e)
+        return p, meta
+    for e in errors[1:]:
+        log.warning("%s (left out)", e)
+    raise errors[0]
+
+
+def _catalogue() -> dict[str, tuple[Path, WeightsMeta]]:
+    """name -> (path, meta) of every readable weights file; each unreadable one is warned about once."""
+    found = {}
+    for name, paths in sorted(_files().items()):
+        try:
+            found[name] = _readable(paths)
+        except WeightsError as e:
+            log.warning("%s (left out)", e)
     return found
 
 
@@ -142,18 +214,12 @@ def resolve(name_or_path: str | None) -> Path:
         if not p.is_file():
             raise WeightsError(f"weights file not found: {p}")
         return p
-    found = installed()
-    if name in found:
-        return found[name]
-    by_arch = [n for n, path in found.items() if _arch_of(path) == name]
+    files = _files()
+    if name in files:                  # an installed name: only its own file is read (its error, if any, is the answer)
+        return _readable(files[name])[0]
+    found = _catalogue()
+    by_arch = [n for n, (_, meta) in found.items() if meta.arch == name]
     if by_arch:
-        return found[sorted(by_arch)[0]]
+        return found[sorted(by_arch)[0]][0]
     choices = ", ".join(sorted(found)) or "none installed"
     raise WeightsError(f"no model named {name!r} (installed: {choices})")
-
-
-def _arch_of(path: Path) -> str | None:
-    try:
-        return read_meta(path).arch
-    except WeightsError:
-        return None

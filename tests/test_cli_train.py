@@ -100,6 +100,9 @@ def _map(tmp_path, text):
     (("train", "{missing}", "--arch", "cnn"), "no such file or folder"),
     (("train", "{data}", "--arch", "nope"), "nope"),
     (("train", "{data}", "--arch", "cnn", "--param", "oops"), "expected KEY=VALUE"),
+    (("train", "{data}", "--arch", "cnn", "--param", "bogus=1"), "cnn has no setting bogus (its settings, with "
+                                                                 "their defaults: channels=[32, 32, 32], dense=64"),
+    (("train", "{data}", "--arch", "cnn", "--param", "dropout=abc"), "cnn cannot be built with dropout=\"abc\""),
     (("train", "--arch", "cnn"), "no training data"),
     (("evaluate", "{data}", "--model", "{missing}.safetensors"), "not found"),
 ])
@@ -115,3 +118,94 @@ def test_evaluate_refuses_labels_the_model_does_not_know(trained, tmp_path):
     make_clip(tmp_path / "polka" / "p.wav", 300.0, 0)
     r = invoke("evaluate", tmp_path, "--model", out / "cnn-synth.safetensors")
     assert r.exit_code == 2 and "polka" in r.output
+
+
+def test_train_needs_two_readable_genres_and_says_what_it_left_out(data, tmp_path):
+    import shutil
+
+    root = tmp_path / "two"
+    for g in ("low", "high"):
+        shutil.copytree(data / g, root / g)
+    (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (root / "high" / "broken.wav").write_bytes(b"RIFF not really")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--batch-size", 16, "--out", tmp_path / "m.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "low: 1 file(s) left out (not an audio file name 1)" in r.output
+    assert "high: 1 file(s) left out (not an audio file (looks like text) 1)" in r.output
+
+    for f in (root / "high").iterdir():                  # now nothing of "high" can be read
+        f.write_bytes(b"RIFF not really")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--out", tmp_path / "n.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "error: only one genre has tracks that could be read (high 0 of" in r.output
+    assert not (tmp_path / "n.safetensors").exists()
+    shutil.rmtree(root / "high")
+    r = invoke("train", root, "--arch", "cnn", "--epochs", 1, "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and "error: only one genre (low) to learn" in r.output, r.output
+
+
+def test_evaluate_shows_no_library_warnings(data, tmp_path):
+    """A one-label model (an older mgctag trained one) made scikit-learn warn on the terminal."""
+    import warnings
+
+    from mgctag.model import Classifier
+    from conftest import BAND_SPEC
+
+    (tmp_path / "Low").mkdir()
+    make_clip(tmp_path / "Low" / "a.wav", 180.0, 0)
+    path = weights.save(tmp_path / "one.safetensors", Classifier("test-band", ["Low"]),
+                        weights.WeightsMeta(arch="test-band", labels=["Low"], frontend=BAND_SPEC.to_dict()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = invoke("evaluate", tmp_path, "--model", path, "--confusion", tmp_path / "c.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert not [str(w.message) for w in caught]
+
+
+def test_genre_names_are_printed_as_they_are_never_as_markup(data, tmp_path):
+    """Genres come from users' tags and manifests: "[/Zouk]" crashed rich, "[red]Jazz" lost its name."""
+    manifest = tmp_path / "m.csv"
+    names = {"low": "[/Zouk]", "high": "[red]Jazz"}
+    manifest.write_text("path,genre\n" + "".join(f"{p},{names[g]}\n" for g in names for p in sorted((data / g).iterdir())))
+    model = tmp_path / "m.safetensors"
+    r = invoke("train", manifest, "--arch", "cnn", "--epochs", 1, "--batch-size", 16, "--out", model,
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert f"16 tracks, 2 genres ([/Zouk] {PER_CLASS}, [red]Jazz {PER_CLASS})" in r.output
+    r = invoke("evaluate", manifest, "--model", model, "--confusion", tmp_path / "c.png", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "│ [/Zouk] " in r.output and "│ [red]Jazz " in r.output
+
+
+def test_an_unwritable_output_fails_before_any_work(data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    r = invoke("train", data, "--arch", "cnn", "--epochs", 2, "--out", blocker / "m.safetensors",
+               "--cache-dir", tmp_path / "cache", "--device", "cpu")
+    assert r.exit_code == 2 and f"error: cannot write {blocker / 'm.safetensors'}" in r.output, r.output
+    assert "epoch" not in r.output and not (tmp_path / "cache").exists()
+    r = invoke("evaluate", data, "--model", "cnn", "--confusion", blocker / "c.png")
+    assert r.exit_code == 2 and f"error: cannot write {blocker / 'c.png'}" in r.output, r.output
+
+
+def test_ctrl_c_during_training_is_one_line_and_exit_130(data, trained, tmp_path):
+    import signal
+
+    import cliproc
+
+    cached = trained[0] / "cache"                   # the features are there already
+    proc = cliproc.start("train", data, "--arch", "cnn", "--epochs", 500, "--patience", 500, "--batch-size", 16,
+                         "--out", tmp_path / "m.safetensors", "--cache-dir", cached, "--device", "cpu")
+    seen = []
+    for line in proc.stderr:                       # wait until it is really training
+        seen.append(line)
+        if " epoch " in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=120)
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, text
+    assert "error: stopped by Ctrl-C: nothing was written" in text and "Traceback" not in text
+    assert not (tmp_path / "m.safetensors").exists()

@@ -20,7 +20,7 @@ import torch
 import audiogen
 from mgctag import cache, dataset, splits, tags, train, weights
 from mgctag.dataset import Track
-from mgctag.errors import DataError
+from mgctag.errors import DataError, MgctagError
 from mgctag.evaluate import evaluate
 from mgctag.genremap import GenreMap
 from mgctag.models import get_architecture
@@ -357,3 +357,119 @@ def test_frozen_trunk_trains_only_the_head(separable, feature_cache):
     assert torch.count_nonzero(result.model.norm_mean) == 0 and torch.all(result.model.norm_std == 1)
     assert "Pompeu Fabra" in result.meta.licence             # the trunk's licence travels with the head
     assert result.valid.track_accuracy >= 0.9, result.history
+
+
+# --- a loop that diverges, settings that do not exist, data that cannot be learnt ----------------
+
+class _Epochs(train.Progress):
+    def __init__(self):
+        self.done, self.notes = 0, []
+
+    def epoch(self, record):
+        self.done = record["epoch"]
+
+    def note(self, text):
+        self.notes.append(text)
+
+
+def _nan_from(monkeypatch, progress: _Epochs, epoch: int):
+    """The loss turns NaN (and with it, after backward and the step, every weight) from `epoch` on."""
+    real = train._loss
+
+    def loss(logits, y, net):
+        total, ce = real(logits, y, net)
+        return (total * np.nan, ce * np.nan) if progress.done + 1 >= epoch else (total, ce)
+
+    monkeypatch.setattr(train, "_loss", loss)
+
+
+@pytest.mark.parametrize("with_valid", [True, False], ids=["valid", "no-valid"])
+def test_a_nan_loss_in_the_first_epoch_is_a_clear_error(with_valid, monkeypatch, separable, feature_cache):
+    parts = three_way(separable)
+    progress = _Epochs()
+    _nan_from(monkeypatch, progress, 1)
+    with pytest.raises(MgctagError, match="diverged"):  # TrainError; before: a crash in load_state_dict
+        train.train(parts["train"], "cnn", options(feature_cache, max_epochs=3),
+                    valid=parts["valid"] if with_valid else [], progress=progress)
+
+
+def test_a_loss_that_turns_nan_keeps_the_best_finite_epoch(monkeypatch, separable, feature_cache):
+    parts = three_way(separable)
+    progress = _Epochs()
+    _nan_from(monkeypatch, progress, 3)
+    result = train.train(parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6), valid=[],
+                         progress=progress)
+    assert result.best_epoch == 2 and len(result.history) == 3 and progress.done == 3
+    assert all(torch.isfinite(v).all() for v in result.model.state_dict().values() if v.is_floating_point())
+    assert any("epoch 3" in n and "epoch 2 kept" in n for n in progress.notes), progress.notes
+
+
+def test_a_nan_validation_loss_stops_and_keeps_the_best_epoch(monkeypatch, separable, feature_cache):
+    parts = three_way(separable)
+    real = train.validate
+    calls = []
+
+    def validate(*a, **kw):
+        loss, rep = real(*a, **kw)
+        calls.append(loss)
+        return (loss if len(calls) < 2 else float("nan")), rep
+
+    monkeypatch.setattr(train, "validate", validate)
+    progress = _Epochs()
+    result = train.train(parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6),
+                         valid=parts["valid"], progress=progress)
+    assert result.best_epoch == 1 and len(result.history) == 2
+    assert any("valid loss is nan" in n for n in progress.notes), progress.notes
+
+
+def test_unknown_architecture_settings_name_the_valid_ones(separable, feature_cache):
+    parts = three_way(separable)
+    with pytest.raises(DataError, match=r"cnn has no setting bogus .*dropout=0\.3"):
+        train.train(parts["train"], "cnn", options(feature_cache, arch_params={"bogus": 1}))
+    with pytest.raises(DataError, match="cannot be built with dropout=\"abc\""):
+        train.fit(dataset.load_tracks(separable), "cnn", options(feature_cache, arch_params={"dropout": "abc"}))
+
+
+def test_one_genre_is_not_enough(separable, tmp_path, feature_cache):
+    root = tmp_path / "data"
+    shutil.copytree(separable / "low", root / "low")
+    with pytest.raises(DataError, match="only one genre"):
+        train.fit(dataset.load_tracks(root), "cnn", options(feature_cache, max_epochs=1))
+    (root / "high").mkdir()
+    for i in range(3):                                   # a second genre, but nothing in it can be read
+        (root / "high" / f"h{i}.wav").write_bytes(b"RIFF not really")
+    with pytest.raises(DataError, match=f"only one genre has tracks that could be read .*high 0 of 3, low {PER_CLASS} of"):
+        train.fit(dataset.load_tracks(root), "cnn", options(feature_cache, max_epochs=1))
+    with pytest.raises(DataError, match="only one genre"):
+        train.train(dataset.load_tracks(root).tracks, "cnn", options(feature_cache, max_epochs=1), valid=[])
+
+
+def test_left_out_files_are_counted_per_genre(separable, tmp_path):
+    root = tmp_path / "data"
+    for g in ("low", "mid"):
+        shutil.copytree(separable / g, root / g)
+    (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8")
+    (root / "low" / ".hidden.txt").write_text("x")       # hidden: not the user's audio, not mentioned
+    (root / "mid" / "sub").mkdir()
+    (root / "mid" / "sub" / "notes.txt").write_text("x")
+    ts = dataset.load_tracks(root)
+    assert sorted((g, p.name, r) for g, p, r in ts.left_out) == [
+        ("low", "cover.jpg", "not an audio file name"), ("mid", "notes.txt", "not an audio file name")]
+    lines = dataset.left_out_summary([(g, r) for g, _, r in ts.left_out] + [("mid", "truncated")] * 2)
+    assert lines == ["low: 1 file(s) left out (not an audio file name 1)",
+                     "mid: 3 file(s) left out (truncated 2, not an audio file name 1)"]
+
+
+def test_metrics_and_figures_leave_no_library_warnings(tmp_path):
+    import warnings
+
+    from mgctag.evaluate import report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        one = report(["Polka"], np.array([[1.0], [1.0]]), np.array([0, 1]), [0, 0])   # a one-label model
+        two = report(["民谣", "Rock"], np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 1]), [0, 1])
+        two.save_confusion_png(tmp_path / "c.png")                                     # glyphs the font lacks
+        train.save_curves([{"epoch": 1, "train_loss": 1.0}], tmp_path / "h.png", title="cnn on 音乐")
+    assert one.track_accuracy == 1.0 and two.track_accuracy == 1.0
+    assert not [str(w.message) for w in caught]

@@ -120,7 +120,7 @@ def test_cli_undo_list_and_exit_codes(tmp_path, lib, band_model):
         return runner.invoke(app, [str(a) for a in args])
 
     r = mgctag("undo", "--state", db)
-    assert r.exit_code == 0 and "no run has changes left" in r.output
+    assert r.exit_code == 2 and "no state database at" in r.output and not db.exists()
     r = mgctag("scan", lib, "--model", band_model, "--workers", 0, "--state", db, "--write-tags", "--overwrite")
     assert r.exit_code == 0, r.output
     assert "(run 1)" in r.output
@@ -133,3 +133,56 @@ def test_cli_undo_list_and_exit_codes(tmp_path, lib, band_model):
     r = mgctag("undo", "--state", db, "--force")
     assert r.exit_code == 0 and "1 restored" in r.output
     assert values(lib / "bare.mp3") == Values()
+    r = mgctag("undo", "--state", db)
+    assert r.exit_code == 0 and "no run has changes left" in r.output
+
+
+@pytest.mark.parametrize("args", [(), ("--list",), ("--run", 1)], ids=["undo", "list", "run"])
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_undo_never_creates_a_state_database(args, how, tmp_path, monkeypatch):
+    db = tmp_path / "no" / "such" / "state.sqlite"
+    if how == "env":
+        monkeypatch.setenv("MGCTAG_STATE", str(db))
+    r = CliRunner().invoke(app, ["undo", *map(str, args)] + (["--state", str(db)] if how == "option" else []))
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"error: no state database at {db}") and "Traceback" not in r.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_undo_refuses_files_that_are_not_its_database(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "photos.sqlite"                  # another program's database: left as it was
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE albums (name TEXT)")
+    con.close()
+    before = other.read_bytes()
+    text = tmp_path / "notes.sqlite"
+    text.write_text("not a database\n" * 100)
+    for path, message in ((other, "is not an mgctag state database"), (text, "file is not a database")):
+        for args in ((), ("--list",)):
+            r = CliRunner().invoke(app, ["undo", "--state", str(path), *args])
+            assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+    assert other.read_bytes() == before and not (tmp_path / "photos.sqlite-wal").exists()
+    assert text.read_text() == "not a database\n" * 100
+    with pytest.raises(MgctagError, match="no state database"):
+        State(tmp_path / "missing.sqlite", create=False)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+def test_an_unexpected_failure_costs_one_file_not_the_undo(tmp_path, lib, band_model, monkeypatch):
+    db = tmp_path / "state.sqlite"
+    scan_all(lib, band_model, db, keep_existing=False)
+    from mgctag import safe
+
+    real = safe.write_safely
+
+    def write_safely(path, **kw):
+        if path.name == "users.flac":
+            raise KeyError("a mutagen bug")
+        return real(path, **kw)
+
+    monkeypatch.setattr(safe, "write_safely", write_safely)
+    r = CliRunner().invoke(app, ["undo", "--state", str(db)])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "unexpected KeyError: 'a mutagen bug'" in r.output and "2 restored, 0 already, 0 refused, 1 error" in r.output

@@ -21,6 +21,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 128 + signal.SIGINT   # 130, as a shell reports a process Ctrl-C ended
 
 
 class Device(str, enum.Enum):
@@ -104,12 +105,15 @@ class Lines:
 
     Rich leaves colour out when stdout is not a terminal; soft wrapping keeps one line per file.
     Library log records (waiting for a lock, stale temporaries removed) arrive as messages.
+    While a progress bar is live on the terminal stdout also shows, file lines go through the
+    bar's own console (`above`), so they scroll above the bar instead of running into it.
     """
 
     def __init__(self, *, quiet: bool, log_file: Path | None):
         from ..errors import MgctagError
 
         self.quiet = quiet
+        self.out = out
         try:
             self.log = open(log_file, "a", encoding="utf-8", errors="backslashreplace") if log_file else None
         except OSError as e:
@@ -131,9 +135,14 @@ class Lines:
             self.log.close()
             self.log = None
 
+    def above(self, progress) -> None:
+        """Print file lines above `progress` (a rich Progress) when it draws on the terminal stdout is on."""
+        if not progress.disable and _same_terminal(out, progress.console):
+            self.out = progress.console
+
     def header(self) -> None:
         if not self.quiet:
-            out.print(f"[bold]{'status':<10} {'genre':<16} {'conf':>5}  path[/bold]")
+            self.out.print(f"[bold]{'status':<10} {'genre':<16} {'conf':>5}  path[/bold]")
 
     def result(self, res) -> None:
         conf = "" if res.confidence is None else f"{res.confidence:.2f}"
@@ -142,7 +151,7 @@ class Lines:
         tail = f"  {res.error}" if res.error else (f"  ({res.note})" if res.note else "")
         if not self.quiet or res.status == "error":
             style = STATUS_STYLE.get(res.status, "")
-            out.print(Text.assemble((head, style), body, (tail, "red" if res.error else "dim")), soft_wrap=True)
+            self.out.print(Text.assemble((head, style), body, (tail, "red" if res.error else "dim")), soft_wrap=True)
         self._log(head + body + tail)
 
     def message(self, text: str, *, error: bool = False) -> None:
@@ -158,6 +167,17 @@ class Lines:
         if self.log:
             self.log.write(f"{datetime.now().astimezone().isoformat(timespec='seconds')} {text}\n")
             self.log.flush()
+
+
+def _same_terminal(a: Console, b: Console) -> bool:
+    """Whether two consoles write to the same terminal (stdout and stderr on one tty, as usual)."""
+    if not (a.is_terminal and b.is_terminal):
+        return False
+    try:
+        sa, sb = os.fstat(a.file.fileno()), os.fstat(b.file.fileno())
+    except (AttributeError, OSError, ValueError):   # not a real file: a test's or an IDE's stream
+        return True
+    return (sa.st_dev, sa.st_ino, sa.st_rdev) == (sb.st_dev, sb.st_ino, sb.st_rdev)
 
 
 class _LogHandler(logging.Handler):

@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .common import EXIT_OK, app, err, fail, out
+from .common import EXIT_OK, Lines, app, err, fail, out
 
 models_app = typer.Typer(help="List, install and remove models.", no_args_is_help=False)
 app.add_typer(models_app, name="models")
@@ -129,7 +130,8 @@ def _list() -> None:
     w_table = Table(title=f"Installed weights (default: {weights.default_model()})", title_justify="left")
     for col in ("name", "where", "arch", "labels", "trained on", "metrics", "licence"):
         w_table.add_column(col, overflow="fold")
-    found = weights.installed()
+    with Lines(quiet=False, log_file=None):             # a weights file left out is a warning on stderr
+        found = weights.installed()
     for name, path in found.items():
         where = "user" if path.parent == user else "shipped"
         try:
@@ -141,8 +143,8 @@ def _list() -> None:
         data = str(m.provenance.get("data", ""))
         kind, _, folder = data.partition(":")
         data = f"{kind}:{Path(folder).name}" if kind == "folders" else data   # the data set, not this machine's path
-        w_table.add_row(name, where, m.arch, labels, data,
-                        _metrics_text(m.metrics), (m.licence.splitlines() or [""])[0])
+        w_table.add_row(*map(Text, (name, where, m.arch, labels, data, _metrics_text(m.metrics),   # the file's words, not markup
+                                    (m.licence.splitlines() or [""])[0])))
     out.print(w_table)
     out.print(f"user models: {user}", soft_wrap=True)
     missing = [c for c in inst.CHECKPOINTS.values() if c.name not in found]
@@ -153,11 +155,12 @@ def _list() -> None:
 
 def _metrics_text(metrics: dict) -> str:
     """The headline figures: cross-validation (mean ± sd) and test split when present, else every number."""
-    if "cv_folds" in metrics:
-        m = metrics
+    m = metrics
+    if "cv_folds" in m and all(isinstance(m.get(f"cv_{k}"), (int, float))
+                               for k in ("track_accuracy_mean", "track_accuracy_std", "macro_f1_mean", "macro_f1_std")):
         text = (f"{m['cv_folds']}-fold CV: track acc {m['cv_track_accuracy_mean']:.2f} ± "
                 f"{m['cv_track_accuracy_std']:.2f}, macro-F1 {m['cv_macro_f1_mean']:.2f} ± {m['cv_macro_f1_std']:.2f}")
-        if "test_track_accuracy" in m:
+        if isinstance(m.get("test_track_accuracy"), (int, float)):
             text += f"; test track acc {m['test_track_accuracy']:.2f}"
         return text
     parts = []

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
-                     Hardlinks,                      Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail)
+                     Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app,
+                     err, fail, out)
 
 
 @app.command()
@@ -89,11 +90,12 @@ def scan(
     stop = StopRequest(on_first=lambda s: lines.message(f"{_signal_name(s)}: stopping after the current file "
                                                         "(again to stop at once)"))
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=err, transient=True, disable=quiet or not err.is_terminal)
+                        console=err, transient=True, disable=quiet or not (err.is_terminal and out.is_terminal))
     code = EXIT_OK
     with lines, stop.handling():
         try:
             with progress, (rep or contextlib.nullcontext()) as r:
+                lines.above(progress)
                 task = progress.add_task("scan", total=None)
 
                 def on_found(n: int) -> None:
@@ -102,8 +104,9 @@ def scan(
 
                 results = run_scan(paths, options, on_found=on_found, should_stop=stop,
                                    on_run=lambda i: run_id.__setitem__(0, i))
-                lines.header()
-                for res in results:
+                for n, res in enumerate(results):
+                    if n == 0:
+                        lines.header()      # once there is a result: not above a model or state error
                     counts[res.status] = counts.get(res.status, 0) + 1
                     if r:
                         r.write(res)

@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import (BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt, ModelOpt, VoteMethod, VoteOpt, app, err,
-                     fail, out)
+from .common import (EXIT_INTERRUPTED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt, ModelOpt, VoteMethod,
+                     VoteOpt, app, err, fail, out)
 
 DataArg = Annotated[Optional[Path], typer.Argument(
     show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
@@ -79,23 +79,27 @@ def train(
                                arch_params=params, valid_fraction=valid_fraction, device=device.value, amp=amp,
                                cache_dir=cache_dir, workers=workers)
         target = out_path or Path(f"{arch}-{_data_name(data, from_tags)}.safetensors")
+        _check_writable(target)                     # before hours of training, not after
         counts = ", ".join(f"{g} {n}" for g, n in sorted(tracks.counts().items()))
-        err.print(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})", soft_wrap=True)
+        err.print(Text(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})"), soft_wrap=True)
         with _TrainProgress() as progress:
             result = fit(tracks, arch, options, folds=folds, split_dir=split_dir, test_fraction=test_fraction,
                          progress=progress, command=shlex.join(["mgctag", *sys.argv[1:]]))
         written = save_run(result, target)
     except MgctagError as e:
         raise fail(str(e))
+    except KeyboardInterrupt:
+        raise fail("stopped by Ctrl-C: nothing was written", EXIT_INTERRUPTED) from None
     if result.cv:
         _print_cv(result.cv)
     if result.valid:
         out.print(f"final model: best epoch {result.best_epoch} of {len(result.history)}, validation "
-                  f"{_headline(result.valid)}")
+                  f"{_headline(result.valid)}", soft_wrap=True)
     if result.test:
-        out.print(f"test split: {_headline(result.test)}")
-    for t, reason in result.skipped:
-        err.print(Text(f"left out {t.path}: {reason}"), soft_wrap=True)
+        out.print(f"test split: {_headline(result.test)}", soft_wrap=True)
+    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [(t.label, reason) for t, reason in result.skipped]
+    for line in dataset.left_out_summary(left_out):
+        err.print(Text(line, style="yellow"), soft_wrap=True)
     for kind, path in written.items():
         out.print(Text(f"{kind}: {path}"), soft_wrap=True)
 
@@ -154,19 +158,24 @@ def evaluate(
             chosen = splits.by_split(chosen).get(split, [])
             if not chosen:
                 raise MgctagError(f"{split_dir}: no track of DATA is in the {split} list")
+        png = confusion or Path(f"{_name(model)}-confusion.png")
+        curve_png = coverage or Path(f"{_name(model)}-coverage.png")
+        _check_writable(png)
+        _check_writable(curve_png)
         analyser = Analyser.load(model, device=pick_device(device.value), genres=genres, genre_map=gmap,
                                  segments=segments, vote_method=vote.value, batch_size=batch_size,
                                  only=sorted({t.label for t in chosen}) if closed_set else None)
         name = analyser.model_id
         rep = run_evaluate(analyser, chosen, workers=workers)
-        png = rep.save_confusion_png(confusion or Path(f"{name}-confusion.png"),
-                                     title=f"{name} on {len(chosen)} tracks: track accuracy "
-                                           f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+        png = rep.save_confusion_png(png, title=f"{name} on {len(chosen)} tracks: track accuracy "
+                                                f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
         marks = [analyser.min_confidence] if analyser.min_confidence else []
-        curve = rep.save_coverage_png(coverage or Path(f"{name}-coverage.png"), marks=marks,
+        curve = rep.save_coverage_png(curve_png, marks=marks,
                                       title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)")
     except MgctagError as e:
         raise fail(str(e))
+    except KeyboardInterrupt:
+        raise fail("stopped by Ctrl-C", EXIT_INTERRUPTED) from None
     if as_json:
         out.print_json(json.dumps({"model": name, "weights": [str(p) for p in analyser.weights_files],
                                    "genres": analyser.genres, "confusion_png": str(png), "coverage_png": str(curve),
@@ -180,6 +189,28 @@ def evaluate(
         err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
     out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
     out.print(Text(f"precision/coverage: {curve}"), soft_wrap=True)
+
+
+def _name(model: str | None) -> str:
+    """The stem of a model's default output files: its weights' name ('A+B' for an ensemble)."""
+    from ..analyser import ENSEMBLE_SEP, resolve
+
+    return ENSEMBLE_SEP.join(p.name[: -len(".safetensors")] if p.name.endswith(".safetensors") else p.stem
+                             for p in resolve(model))
+
+
+def _check_writable(path: Path) -> None:
+    """That a file can be created where `path` will go (its folder is made if missing), as a one-line error."""
+    import tempfile
+
+    from ..errors import MgctagError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
 
 
 def _params(items: list[str]) -> dict:
@@ -222,23 +253,23 @@ def _print_cv(cv: dict) -> None:
 
 
 def _print_report(rep) -> None:
-    out.print(_headline(rep) + f", vote {rep.vote}")
+    out.print(_headline(rep) + f", vote {rep.vote}", soft_wrap=True)
     per_class = Table(title="Per class (track level)", title_justify="left")
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
     used = [i for i, g in enumerate(rep.labels)   # genres that occur, as truth or as prediction
             if any(rep.confusion[i]) or any(row[i] for row in rep.confusion)]
-    for i in used:
+    for i in used:                             # genre names are data, never rich markup
         m = rep.per_class[rep.labels[i]]
-        per_class.add_row(rep.labels[i], f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+        per_class.add_row(Text(rep.labels[i]), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
                           str(m["support"]))
     out.print(per_class)
     conf = Table(title="Confusion matrix (rows: true genre, columns: predicted)", title_justify="left")
     conf.add_column("")
     for i in used:
-        conf.add_column(rep.labels[i][:6], justify="right")
+        conf.add_column(Text(rep.labels[i][:6]), justify="right")
     for i in used:
-        conf.add_row(rep.labels[i], *(str(rep.confusion[i][j]) if rep.confusion[i][j] else "." for j in used))
+        conf.add_row(Text(rep.labels[i]), *(str(rep.confusion[i][j]) if rep.confusion[i][j] else "." for j in used))
     out.print(conf)
 
 

@@ -25,17 +25,17 @@ def undo(
     """Put back the genre values a scan replaced (and remove the mgctag fields it added).
 
     Only files that still hold what that run wrote are restored; others are refused unless --force.
-    Exit status: 0 done, 1 some files refused or failed, 2 usage error (no such run), 3 another
-    run holds the state database.
+    Exit status: 0 done (or nothing to undo), 1 some files refused or failed, 2 usage or setup
+    error (no such run, no state database: undo never creates one), 3 another run holds it.
     """
     from ..errors import LockError, MgctagError
     from ..state import default_path, opened
-    from ..undo import pick_run, undo as run_undo
+    from ..undo import NothingToUndo, pick_run, undo as run_undo
 
     counts: dict[str, int] = {}
     lines = Lines(quiet=quiet, log_file=None)
     try:
-        with lines, opened(state or default_path(), wait=wait) as db:
+        with lines, opened(state or default_path(), wait=wait, create=False) as db:   # undo never makes one
             if list_runs:
                 _print_runs(db.runs())
                 raise typer.Exit(EXIT_OK)
@@ -48,10 +48,10 @@ def undo(
                                             f" {show_path(res.path)}{tail}"), soft_wrap=True)
     except LockError as e:
         raise fail(str(e), EXIT_LOCKED)
+    except NothingToUndo as e:  # not a failure
+        err.print(str(e))
+        raise typer.Exit(EXIT_OK)
     except MgctagError as e:
-        if run is None and not counts:  # nothing to undo is not a failure
-            err.print(str(e))
-            raise typer.Exit(EXIT_OK)
         raise fail(str(e))
     from ..undo import STATUSES
 
