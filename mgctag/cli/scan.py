@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 
 from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, Hardlinks,
-                     Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail)
+                     Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail,
+                     show_path)
 
 
 @app.command()
@@ -25,8 +27,9 @@ def scan(
     keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
                              "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
     genre_map: GenreMapOpt = None,
-    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json "
-                                                   "(one row per file).")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json (one row "
+                                                   "per file), or out.html (a page with charts and a table "
+                                                   "that sorts and filters).")] = None,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 64,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: one per core; "
@@ -72,7 +75,11 @@ def scan(
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
                               rescan=rescan, wait=wait)
-        rep = Report(report) if report else None
+        # the report shows every option the run used; new ScanOptions fields appear by themselves
+        settings = {"paths": [show_path(p) for p in paths],
+                    **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
+                    "genre_map": genre_map or "none"}
+        rep = Report(report, settings=settings) if report else None
         lines = Lines(quiet=quiet, log_file=log_file)
     except MgctagError as e:
         raise fail(str(e))
@@ -87,6 +94,18 @@ def scan(
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, transient=True, disable=quiet or not err.is_terminal)
     code = EXIT_OK
+
+    def summary() -> str:
+        seen = sum(counts.values())
+        text = f"{seen} files seen: " + ", ".join(
+            f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
+            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
+        if run_id[0] is not None:
+            text += f" (run {run_id[0]})"
+        if stop():
+            text += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
+        return text
+
     with lines, stop.handling():
         try:
             with progress, (rep or contextlib.nullcontext()) as r:
@@ -105,6 +124,8 @@ def scan(
                         r.write(res)
                     lines.result(res)
                     progress.advance(task)
+                if r:
+                    r.finish(summary())
         except KeyboardInterrupt:
             stop.signum = stop.signum or signal.SIGINT
         except LockError as e:
@@ -114,16 +135,9 @@ def scan(
         except MgctagError as e:
             lines.close()
             raise fail(str(e))
-        seen = sum(counts.values())
-        summary = f"{seen} files seen: " + ", ".join(
-            f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
-            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
-        if run_id[0] is not None:
-            summary += f" (run {run_id[0]})"
         if stop():
-            summary += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
             code = stop.exit_code
         elif counts.get("error"):
             code = EXIT_SOME_FAILED
-        lines.summary(summary)
+        lines.summary(summary())
     raise typer.Exit(code)
