@@ -21,7 +21,7 @@ from .genremap import GenreMap
 from .result import STATUSES, FileResult, printable
 
 DOUBTFUL_BELOW = 0.5   # a top genre below this (or below --min-confidence) is a doubtful one
-MAX_BARS = 30          # genres drawn as bars; the rest are summed into one "other" bar
+MAX_BARS = 30          # genres drawn as bars; any more are summed into one "other" bar
 BINS = 20              # confidence histogram: bins of 0.05
 # the charts' colours, used nowhere else on the page (a test looks for them in a screenshot)
 GENRE_COLOUR, BIN_COLOUR, LINE_COLOUR = "#4e79a7", "#f28e2b", "#d62728"
@@ -152,7 +152,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
     models = sorted({r.model for r in results if r.model})
     genres = Counter(r.genre for r in results if r.genre and r.status != "error")
     confidences = [r.confidence for r in results if r.confidence is not None and r.status != "error"]
-    rows = sorted(((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(*t), t[1]))
+    rows = sorted(((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(t[0], t[2]), t[1]))
     n_doubtful = sum(1 for d, _, _ in rows if d)
     statuses = [s for s in STATUSES if counts.get(s)] + sorted(s for s in counts if s not in STATUSES)
     e = _esc
@@ -181,7 +181,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
         "<table id=\"files-table\">\n<thead><tr>"
         + "".join(f"<th data-key=\"{k}\" data-type=\"{t}\" tabindex=\"0\">{e(label)}</th>" for k, label, t in COLUMNS)
         + "</tr></thead>\n<tbody>\n",
-        *(_row(r, d, _rank(d, i, r)) for d, i, r in rows),
+        *(_row(r, d, _rank(d, r)) for d, _, r in rows),
         "</tbody>\n</table>\n</section>\n",
         "<section>\n<h2>Settings</h2>\n<table id=\"settings\">\n",
         *(f"<tr><th>{e(str(k).replace('_', '-'))}</th><td>{e(_setting(v))}</td></tr>\n" for k, v in settings.items()),
@@ -209,7 +209,7 @@ def _doubts(r: FileResult, threshold: float) -> list[str]:
     return why
 
 
-def _rank(doubts: list[str], index: int, r: FileResult) -> float:
+def _rank(doubts: list[str], r: FileResult) -> float:
     """The default order: doubtful files first (weakest first), then errors, then the rest."""
     if doubts:
         return 0.999 * (r.confidence or 0.0)
@@ -259,8 +259,8 @@ def _bar_chart(counts: list[tuple[str, int]]) -> str:
     if not counts:
         return _svg(width, 40, "<text x=\"8\" y=\"24\">no genres</text>\n", "no genres")
     if len(counts) > MAX_BARS:
-        rest = counts[MAX_BARS - 1:]
-        counts = counts[: MAX_BARS - 1] + [(f"other ({len(rest)} genres)", sum(n for _, n in rest))]
+        rest = counts[MAX_BARS:]
+        counts = counts[:MAX_BARS] + [(f"other ({len(rest)} genres)", sum(n for _, n in rest))]
     most = max(n for _, n in counts)
     scale = (width - label_w - 50) / most
     parts = []

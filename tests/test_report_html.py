@@ -136,6 +136,15 @@ def test_charts_count_genres_and_bin_confidences():
     assert empty.rows == [] and "no genres" in empty.texts["genre-chart"]
 
 
+def test_the_bar_chart_sums_the_rarest_genres_into_one_bar():
+    results = [FileResult(Path(f"/m/{g}-{i}.flac"), "would-tag", [(f"G{g:02d}", 0.9)]) for g in range(35)
+               for i in range(40 - g)]
+    page = report_html.render(results, {})
+    assert Dom(page).shapes["genre-chart"].count("bar") == report_html.MAX_BARS + 1
+    assert "<title>G00: 40</title>" in page and "<title>G29: 11</title>" in page and "<title>G30:" not in page
+    assert "<title>other (5 genres): 40</title>" in page  # 10 + 9 + 8 + 7 + 6 files
+
+
 def test_report_writes_html_with_settings_and_summary(tmp_path):
     out = tmp_path / "r.html"
     with Report(out, settings={"top_k": 2, "write_tags": False, "model": None}) as rep:
