@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 from collections import Counter
 
@@ -46,8 +47,14 @@ def _model(view):
     return view.as_filename() if value.endswith(".safetensors") or os.sep in value or value.startswith("~") else value
 
 
+def _genres(view):
+    """A preset name or a comma list, as --genres takes it; a YAML list is a comma list too."""
+    value = view.get()
+    return ",".join(map(str, value)) if isinstance(value, list) else value
+
+
 # option name -> how to read its config view, for options whose YAML value is not the value itself
-CONVERTERS = {"genre_map": _load_genre_map, "model": _model}
+CONVERTERS = {"genre_map": _load_genre_map, "model": _model, "genres": _genres}
 
 
 class MgctagPlugin(BeetsPlugin):
@@ -120,7 +127,7 @@ class MgctagPlugin(BeetsPlugin):
                 value = CONVERTERS[key](view) if key in CONVERTERS else view.get()
             except MgctagError as e:
                 raise ui.UserError(f"mgctag: {e}") from None
-            _check_type(key, value, fields[key].default)
+            _check_type(key, value, fields[key].type)
             given[key] = value
         return ScanOptions(**given, write_tags=False, keep_existing=False)
 
@@ -149,12 +156,18 @@ class MgctagPlugin(BeetsPlugin):
                 continue
             todo[path] = item
         changed = []
+        floor = [options.min_confidence]  # None until the model is loaded: then its own minimum
+
+        def on_model(analyser) -> None:
+            if floor[0] is None:
+                floor[0] = analyser.min_confidence
+
         try:
-            for result in mgctag.scan(list(todo), options) if todo else ():
+            for result in mgctag.scan(list(todo), options, on_model=on_model) if todo else ():
                 item = todo.pop(os.fspath(result.path), None)
                 if item is None:
                     continue
-                outcome = self._apply(item, result, options, write=write, pretend=pretend)
+                outcome = self._apply(item, result, floor[0] or 0.0, write=write, pretend=pretend)
                 counts[outcome] += 1
                 if outcome == "tagged":
                     changed.append(item)
@@ -168,11 +181,11 @@ class MgctagPlugin(BeetsPlugin):
                        counts["unchanged"], counts["kept"], counts["skipped"], counts["errors"])
         return changed
 
-    def _apply(self, item, result, options, *, write: bool, pretend: bool) -> str:
+    def _apply(self, item, result, floor: float, *, write: bool, pretend: bool) -> str:
+        """Set one item's genres from its result: the top-k genres at or above the `floor`."""
         if result.status == "error":
             self._log.error("{}: {}", displayable_path(item.path), result.error)
             return "errors"
-        floor = options.min_confidence or 0.0
         genres = [g for g, p in result.genres if p >= floor] if result.status in ANSWERED else []
         if not genres:
             self._log.info("{}: not tagged ({})", displayable_path(item.path), result.note or result.status)
@@ -195,16 +208,19 @@ def _set_by_mgctag(item) -> bool:
     return bool(item.get("mgctag_model")) and item.get("mgctag_genres") == "; ".join(item.genres)
 
 
-def _check_type(key: str, value, default) -> None:
-    """A config value of the wrong kind is a clear error here, not a traceback deep in a scan."""
-    if value is None or not isinstance(default, (bool, int, float)):
+def _check_type(key: str, value, annotation) -> None:
+    """A config value of the wrong kind is a clear error here, not a traceback deep in a scan.
+    The kinds come from ScanOptions' own annotations ("int", "float | None", ...)."""
+    kinds = set(re.findall(r"\b(bool|int|float|str|None)\b", str(annotation)))
+    if not kinds - {"None"} or (value is None and "None" in kinds):
         return
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
+    if "bool" in kinds:
+        ok, kind = isinstance(value, bool), "yes or no"
+    elif "float" in kinds:
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif "int" in kinds:
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
     else:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok, kind = isinstance(value, str), "text"
     if not ok:
-        kind = "yes or no" if isinstance(default, bool) else "a whole number" if isinstance(default, int) else "a number"
         raise ui.UserError(f"mgctag: {key} must be {kind}, not {value!r}")

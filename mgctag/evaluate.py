@@ -1,9 +1,11 @@
 """How good a model is on labelled tracks: the figures users and papers quote, from scikit-learn.
 
-`evaluate` hears each track the way `scan` does (the same windows, the same batched model, the
-same `vote`), so its track-level accuracy is what a user would get from tagging those files.
-`report` is the pure part (segment probabilities in, metrics out); training's validation and
-cross-validation call it on cached features, so every figure mgctag prints is computed one way.
+`evaluate` hears each track the way `scan` does (the same windows, the same Analyser: models,
+genre names, presets, vote), so its track-level accuracy is what a user would get from tagging
+those files. `report` is the pure part (probabilities in, metrics out); training's validation
+and cross-validation call it on cached features, so every figure mgctag prints is computed one
+way. The precision/coverage curve says how right the top genre is when only the files the
+model is most confident about are written: what `--min-confidence` trades.
 """
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ class EvalReport:
     confusion: list[list[int]]            # [true][predicted] track counts
     predictions: list[dict] = field(default_factory=list)   # path, true, predicted, confidence
     skipped: list[dict] = field(default_factory=list)       # path, reason
+    coverage: list[dict] = field(default_factory=list)      # precision at each coverage: see coverage_curve
+
+    def precision_at(self, min_confidence: float) -> tuple[float, float]:
+        """(coverage, precision) of the top genre when only files at or above `min_confidence` are written."""
+        kept = [p for p in self.predictions if p["confidence"] >= min_confidence]
+        if not kept:
+            return 0.0, float("nan")
+        return len(kept) / len(self.predictions), sum(p["true"] == p["predicted"] for p in kept) / len(kept)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,17 +67,58 @@ class EvalReport:
         fig.savefig(path, dpi=120)
         return path
 
+    def save_coverage_png(self, path: str | Path, *, title: str = "", marks: Sequence[float] = ()) -> Path:
+        """Precision of the top genre against the share of files written, thresholds annotated;
+        `marks` draws a line at each of these minimum confidences (e.g. the model's default)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        cov = [c["coverage"] for c in self.coverage]
+        ax.plot(cov, [c["precision"] for c in self.coverage], marker=".", label="precision of the top genre")
+        for c in self.coverage[max(1, len(self.coverage) // 8) - 1::max(1, len(self.coverage) // 8)]:
+            ax.annotate(f"{c['threshold']:.2f}", (c["coverage"], c["precision"]), fontsize=7,
+                        textcoords="offset points", xytext=(0, 6), ha="center")
+        for m in marks:
+            covered, precision = self.precision_at(m)
+            ax.axvline(covered, color="grey", linestyle=":", label=f"min-confidence {m:g}: precision {precision:.2f}")
+        ax.set_xlabel("share of files written (coverage), most confident first")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1.02)
+        ax.set_ylim(0, 1.08)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+        ax.set_title(title or f"precision against coverage ({self.n_tracks} tracks; numbers: min-confidence)",
+                     fontsize=9)
+        path = Path(path)
+        fig.savefig(path, dpi=120)
+        return path
+
+
+def coverage_curve(confidences: Sequence[float], correct: Sequence[bool]) -> list[dict]:
+    """Files sorted by confidence, best first: for each prefix, its share of all files (coverage),
+    how many of its top genres are right (precision), and the confidence that admits it (threshold)."""
+    order = np.argsort(-np.asarray(confidences, dtype=np.float64), kind="stable")
+    hits = np.cumsum(np.asarray(correct, dtype=np.float64)[order])
+    n = len(order)
+    return [{"coverage": (i + 1) / n, "precision": float(hits[i] / (i + 1)), "threshold": float(confidences[j])}
+            for i, j in enumerate(order)]
+
 
 def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, truth: Sequence[int], *,
-           vote_method: str = "mean", paths: Sequence[Path] | None = None) -> EvalReport:
+           vote_method: str = "mean", paths: Sequence[Path] | None = None,
+           track_probs: np.ndarray | None = None) -> EvalReport:
     """Metrics from segment probabilities.
 
     Parameters
     ----------
-    seg_probs : (segments, classes) softmax outputs
+    seg_probs : (segments, classes) probabilities
     owner : (segments,) index of each segment's track
     truth : (tracks,) class index of each track
     paths : (tracks,) for the per-track predictions
+    track_probs : (tracks, classes) the tracks' scores when they were voted already (scan's way)
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -76,7 +127,8 @@ def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, trut
     owner = np.asarray(owner)
     if len(truth) == 0:
         raise DataError("nothing to evaluate: no track could be read")
-    track_probs = np.stack([vote(seg_probs[owner == i], vote_method) for i in range(len(truth))])
+    if track_probs is None:
+        track_probs = np.stack([vote(seg_probs[owner == i], vote_method) for i in range(len(truth))])
     pred = track_probs.argmax(axis=1)
     seg_pred = seg_probs.argmax(axis=1)
     every = list(range(len(labels)))
@@ -93,50 +145,62 @@ def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, trut
         segment_accuracy=float(accuracy_score(truth[owner], seg_pred)),
         macro_f1=float(f1_score(truth, pred, average="macro", zero_division=0)),
         per_class=per_class, confusion=confusion_matrix(truth, pred, labels=every).tolist(),
-        predictions=predictions)
+        predictions=predictions, coverage=coverage_curve(track_probs[np.arange(len(pred)), pred], pred == truth))
 
 
 def check_labels(tracks: Sequence[Track], labels: Sequence[str]) -> np.ndarray:
-    """(tracks,) class indices; DataError naming the labels the model does not know."""
-    index = {g: i for i, g in enumerate(labels)}
-    unknown = sorted({t.label for t in tracks} - set(index))
+    """(tracks,) class indices; DataError naming the labels the model does not know.
+
+    Labels match in their canonical names (hiphop = Hip-Hop), as the genre map matches them.
+    """
+    from .genremap import GenreMap
+
+    index = {GenreMap.key(g): i for i, g in enumerate(labels)}
+    unknown = sorted({t.label for t in tracks if GenreMap.key(t.label) not in index})
     if unknown:
         raise DataError(f"labels the model does not know: {', '.join(unknown)} (it knows: {', '.join(labels)}; "
                         "a --genre-map can rename them)")
-    return np.array([index[t.label] for t in tracks], dtype=np.int64)
+    return np.array([index[GenreMap.key(t.label)] for t in tracks], dtype=np.int64)
 
 
-def evaluate(model, meta, tracks: Sequence[Track], *, vote_method: str = "mean", segments: int | None = None,
-             batch_size: int = 64, device: str | None = None, workers: int = 0) -> EvalReport:
-    """Label `tracks` as `scan` would and compare with their labels.
+def data_genres(tracks: Sequence[Track]) -> str:
+    """The tracks' own genres as a `--genres` list: evaluate the model on the genres the data has."""
+    return ",".join(sorted({t.label for t in tracks}))
 
-    `segments` per track as in scan (None: the architecture's default), windows spread over the
-    track by `segment.segment_starts`. Tracks that cannot be decoded are listed in `skipped`.
+
+def evaluate(analyser, tracks: Sequence[Track], *, workers: int = 0) -> EvalReport:
+    """Label `tracks` as `scan` would with `analyser` (an mgctag.analyser.Analyser, or a
+    (Classifier, WeightsMeta) pair, evaluated on every label it has) and compare.
+
+    Tracks that cannot be decoded are listed in `skipped`.
     """
-    from .infer import BatchedInference
-    from .models import get_architecture
-    from .pool import DecodeJob, WindowSpec, decode_all
+    from .analyser import Analyser, member
+    from .pool import decode_all
 
-    truth = check_labels(tracks, meta.labels)
-    if device is not None:
-        model = model.to(device)
-    model.eval()
-    job = DecodeJob(WindowSpec.of(model, segments or get_architecture(meta.arch).default_segments))
-    batcher = BatchedInference(model, batch_size=batch_size)
-    probs: dict[int, np.ndarray] = {}
+    if isinstance(analyser, tuple):
+        analyser = Analyser.of([member(*analyser)])
+
+    truth = check_labels(tracks, analyser.genres)
+    heard: dict[int, list[np.ndarray]] = {}
     skipped = []
-    for i, d in enumerate(decode_all([t.path for t in tracks], job, workers)):  # results come in input order
+
+    def keep(items):
+        for i, parts in items:
+            heard[i] = analyser.segment_scores(parts)
+
+    for i, d in enumerate(decode_all([t.path for t in tracks], analyser.job(), workers)):  # in input order
         if d.error:
             skipped.append({"path": str(d.path), "reason": d.error})
             continue
-        for done, p in batcher.feed(i, d.windows[0]):
-            probs[done] = p
-    for done, p in batcher.flush():
-        probs[done] = p
-    kept = sorted(probs)
-    seg_probs = np.concatenate([probs[i] for i in kept]) if kept else np.zeros((0, len(meta.labels)))
-    owner = np.concatenate([np.full(len(probs[i]), k) for k, i in enumerate(kept)]) if kept else np.zeros(0, int)
-    rep = report(meta.labels, seg_probs, owner, truth[kept], vote_method=vote_method,
-                 paths=[tracks[i].path for i in kept])
+        keep(analyser.listen(i, d.windows))
+    keep(analyser.listen_flush())
+    kept = sorted(heard)
+    n = len(analyser.genres)
+    segs = [np.concatenate(heard[i]) for i in kept]   # every member's segments, over the shared genres
+    seg_probs = np.concatenate(segs) if segs else np.zeros((0, n))
+    owner = np.concatenate([np.full(len(s), k) for k, s in enumerate(segs)]) if segs else np.zeros(0, int)
+    track_probs = np.stack([analyser.vote_members(heard[i]) for i in kept]) if kept else np.zeros((0, n))
+    rep = report(analyser.genres, seg_probs, owner, truth[kept], vote_method=analyser.vote_method,
+                 paths=[tracks[i].path for i in kept], track_probs=track_probs)
     rep.skipped = skipped
     return rep

@@ -1,8 +1,9 @@
 """Renaming and merging genre labels (`--genre-map`), for scan output and for training labels.
 
 The file is plain text, one mapping a line, `source: Target`; `#` starts a comment. Several
-sources may map to one target (a merge). A target of `-` drops the label. Keys match
-case-insensitively and ignore surrounding spaces, so `Hip Hop`, `hip hop` and `HIP HOP` are one.
+sources may map to one target (a merge). A target of `-` drops the label. Sources match any
+spelling of the same genre (`mgctag.taxonomy`): `Hip Hop`, `hiphop`, `Hip-Hop` and AudioSet's
+`Hip hop music` are one, so a map written for one model or data set works for the others.
 
     hiphop: Hip-Hop
     rnb: R&B
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import taxonomy
 from .errors import MgctagError
 
 DROP = "-"
@@ -20,11 +22,30 @@ DROP = "-"
 
 @dataclass(frozen=True)
 class GenreMap:
-    table: dict[str, str | None] = field(default_factory=dict)  # normalised source -> target (None: drop)
+    table: dict[str, str | None] = field(default_factory=dict)  # key(source) -> target (None: drop)
+    keep_unlisted: bool = True    # False: a label the table does not name is dropped (a preset)
 
     @staticmethod
     def key(label: str) -> str:
-        return " ".join(label.split()).casefold()
+        return taxonomy.key(taxonomy.canonical(label))
+
+    @classmethod
+    def preset(cls, name: str, labels: list[str]) -> "GenreMap":
+        """The `--genres` preset `name` (see taxonomy.PRESETS) for a model with these labels, or a
+        comma-separated list of genres to keep (any the model has, non-genre classes included)."""
+        if name in taxonomy.PRESETS:
+            targets = taxonomy.preset_targets(name, labels)
+        else:
+            wanted = {cls.key(g): taxonomy.canonical(g) for g in name.split(",") if g.strip()}
+            if not wanted:
+                raise MgctagError(f"--genres {name!r}: expected a preset ({', '.join(taxonomy.PRESETS)}) "
+                                  "or a comma-separated list of genres")
+            have = {cls.key(label) for label in labels}
+            missing = [g for k, g in wanted.items() if k not in have]
+            if missing:
+                raise MgctagError(f"--genres: the model cannot name {', '.join(missing)}")
+            targets = {label: wanted.get(cls.key(label)) for label in labels}
+        return cls({cls.key(label): target for label, target in targets.items()}, keep_unlisted=False)
 
     @classmethod
     def parse(cls, text: str, *, source: str = "genre map") -> "GenreMap":
@@ -49,14 +70,8 @@ class GenreMap:
         return cls.parse(text, source=str(path))
 
     def apply(self, label: str) -> str | None:
-        """The mapped label, the label itself when unmapped, or None when it is dropped."""
-        return self.table.get(self.key(label), label)
-
-    def apply_scores(self, scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        """Map (label, score) pairs best first; merged labels add their scores, dropped ones vanish."""
-        merged: dict[str, float] = {}
-        for label, score in scored:
-            target = self.apply(label)
-            if target is not None:
-                merged[target] = merged.get(target, 0.0) + score
-        return sorted(merged.items(), key=lambda kv: -kv[1])
+        """The mapped label; an unlisted one in its canonical name (None for a preset); None when dropped."""
+        k = self.key(label)
+        if k in self.table:
+            return self.table[k]
+        return taxonomy.canonical(label) if self.keep_unlisted else None

@@ -33,6 +33,7 @@ class Decoded:
     existing: tags.TagState | None = None
     stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
     error: str = ""
+    peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class DecodeJob:
             info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
             windows = tuple(self._windows(path, spec, info) for spec in self.specs)
             existing = tags.read(path)
-            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns))
+            peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
+            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak)
         except MgctagError as e:
             return Decoded(path, error=str(e))
         except OSError as e:
@@ -112,3 +114,19 @@ def _worker_init(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="mgctag-orphan-watch").start()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (containers), not os.cpu_count(), which counts the whole machine."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))  # a share of a CPU counts as one
+    except (OSError, ValueError):
+        pass
+    return max(1, n)

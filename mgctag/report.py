@@ -87,8 +87,8 @@ class Report:
     """Context manager: `with Report(path) as rep: rep.write(result)`; renamed into place on success.
 
     `settings` describes the run (option name -> value; `min_confidence` draws the HTML
-    histogram's line) and `finish(summary)` hands over the run's summary line, for the formats
-    that show them.
+    histogram's line) and `finish(summary, settings=...)` hands over the run's summary line and
+    what the model decided, for the formats that show them.
     """
 
     def __init__(self, path: str | Path, *, settings: Mapping[str, object] | None = None):
@@ -115,9 +115,12 @@ class Report:
     def write(self, result: FileResult) -> None:
         self.writer.write(result)
 
-    def finish(self, summary: str) -> None:
-        """The run's one-line summary (counts, time, run id), shown by formats that have a header."""
+    def finish(self, summary: str, *, settings: Mapping[str, object] | None = None) -> None:
+        """The run's one-line summary (counts, time, run id), for formats that have a header, and
+        the settings known only once the model was loaded (its own minimum confidence, genres, ...),
+        which replace those given at the start."""
         self.summary = summary
+        self.settings.update(settings or {})
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:  # the run failed: the previous report stays as it was

@@ -10,6 +10,7 @@ the main process fills model batches with segments of many tracks. Every write i
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
@@ -23,9 +24,10 @@ import numpy as np
 from . import discover, safe, state, tags
 from .errors import MgctagError
 from .genremap import GenreMap
-from .pool import Decoded, DecodeJob, WindowSpec, decode_all
+from .analyser import Analyser
+from .pool import Decoded, decode_all, usable_cpus
 from .result import FileResult
-from .vote import top_k, vote
+from .vote import top_k
 
 log = logging.getLogger(__name__)
 UNCHANGED_NOTE = "unchanged since last run"
@@ -34,16 +36,17 @@ SILENT_PEAK = 1e-4   # no sample above about -80 dBFS in the voted windows: any 
 
 @dataclass(frozen=True)
 class ScanOptions:
-    model: str | None = None            # weights name or path; None: the default model
+    model: str | None = None            # weights name or path, or NAME+NAME (an ensemble); None: the default
     write_tags: bool = False            # False: a dry run that only reports
     top_k: int = 1                      # genres written per file, best first
-    min_confidence: float = 0.0         # below this the top genre is not written (status skipped)
+    min_confidence: float | None = None  # below this the top genre is not written (skipped); None: the model's own
     keep_existing: bool = True          # keep a genre that mgctag did not write
+    genres: str | None = None           # preset (gtzan, common, all) or a comma list; None: the model's own
     genre_map: GenreMap = field(default_factory=GenreMap)
     device: str = "auto"                # auto | cpu | cuda
     batch_size: int = 64                # segments per model batch
-    workers: int | None = None          # decoding processes; None: one per core, 0: decode inline
-    segments: int | None = None         # segments voted per track; None: the architecture's default
+    workers: int | None = None          # decoding processes; None: one per usable core, 0: decode inline
+    segments: int | None = None         # segments voted per track; None: the model's default
     vote: str = "mean"                  # mean | majority
     include_hidden: bool = False
     follow_symlinks: bool = False
@@ -57,26 +60,28 @@ class ScanOptions:
 
 def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
          on_found: Callable[[int], None] | None = None, on_run: Callable[[int], None] | None = None,
-         should_stop: Callable[[], bool] | None = None) -> Iterator[FileResult]:
+         should_stop: Callable[[], bool] | None = None,
+         on_model: Callable[[Analyser], None] | None = None) -> Iterator[FileResult]:
     """Analyse every audio file under `paths` and (optionally) write their genres.
 
     Yields a FileResult per file, errors included; raises only for problems that stop the
     whole run (no model, bad options, a path that does not exist, LockError when another run
-    holds the state). `on_run` gets the run id (for `undo`); once `should_stop()` is true no
-    new file is started, the state is committed and the generator ends.
+    holds the state). `on_model` gets the loaded Analyser, `on_run` the run id (for `undo`);
+    once `should_stop()` is true no new file is started, the state is committed and the
+    generator ends.
     """
-    from . import weights
-    from .infer import BatchedInference, pick_device
+    from .infer import pick_device
 
     if options.hardlinks not in safe.HARDLINK_POLICIES:
         raise MgctagError(f"hardlinks must be one of {', '.join(safe.HARDLINK_POLICIES)}")
     stop = should_stop or (lambda: False)
     with state.opened(options.state, wait=options.wait, should_stop=stop) as db:
-        weights_file = weights.resolve(options.model)
-        model, meta = weights.load(weights_file, pick_device(options.device))
-        n_segments = options.segments or _default_segments(meta.arch)
-        run = _Run(db, paths, options, model_id=meta.model_id, labels=meta.labels,
-                   settings=_settings(weights_file, options, n_segments))
+        analyser = Analyser.load(options.model, device=pick_device(options.device), genres=options.genres,
+                                 genre_map=options.genre_map, segments=options.segments, vote_method=options.vote,
+                                 batch_size=options.batch_size)
+        if on_model:
+            on_model(analyser)
+        run = _Run(db, paths, options, analyser)
         if on_run:
             on_run(run.id)
         try:
@@ -91,23 +96,31 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                     todo.append(f.path)
                 else:
                     yield early
-            job = DecodeJob(WindowSpec.of(model, n_segments))
-            batcher = BatchedInference(model, batch_size=options.batch_size)
-            with closing(decode_all(_until(stop, todo), job, _workers(options))) as decoded:
-                for d in _until(stop, decoded):
-                    if d.error:
-                        yield run.failed(d)
-                        continue
-                    for done, seg_probs in _until(stop, batcher.feed(d, d.windows[0])):
-                        yield run.finish(done, seg_probs)
-                for done, seg_probs in _until(stop, batcher.flush()):
-                    yield run.finish(done, seg_probs)
+            for d, scores in _until(stop, analyse(todo, analyser, workers=_workers(options), stop=stop)):
+                yield run.failed(d) if scores is None else run.finish(d, scores)
             run.complete = not stop()
         except BrokenProcessPool:
             if not stop():  # a SIGTERM sent to the whole process group also ends the workers
                 raise
         finally:
             run.close()
+
+
+def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
+            stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Decoded, np.ndarray | None]]:
+    """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
+    when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard."""
+    with closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
+        for d in _until(stop, decoded):
+            if d.error:
+                yield d, None
+                continue
+            for done, scores in analyser.feed(d, d.windows):
+                done.windows = ()
+                yield done, scores
+        for done, scores in analyser.flush():
+            done.windows = ()
+            yield done, scores
 
 
 def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discover.Found]:
@@ -124,11 +137,16 @@ def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discove
     return [f for f in found if not safe.TEMP_PATTERN.match(f.path.name)]
 
 
-def _settings(weights_file: Path, options: ScanOptions, n_segments: int) -> str:
+def _settings(analyser: Analyser, options: ScanOptions) -> str:
     """What a file's result depends on besides the file: the weights and the decision options."""
-    return state.settings_key(weights_file, top_k=options.top_k, min_confidence=options.min_confidence,
-                              keep_existing=options.keep_existing, genre_map=options.genre_map.table,
-                              segments=n_segments, vote=options.vote)
+    return state.settings_key(analyser.weights_files, top_k=options.top_k, min_confidence=_floor(analyser, options),
+                              keep_existing=options.keep_existing, genres=analyser.genres,
+                              genre_map=options.genre_map.table, segments=analyser.segments, vote=options.vote)
+
+
+def _floor(analyser: Analyser, options: ScanOptions) -> float:
+    """--min-confidence, or the model's own default when none was given."""
+    return analyser.min_confidence if options.min_confidence is None else options.min_confidence
 
 
 def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
@@ -140,24 +158,19 @@ def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
 
 
 def _workers(options: ScanOptions) -> int:
-    return options.workers if options.workers is not None else (os.cpu_count() or 1)
-
-
-def _default_segments(arch: str) -> int:
-    from .models import get_architecture
-
-    return get_architecture(arch).default_segments
+    return options.workers if options.workers is not None else usable_cpus()
 
 
 class _Run:
     """One run's bookkeeping: triage by stat, decisions, journalled writes, state rows, counts."""
 
-    def __init__(self, db: state.State, roots: Sequence[str | Path], options: ScanOptions, *, model_id: str,
-                 labels: list[str], settings: str):
-        self.db, self.options, self.model_id, self.labels, self.settings = db, options, model_id, labels, settings
+    def __init__(self, db: state.State, roots: Sequence[str | Path], options: ScanOptions, analyser: Analyser):
+        self.db, self.options, self.analyser = db, options, analyser
+        self.model_id, self.settings = analyser.model_id, _settings(analyser, options)
+        self.floor = _floor(analyser, options)
         self.writing = dict(hardlinks=options.hardlinks, id3v23=options.id3v23, keep_mtime=options.keep_mtime)
-        self.id = db.start_run(roots=roots, model=model_id, settings=settings, write_tags=options.write_tags,
-                               writing=self.writing)
+        self.id = db.start_run(roots=roots, model=self.model_id, settings=self.settings,
+                               write_tags=options.write_tags, writing=self.writing)
         self.counts: Counter[str] = Counter()
         self.complete = False
 
@@ -186,11 +199,18 @@ class _Run:
         self.db.record(result, None, run_id=self.id, settings=self.settings)
         return self._count(result)
 
-    def finish(self, d: Decoded, seg_probs: np.ndarray) -> FileResult:
-        result, values = _decide(d, seg_probs, self.labels, self.model_id, self.options)
+    def finish(self, d: Decoded, scores: np.ndarray) -> FileResult:
+        """Decide, write if asked, record. Whatever goes wrong here is this file's error, not the run's."""
         stat, written = d.stat, None
-        if values is not None and self.options.write_tags:
-            result, stat, written = self._write(d, result, values)
+        try:
+            ours = bool(d.existing.model) and self.db.wrote(d.path, d.existing.genres)
+            result, values = _decide(d, scores, self.analyser.genres, self.model_id, self.options,
+                                     floor=self.floor, ours=ours)
+            if values is not None and self.options.write_tags:
+                result, stat, written = self._write(d, result, values)
+        except Exception as e:  # a bug must cost one file; BaseException (Ctrl-C) still ends the run
+            log.debug("unexpected failure on %s", d.path, exc_info=True)
+            result = FileResult(d.path, "error", model=self.model_id, error=_unexpected(e))
         self.db.record(result, stat, run_id=self.id, settings=self.settings, written=written)
         return self._count(result)
 
@@ -201,9 +221,10 @@ class _Run:
         self.db.journal_pending(self.id, d.path, before=state.Values.of(d.existing), after=after)
         try:
             changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat)
-        except MgctagError as e:
+        except Exception as e:  # the original is untouched whatever was raised (write_safely's promise)
             self.db.journal_set(self.id, d.path, None)
-            return replace(result, status="error", error=str(e)), d.stat, None
+            return replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)), \
+                d.stat, None
         if not changed:
             self.db.journal_set(self.id, d.path, None)
             return replace(result, status="unchanged"), d.stat, None
@@ -222,25 +243,34 @@ class _Run:
         self.db.finish_run(self.id, counts=dict(self.counts), outcome="done" if self.complete else "interrupted")
 
 
-def _decide(d: Decoded, seg_probs: np.ndarray, labels: list[str], model_id: str,
-            options: ScanOptions) -> tuple[FileResult, dict | None]:
-    """Vote, apply the genre map and the keep/confidence rules.
+def _unexpected(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"unexpected {type(e).__name__}" + (f": {text[:160]}" if text else "")
 
-    Returns the result and, when it is "would-tag", the values to write (write_safely's keywords).
+
+def _decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, options: ScanOptions, *,
+            floor: float, ours: bool) -> tuple[FileResult, dict | None]:
+    """The keep / confidence rules over a file's genre scores.
+
+    `ours`: the file's current genre is one mgctag wrote (and nobody changed since), so it may
+    be refreshed even with --keep-existing. Returns the result and, when it is "would-tag", the
+    values to write (write_safely's keywords).
     """
-    scored = top_k(vote(seg_probs, options.vote), labels, len(labels))
-    scored = options.genre_map.apply_scores(scored)
-    chosen = [(g, p) for g, p in scored[: options.top_k] if p >= options.min_confidence]
+    scored = top_k(scores, genres, len(genres))
+    chosen = [(g, p) for g, p in scored[: options.top_k] if p >= floor]
     existing = d.existing
     result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id)
-    if not any(np.any(np.abs(w) > SILENT_PEAK) for w in d.windows):
+    if d.peak <= SILENT_PEAK:
         result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
         return result, None
     if not chosen:
-        result.status, result.note = "skipped", f"confidence {scored[0][1]:.2f} is below --min-confidence"
+        best, p = scored[0]
+        shown = math.floor(p * 1000) / 1000  # rounded down, so it never reads as reaching the minimum
+        result.status, result.note = "skipped", f"not sure enough: best guess {best} ({shown:.3f}) is below " \
+                                                f"--min-confidence {floor:g}"
         return result, None
     values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
-    if options.keep_existing and existing.genres and not existing.model:
+    if options.keep_existing and existing.genres and not ours:
         result.status, result.note = "kept", "has a genre mgctag did not write (use --overwrite)"
         return result, None
     if not tags.would_change(existing, **values):

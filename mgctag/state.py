@@ -81,16 +81,18 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("mgctag")) / FILE_NAME
 
 
-def settings_key(weights_file: str | os.PathLike, **decision) -> str:
+def settings_key(weights_files: str | os.PathLike | Sequence[str | os.PathLike], **decision) -> str:
     """A short fingerprint of the weights' bytes and every option that changes a file's result.
 
     The weights are hashed, not named: retrained weights saved under the same name must not
-    count as "unchanged".
+    count as "unchanged". An ensemble passes its models' files in order.
     """
     h = hashlib.sha256()
-    with open(weights_file, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    files = [weights_files] if isinstance(weights_files, (str, os.PathLike)) else list(weights_files)
+    for path in files:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     h.update(json.dumps(decision, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -255,6 +257,23 @@ class State:
         with self._tx() as db:
             db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in stale))
         return len(stale)
+
+    def wrote(self, path: Path, genres: Sequence[str]) -> bool:
+        """Whether `genres` are what mgctag last wrote into `path`, so they are mgctag's to refresh.
+
+        A genre someone changed after mgctag wrote it (a tag editor that kept mgctag's fields) is
+        the user's. The newest write not undone is looked up in the journal, then in the file's
+        row; a file this database has no record of (tagged with another state database) is taken
+        to be mgctag's by its fields alone, as before there was a journal.
+        """
+        row = self.db.execute("SELECT after FROM journal WHERE path = ? AND state = 'done' ORDER BY run_id DESC "
+                              "LIMIT 1", (key(path),)).fetchone()
+        if row is None:
+            row = self.db.execute("SELECT written FROM files WHERE path = ? AND written IS NOT NULL",
+                                  (key(path),)).fetchone()
+        if row is None:
+            return True
+        return Values.from_json(row[0]).genres == tuple(genres)
 
     # --- journal -----------------------------------------------------------------------------
 

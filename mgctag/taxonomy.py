@@ -108,14 +108,13 @@ def canonical(label: str) -> str:
     return _CANONICAL.get(key(label), " ".join(label.split()))
 
 
-def preset_table(name: str, labels: list[str]) -> dict[str, str | None]:
-    """A genre-map table (label key -> written genre, None: dropped) that applies preset `name` to
-    a model with these labels. Raises KeyError for an unknown preset name."""
+def preset_targets(name: str, labels: list[str]) -> dict[str, str | None]:
+    """What preset `name` writes for each of a model's labels (None: never written)."""
     if name not in PRESETS:
         raise KeyError(name)
     if name == "all":
-        return {key(label): (None if canonical(label) in NOT_GENRES else canonical(label)) for label in labels}
+        return {label: (None if canonical(label) in NOT_GENRES else canonical(label)) for label in labels}
     folded = {member: genre for genre, members in COMMON.items() for member in (genre, *members)}
     if name == "gtzan":
         folded = {m: g for m, g in folded.items() if g in GTZAN}
-    return {key(label): folded.get(canonical(label)) for label in labels}
+    return {label: folded.get(canonical(label)) for label in labels}

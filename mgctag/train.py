@@ -28,6 +28,7 @@ from .dataset import Track, TrackSet
 from .errors import DataError
 from .evaluate import EvalReport, check_labels, report
 from .model import Classifier
+from .models import architecture_names, get_architecture
 from .infer import pick_device
 from .vote import softmax
 from .weights import WeightsMeta, save
@@ -378,6 +379,11 @@ def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, t
 def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
     torch.manual_seed(options.seed)
     try:
+        if getattr(get_architecture(arch).build, "multilabel", False):
+            # The loop learns one genre per track (softmax); a multi-label tagger is used as it was trained.
+            head = f" (--arch {arch}-head)" if f"{arch}-head" in architecture_names() else ""
+            raise DataError(f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
+                            f"train a head over it instead{head}")
         return Classifier(arch, labels, arch_params=options.arch_params)
     except KeyError as e:
         raise DataError(str(e).strip("'\"")) from None

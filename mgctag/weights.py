@@ -19,7 +19,14 @@ from .errors import WeightsError
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 META_KEY = "mgctag"
-DEFAULT_MODEL = "musicnn-msd"   # chosen by measured accuracy; see weights/README.md
+# `--model` left out: the most accurate model installed, by measurement (weights/README.md): an
+# AudioSet tagger when one is installed (the larger the width, the higher its AudioSet mAP), else
+# the best model shipped in the package.
+DEFAULT_ORDER = ("efficientat-mn40", "efficientat-mn30", "efficientat-mn20", "efficientat-mn10", "efficientat-mn05",
+                 "efficientat-mn04", "efficientat-mn02", "efficientat-mn01", "musicnn-gtzan-mini")
+SHIPPED_DEFAULT = DEFAULT_ORDER[-1]
+INSTALL_HINT = ("for far more accurate genres, install the AudioSet model: mgctag models install efficientat-mn04 "
+                "(see mgctag models install --help)")
 
 
 @dataclass
@@ -50,8 +57,11 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     meta.provenance.setdefault("id", path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.stem)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
-    tmp.replace(path)
+    try:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta.__dict__)})
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)   # a failed or interrupted write leaves no temporary behind
     return path
 
 
@@ -114,13 +124,19 @@ def installed() -> dict[str, Path]:
     return found
 
 
+def default_model() -> str:
+    """The name `--model` defaults to: the first of DEFAULT_ORDER that is installed."""
+    found = installed()
+    return next((n for n in DEFAULT_ORDER if n in found), SHIPPED_DEFAULT)
+
+
 def resolve(name_or_path: str | None) -> Path:
     """`--model` value -> weights file: a path, an installed name, or an architecture name.
 
     An architecture name picks that architecture's shipped weights (e.g. `crnn` ->
-    `crnn-gtzan-mini`), so `--model crnn` works as users expect.
+    `crnn-gtzan-mini`), so `--model crnn` works as users expect. None: `default_model()`.
     """
-    name = name_or_path or DEFAULT_MODEL
+    name = name_or_path or default_model()
     p = Path(name).expanduser()
     if p.suffix == SUFFIX or p.exists():
         if not p.is_file():

@@ -45,24 +45,35 @@ class BandNet(nn.Module):
         return self.linear(x.mean(dim=2))
 
 
+class BandTagger(BandNet):
+    """The same, as a multi-label tagger (independent sigmoid outputs)."""
+
+    multilabel = True
+
+
 if "test-band" not in ARCHITECTURES:
     register("test-band", frontend=BAND_SPEC, citation="test only", default_segments=3)(BandNet)
+    register("test-band-tagger", frontend=BAND_SPEC, citation="test only", default_segments=3)(BandTagger)
 
 
-def make_band_model(path: Path) -> Path:
+def make_band_model(path: Path, labels=("Low", "High"), *, arch: str = "test-band", defaults: dict | None = None,
+                    low: tuple[float, ...] | None = None) -> Path:
+    """Label i scores `low[i]` x (low-band minus high-band loudness); default: Low +0.05, High -0.05."""
     from mgctag import weights
     from mgctag.model import Classifier
 
-    model = Classifier("test-band", ["Low", "High"])
+    labels = list(labels)
+    low = low or (0.05, -0.05)
+    model = Classifier(arch, labels)
     half = BAND_SPEC.n_mels // 2
-    w = torch.zeros(2, BAND_SPEC.n_mels)
-    w[0, :half], w[0, half:] = 0.05, -0.05
-    w[1] = -w[0]
+    w = torch.zeros(len(labels), BAND_SPEC.n_mels)
+    for i, g in enumerate(low):
+        w[i, :half], w[i, half:] = g, -g
     with torch.no_grad():
         model.backbone.linear.weight.copy_(w)
         model.backbone.linear.bias.zero_()
-    meta = weights.WeightsMeta(arch="test-band", labels=["Low", "High"], frontend=BAND_SPEC.to_dict(),
-                               provenance={"data": "hand-set test weights"})
+    meta = weights.WeightsMeta(arch=arch, labels=labels, frontend=BAND_SPEC.to_dict(),
+                               provenance={"data": "hand-set test weights"}, defaults=defaults or {})
     return weights.save(path, model, meta)
 
 

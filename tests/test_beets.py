@@ -16,6 +16,7 @@ import pytest
 beets_library = pytest.importorskip("beets.library", reason="beets is not installed (pip install -e '.[test]')")
 
 import audiogen  # noqa: E402
+from conftest import make_band_model  # noqa: E402
 from mgctag import tags  # noqa: E402
 
 LOW, HIGH = 150.0, 5000.0
@@ -134,8 +135,10 @@ def test_beet_mgctag_tags_a_library_keeps_existing_genres_and_goes_on_past_a_bro
     assert file_genres(src["c.flac"]) == ("Polka",)
 
 
-def test_auto_tags_during_import_and_writes_the_library_copy(tmp_path, band_model):
-    lib = Beets(tmp_path, band_model, auto="yes")
+def test_auto_tags_during_import_and_writes_the_library_copy(tmp_path):
+    # top_k 2, but the second genre is below the model's own minimum confidence: only one is set
+    model = make_band_model(tmp_path / "band.safetensors", defaults={"min_confidence": 0.3})
+    lib = Beets(tmp_path, model, auto="yes", top_k="2")
     cfg = lib.config_dir / "config.yaml"
     cfg.write_text(cfg.read_text().replace("copy: no", "copy: yes"))
     src = make_source(tmp_path / "src", {"low.flac": LOW, "high.mp3": HIGH, "own.flac": HIGH},
@@ -173,15 +176,17 @@ def plugin_with(tmp_path, monkeypatch):
 def test_config_keys_pass_to_scan_options_by_name(plugin_with, tmp_path):
     (tmp_path / "map.txt").write_text("High: Treble\n")
     (tmp_path / "w").mkdir()
-    o = plugin_with(model="crnn", top_k=2, min_confidence=0.4, segments=5, vote="majority", device="cpu",
-                    batch_size=8, genre_map="map.txt").scan_options()
-    assert (o.model, o.top_k, o.min_confidence, o.segments, o.vote, o.device, o.batch_size) == \
-        ("crnn", 2, 0.4, 5, "majority", "cpu", 8)
+    o = plugin_with(model="crnn+musicnn", top_k=2, min_confidence=0.4, segments=5, vote="majority", device="cpu",
+                    batch_size=8, genre_map="map.txt", genres=["Rock", "Jazz"]).scan_options()
+    assert (o.model, o.top_k, o.min_confidence, o.segments, o.vote, o.device, o.batch_size, o.genres) == \
+        ("crnn+musicnn", 2, 0.4, 5, "majority", "cpu", 8, "Rock,Jazz")
+    assert plugin_with(genres="common", min_confidence=None).scan_options().genres == "common"
     assert o.genre_map.table == {"high": "Treble"}
     assert o.write_tags is False and o.keep_existing is False and o.state is None  # mgctag never writes here
     assert plugin_with(model="w/band.safetensors").scan_options().model == str(tmp_path / "w" / "band.safetensors")
     defaults = plugin_with().scan_options()
     assert defaults.model is None and defaults.top_k == 1 and defaults.genre_map.table == {}
+    assert defaults.min_confidence is None  # the scan's default: the model's own
 
 
 @pytest.mark.parametrize("section, message", [
@@ -190,6 +195,7 @@ def test_config_keys_pass_to_scan_options_by_name(plugin_with, tmp_path):
     ({"top_k": "two"}, "top_k must be a whole number"),
     ({"min_confidence": "high"}, "min_confidence must be a number"),
     ({"genre_map": "missing.txt"}, "cannot read genre map"),
+    ({"vote": 3}, "vote must be text"),
 ])
 def test_a_bad_config_value_is_a_clear_error(plugin_with, section, message):
     from beets.ui import UserError

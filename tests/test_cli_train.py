@@ -47,12 +47,12 @@ def test_evaluate_json_agrees_with_the_library_and_writes_the_png(trained, data,
     out, _ = trained
     png = tmp_path / "conf.png"
     r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--json", "--confusion", png,
-               "--device", "cpu")
+               "--coverage", tmp_path / "cov.png", "--device", "cpu")
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
     assert rep["n_tracks"] == 3 * PER_CLASS and sum(map(sum, rep["confusion"])) == 3 * PER_CLASS
     model, meta = weights.load(out / "cnn-synth.safetensors")
-    expected = evaluate(model, meta, dataset.load_tracks(data).tracks)
+    expected = evaluate((model, meta), dataset.load_tracks(data).tracks)
     assert rep["track_accuracy"] == pytest.approx(expected.track_accuracy)
     assert rep["macro_f1"] == pytest.approx(expected.macro_f1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and rep["confusion_png"] == str(png)
@@ -60,11 +60,40 @@ def test_evaluate_json_agrees_with_the_library_and_writes_the_png(trained, data,
 
 def test_evaluate_prints_tables(trained, data, tmp_path):
     out, _ = trained
-    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--confusion", tmp_path / "c.png")
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--confusion", tmp_path / "c.png",
+               "--coverage", tmp_path / "cov.png")
     assert r.exit_code == 0, r.output
-    for heading in ("track accuracy", "Per class (track level)", "Confusion matrix"):
+    for heading in ("track accuracy", "Per class (track level)", "Confusion matrix",
+                    "Precision of the top genre", "files written", "min-confidence"):
         assert heading in r.output, heading
-    assert (tmp_path / "c.png").is_file()
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "cov.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_matches_labels_in_any_spelling_and_a_closed_set(trained, data, tmp_path):
+    """Folder names (low) meet a model's labels (LOW, Other) by their canonical key; a model with
+    more labels than the data is evaluated on all of them, or on the data's with --closed-set."""
+    out, _ = trained
+    model, meta = weights.load(out / "cnn-synth.safetensors")
+    meta.labels = [g.upper() for g in meta.labels]
+    renamed = weights.save(tmp_path / "upper.safetensors", model, meta)
+    args = ("--confusion", tmp_path / "c.png", "--coverage", tmp_path / "v.png", "--json")
+    r = invoke("evaluate", data, "--model", renamed, *args)
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    plain = json.loads(invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", *args).stdout)
+    assert rep["track_accuracy"] == plain["track_accuracy"] and rep["labels"] == ["HIGH", "LOW", "MID"]
+    closed = invoke("evaluate", data, "--model", renamed, "--closed-set", "--genre-map", _map(tmp_path, "mid: -"),
+                    *args)
+    assert closed.exit_code == 0, closed.output
+    assert json.loads(closed.stdout)["labels"] == ["HIGH", "LOW"]
+    rep_c = json.loads(closed.stdout)
+    assert rep_c["n_tracks"] == 2 * PER_CLASS and len(rep_c["coverage"]) == 2 * PER_CLASS
+
+
+def _map(tmp_path, text):
+    p = tmp_path / "map.txt"
+    p.write_text(text + "\n")
+    return p
 
 
 @pytest.mark.parametrize("args, message", [

@@ -6,13 +6,18 @@ batch holds two different examples, so the per-example top_db floor is checked t
 
 Tolerances (max abs difference over all bins and frames): 0.02 dB for the dB kinds and for
 MFCC (float32 FFTs agree to ~0.002 dB here), 1e-4 for log10mel (~5e-6 seen), 5e-4 where the
-mel is rounded to float16 first (one float16 step is ~2e-4 after log10).
+mel is rounded to float16 first (one float16 step is ~2e-4 after log10). kaldimel (EfficientAT's
+input) has no librosa counterpart: its reference is librosa's STFT plus Kaldi's mel bank written
+out band by band here; tests/test_efficientat.py checks it against the authors' own outputs.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import scipy.fft
+import scipy.signal
 import torch
 
 from conftest import GTZAN_MINI
@@ -22,7 +27,7 @@ from mgctag.models import architecture_names, get_architecture
 librosa = pytest.importorskip("librosa")
 
 SOURCE_RATE = 22050
-DB_TOL, LOG10_TOL, FP16_TOL = 0.02, 1e-4, 5e-4
+DB_TOL, LOG10_TOL, FP16_TOL, KALDI_TOL = 0.02, 1e-4, 5e-4, 1e-4
 
 # One spec per kind, away from the architectures' settings (fmin/fmax, other rates, uncentred).
 KIND_SPECS = {
@@ -36,6 +41,8 @@ KIND_SPECS = {
                              top_db=None),
     "log10mel-fp16": FrontendSpec("log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_mels=96,
                                   n_frames=187, top_db=None, fp16_mel=True),
+    "kaldimel": FrontendSpec("kaldimel", sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, n_frames=150,
+                             fmin=20.0, fmax=7600.0, top_db=None, win_length=400),
 }
 
 
@@ -83,8 +90,33 @@ def resample(y: np.ndarray, sr: int) -> np.ndarray:
     return soxr.resample(y, SOURCE_RATE, sr).astype(np.float32)
 
 
+def kaldi_reference(spec: FrontendSpec, y: np.ndarray) -> np.ndarray:
+    """EfficientAT's input: pre-emphasis, librosa's STFT of a symmetric Hann, Kaldi's mel bank, log, (x + 4.5) / 5.
+
+    The bank follows Kaldi's MelBanks one band at a time: band m is a triangle in mel from
+    lo + m d to lo + (m + 2) d (d = mel range / (bands + 1)), read at the bins below Nyquist.
+    """
+    y = y[1:] - 0.97 * y[:-1]
+    window = scipy.signal.get_window("hann", spec.win_length, fftbins=False)
+    power = np.abs(librosa.stft(y.astype(np.float64), n_fft=spec.n_fft, hop_length=spec.hop_length,
+                                win_length=spec.win_length, window=window, center=True, pad_mode="reflect")) ** 2
+    mel_of = lambda f: 1127.0 * math.log(1.0 + f / 700.0)  # noqa: E731
+    lo, hi = mel_of(spec.fmin), mel_of(spec.fmax)
+    step = (hi - lo) / (spec.n_mels + 1)
+    bank = np.zeros((spec.n_mels, spec.n_fft // 2 + 1))
+    for m in range(spec.n_mels):
+        left, centre, right = lo + m * step, lo + (m + 1) * step, lo + (m + 2) * step
+        for k in range(spec.n_fft // 2):
+            mel = mel_of(k * spec.sample_rate / spec.n_fft)
+            if left < mel < right:
+                bank[m, k] = (mel - left) / (centre - left) if mel <= centre else (right - mel) / (right - centre)
+    return (np.log(bank @ power + 1e-5) + 4.5) / 5
+
+
 def librosa_reference(spec: FrontendSpec, y: np.ndarray) -> np.ndarray:
     """The feature as librosa computes it, shape (n_features, frames)."""
+    if spec.kind == "kaldimel":
+        return kaldi_reference(spec, y)
     stft = dict(n_fft=spec.n_fft, hop_length=spec.hop_length, center=spec.center)
     if spec.kind == "logstft":
         return librosa.amplitude_to_db(np.abs(librosa.stft(y, **stft)), top_db=spec.top_db)
@@ -101,6 +133,8 @@ def librosa_reference(spec: FrontendSpec, y: np.ndarray) -> np.ndarray:
 
 
 def tolerance(spec: FrontendSpec) -> float:
+    if spec.kind == "kaldimel":
+        return KALDI_TOL
     if spec.kind != "log10mel":
         return DB_TOL
     return FP16_TOL if spec.fp16_mel else LOG10_TOL
@@ -142,11 +176,31 @@ def test_dct_matches_scipy(n_out, n_in):
 
 @pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=ALL_SPECS.keys())
 def test_segment_samples_gives_exactly_n_frames(spec: FrontendSpec):
-    """librosa's frame count for segment_samples is n_frames, and one sample fewer loses a frame."""
+    """librosa's frame count for segment_samples is n_frames, and one sample fewer loses a frame.
+
+    kaldimel's pre-emphasis drops a sample first; its segment is the longest input that gives
+    n_frames (EfficientAT's whole 10 s clip), so one sample more gains a frame.
+    """
+    kaldi = spec.kind == "kaldimel"
 
     def frames(n_samples: int) -> int:
-        y = np.zeros(n_samples, dtype=np.float32)
+        y = np.zeros(n_samples - 1 if kaldi else n_samples, dtype=np.float32)
         return librosa.stft(y, n_fft=spec.n_fft, hop_length=spec.hop_length, center=spec.center).shape[1]
 
     assert frames(spec.segment_samples) == spec.n_frames
-    assert frames(spec.segment_samples - 1) == spec.n_frames - 1
+    if kaldi:
+        assert frames(spec.segment_samples + 1) == spec.n_frames + 1
+    else:
+        assert frames(spec.segment_samples - 1) == spec.n_frames - 1
+
+
+def test_kaldimel_frames_of_a_batch_match_one_at_a_time():
+    """The front-end is batched: each example's features are those it gets alone (and the torch frame count)."""
+    spec = KIND_SPECS["kaldimel"]
+    y = resample(chirp(), spec.sample_rate)
+    batch = np.stack([y[:spec.segment_samples], 0.1 * y[-spec.segment_samples:]])
+    fe = Frontend(spec)
+    together = fe(torch.from_numpy(batch))
+    alone = torch.cat([fe(torch.from_numpy(b[None])) for b in batch])
+    assert together.shape == (2, spec.n_mels, spec.n_frames)
+    assert torch.allclose(together, alone, atol=1e-6)

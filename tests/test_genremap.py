@@ -11,11 +11,25 @@ def test_parse_rename_merge_drop_and_case():
     assert m.apply("Jazz") == "Jazz"
 
 
-def test_apply_scores_merges_and_reorders():
-    m = GenreMap.parse("hiphop: Hip-Hop\nrap: Hip-Hop\nnoise: -")
-    got = m.apply_scores([("rock", 0.4), ("hiphop", 0.3), ("rap", 0.2), ("noise", 0.1)])
-    assert got[0][0] == "Hip-Hop" and abs(got[0][1] - 0.5) < 1e-9
-    assert [g for g, _ in got] == ["Hip-Hop", "rock"]
+def test_sources_match_every_spelling_of_a_genre():
+    """GTZAN's folder names, canonical names and AudioSet's names are one key."""
+    m = GenreMap.parse("hiphop: Rap\nRhythm and blues: Soul-ish\n")
+    for spelling in ("hiphop", "Hip-Hop", "hip hop", "Hip hop music", "HIP_HOP"):
+        assert m.apply(spelling) == "Rap", spelling
+    assert m.apply("R&B") == "Soul-ish" and m.apply("rnb") == "Soul-ish"
+    assert m.apply("Hip-Hopera") == "Hip-Hopera"  # a different genre is not a spelling
+
+
+def test_preset_keeps_only_what_it_names():
+    labels = ["Rock music", "Grunge", "Vocal music", "Jazz", "Synthwave"]
+    common = GenreMap.preset("common", labels)
+    assert [common.apply(x) for x in labels] == ["Rock", "Rock", None, "Jazz", None]
+    every = GenreMap.preset("all", labels)
+    assert [every.apply(x) for x in labels] == ["Rock", "Grunge", None, "Jazz", "Synthwave"]
+    listed = GenreMap.preset("vocal,jazz", labels)  # a list may name what presets leave out
+    assert [listed.apply(x) for x in labels] == [None, None, "Vocal", "Jazz", None]
+    with pytest.raises(MgctagError, match="cannot name Disco"):
+        GenreMap.preset("Jazz,Disco", labels)
 
 
 def test_bad_line_names_the_line(tmp_path):

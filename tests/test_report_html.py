@@ -158,6 +158,24 @@ def test_report_writes_html_with_settings_and_summary(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_the_cli_reports_what_the_model_decided(tmp_path):
+    from conftest import make_band_model
+
+    model = make_band_model(tmp_path / "m.safetensors", defaults={"min_confidence": 0.55})
+    (tmp_path / "lib").mkdir()
+    audiogen.make(tmp_path / "lib" / "a.flac", seconds=2.5, freq=150)
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--model", str(model), "--workers", "0",
+                                 "--report", str(out)])
+    assert r.exit_code == 0, r.output
+    page = out.read_text(encoding="utf-8")
+    # left out on the command line, so the model's own: its minimum confidence (drawn), genres, segments
+    assert "<th>min-confidence</th><td>0.55</td>" in page and "min-confidence 0.55" in page
+    assert "<th>genres</th><td>Low, High</td>" in page and "<th>segments</th><td>3</td>" in page
+    assert f"<th>model</th><td>{model}</td>" in page and "<th>top-k</th><td>1</td>" in page
+    assert "1 files seen" in page
+
+
 # --- in a real browser ------------------------------------------------------------------------
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 WINDOW = (1280, 1200)

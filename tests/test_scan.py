@@ -125,3 +125,83 @@ def test_symlinked_file_writes_through_to_target(tmp_path, band_model):
     results = run(music, band_model, write_tags=True)
     assert all(r.status == "tagged" for r in results.values())
     assert (music / "link.flac").is_symlink() and tags.read(target).genres == ("Low",)
+
+
+def test_a_genre_the_user_edited_after_mgctag_wrote_it_is_kept(tmp_path, band_model):
+    """A tag editor that keeps mgctag's own fields does not make the user's genre mgctag's."""
+    db = tmp_path / "state.sqlite"
+    p = audiogen.make(tmp_path / "song.flac", seconds=2.5, freq=HIGH)
+    other = audiogen.make(tmp_path / "other.flac", seconds=2.5, freq=LOW)
+    assert run(tmp_path, band_model, write_tags=True, state=db)[p].status == "tagged"
+    f = mutagen.File(p)
+    f["GENRE"] = ["Blues"]          # the user's fix; MGCTAG_MODEL and MGCTAG_CONFIDENCE stay
+    f.save()
+    assert tags.read(p).model == "band"
+    again = run(tmp_path, band_model, write_tags=True, state=db, rescan=True)
+    assert again[p].status == "kept" and tags.read(p).genres == ("Blues",)
+    assert again[other].status == "unchanged"   # mgctag's own genre is still mgctag's
+    # what mgctag wrote itself is refreshed when its decision changes
+    assert run(tmp_path, band_model, write_tags=True, state=db, top_k=2)[other].status == "tagged"
+    assert tags.read(other).genres == ("Low", "High")
+
+
+def test_an_unexpected_failure_while_writing_is_that_files_error(tmp_path, band_model, monkeypatch):
+    from mgctag import safe, state
+
+    files = [audiogen.make(tmp_path / f"{i}.wav", seconds=2.5, freq=LOW) for i in range(3)]
+    real = safe.write_safely
+
+    def flaky(path, **kw):
+        if path.name == "1.wav":
+            raise KeyError("TXXX")   # as an unexpected mutagen error would
+        return real(path, **kw)
+
+    monkeypatch.setattr(safe, "write_safely", flaky)
+    db = tmp_path / "state.sqlite"
+    results = run(tmp_path, band_model, write_tags=True, state=db)
+    assert results[files[1]].status == "error" and "unexpected KeyError" in results[files[1]].error
+    assert results[files[0]].status == results[files[2]].status == "tagged"
+    s = state.State(db)
+    assert [e.path.name for e in s.journal(s.runs()[0].id)] == ["0.wav", "2.wav"]  # no row left pending
+    s.close()
+
+
+def test_below_the_minimum_the_note_names_the_best_guess(tmp_path, band_model):
+    p = audiogen.make(tmp_path / "a.wav", seconds=2.5, freq=HIGH)
+    r = run(tmp_path, band_model, min_confidence=0.999999)[p]
+    assert r.status == "skipped" and r.genre == "High"
+    assert "best guess High (0.999)" in r.note and "--min-confidence 0.999999" in r.note
+
+
+def test_the_models_own_minimum_applies_unless_one_is_given(tmp_path):
+    from conftest import make_band_model
+
+    m = make_band_model(tmp_path / "m.safetensors", defaults={"min_confidence": 0.9999})
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    p = audiogen.make(lib / "a.wav", seconds=2.5, freq=HIGH)
+    assert run(lib, m)[p].status == "skipped"
+    assert run(lib, m, min_confidence=0.0)[p].status == "would-tag"
+
+
+def test_default_model_is_the_most_accurate_installed(tmp_path, monkeypatch):
+    from mgctag import weights
+
+    monkeypatch.setattr(weights, "user_dir", lambda: tmp_path)
+    assert weights.default_model() == weights.SHIPPED_DEFAULT == "musicnn-gtzan-mini"
+    shutil.copy(weights.shipped_dir() / "cnn-gtzan-mini.safetensors", tmp_path / "efficientat-mn04.safetensors")
+    assert weights.default_model() == "efficientat-mn04"
+    shutil.copy(weights.shipped_dir() / "cnn-gtzan-mini.safetensors", tmp_path / "efficientat-mn10.safetensors")
+    assert weights.default_model() == "efficientat-mn10"
+    assert weights.resolve(None) == tmp_path / "efficientat-mn10.safetensors"
+
+
+def test_usable_cpus_follow_the_affinity_mask(monkeypatch):
+    import os
+
+    from mgctag import pool
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert pool.usable_cpus() == 1
+    assert ScanOptions().workers is None

@@ -8,6 +8,7 @@ import pytest
 
 import audiogen
 from mgctag import pool, tags
+from mgctag.analyser import Analyser
 from mgctag.scanner import UNCHANGED_NOTE, ScanOptions, _settings, scan
 from mgctag.state import State, Values, key, settings_key
 
@@ -166,7 +167,7 @@ def test_many_unchanged_files_cost_one_stat_each(tmp_path, band_model, decoded):
     lib.mkdir()
     db = tmp_path / "state.sqlite"
     options = ScanOptions(model=str(band_model), state=db, workers=0)
-    settings = _settings(band_model, options, 3)
+    settings = _settings(Analyser.load(str(band_model)), options)
     state = State(db)
     run_id = state.start_run(roots=[lib], model="band", settings=settings, write_tags=False, writing={})
     from mgctag.result import FileResult

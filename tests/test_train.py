@@ -79,10 +79,10 @@ def test_learns_separable_classes_and_evaluate_agrees(arch, separable, feature_c
     assert result.valid.track_accuracy >= 0.9, result.history
     assert result.meta.metrics["valid_track_accuracy"] == result.valid.track_accuracy
     # evaluate() hears the files as scan does; on the validation tracks it must agree with the loop's figure
-    on_valid = evaluate(result.model, result.meta, parts["valid"])
+    on_valid = evaluate((result.model, result.meta), parts["valid"])
     assert on_valid.track_accuracy == pytest.approx(result.valid.track_accuracy)
     assert [p["predicted"] for p in on_valid.predictions] == [p["predicted"] for p in result.valid.predictions]
-    on_test = evaluate(result.model, result.meta, parts["test"])
+    on_test = evaluate((result.model, result.meta), parts["test"])
     assert on_test.n_tracks == len(parts["test"]) and on_test.track_accuracy >= 0.9
 
 
@@ -102,7 +102,7 @@ def test_a_broken_loop_does_not_reach_the_bar(bug, monkeypatch, separable, featu
     bug(monkeypatch)
     result = train.train(parts["train"], "cnn", options(feature_cache), valid=parts["valid"])
     assert result.valid.track_accuracy < 0.9
-    assert evaluate(result.model, result.meta, parts["test"]).track_accuracy < 0.9
+    assert evaluate((result.model, result.meta), parts["test"]).track_accuracy < 0.9
 
 
 def test_same_seed_same_run(separable, feature_cache):

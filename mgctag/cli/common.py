@@ -57,12 +57,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Weights to use: an installed name (see `mgctag models`), an architecture name, "
-                          "or a .safetensors file. Default: the shipped default model.")]
+    "--model", "-m", show_default=False,
+    help="Weights to use: an installed name (see `mgctag models`), an architecture name, a .safetensors file, "
+         "or NAME+NAME for an ensemble (the mean of the models' genre probabilities). Default: the most accurate "
+         "model installed: the AudioSet tagger (mgctag models install efficientat-mn04), else musicnn-gtzan-mini.")]
 DeviceOpt = Annotated[Device, typer.Option(help="Where inference runs: auto picks CUDA when available.")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Segments per inference batch.")]
 GenreMapOpt = Annotated[Optional[Path], typer.Option(
     exists=True, dir_okay=False, help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).")]
+GenresOpt = Annotated[Optional[str], typer.Option(
+    "--genres", show_default=False,
+    help="Which genres may be written: gtzan (the ten GTZAN genres), common (about 30 that libraries use, "
+         "sub-genres folded in: the AudioSet model's default), all (every genre the model knows), or a "
+         "comma-separated list. Default: the model's own.")]
 VoteOpt = Annotated[VoteMethod, typer.Option(help="How segments vote: mean of probabilities, or majority.")]
 
 STATUS_STYLE = {"tagged": "green", "would-tag": "cyan", "kept": "yellow", "unchanged": "dim",

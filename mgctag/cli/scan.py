@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, Hardlinks,
-                     Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app, err, fail,
-                     show_path)
+from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
+                     Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app,
+                     err, fail, show_path)
 
 
 @app.command()
@@ -22,10 +22,14 @@ def scan(
                                              "Without it, scan only reports (a dry run).")] = False,
     model: ModelOpt = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many genres to write per file, best first.")] = 1,
-    min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Don't write genres below this "
-                                                  "confidence (0-1); such files are reported as skipped.")] = 0.0,
+    min_confidence: Annotated[Optional[float], typer.Option(
+        min=0.0, max=1.0, show_default=False,
+        help="Don't write genres below this confidence (0-1); such files are skipped, with the best guess in the "
+             "note. Default: the model's own (chosen from its precision/coverage curve; 0 for models without one, "
+             "see `mgctag models`).")] = None,
     keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
                              "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
+    genres: GenresOpt = None,
     genre_map: GenreMapOpt = None,
     report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json (one row "
                                                    "per file), or out.html (a page with charts and a table "
@@ -70,7 +74,7 @@ def scan(
     try:
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         options = ScanOptions(model=model, write_tags=write_tags, top_k=top_k, min_confidence=min_confidence,
-                              keep_existing=keep_existing, genre_map=gmap, device=device.value,
+                              keep_existing=keep_existing, genres=genres, genre_map=gmap, device=device.value,
                               batch_size=batch_size, workers=workers, segments=segments, vote=vote.value,
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
@@ -88,6 +92,7 @@ def scan(
 
     counts: dict[str, int] = {}
     found, run_id = [0], [None]
+    resolved: dict[str, object] = {}  # the settings the model decides when the user left them out
     started = time.monotonic()
     stop = StopRequest(on_first=lambda s: lines.message(f"{_signal_name(s)}: stopping after the current file "
                                                         "(again to stop at once)"))
@@ -115,7 +120,12 @@ def scan(
                     found[0] = n
                     progress.update(task, total=n)
 
-                results = run_scan(paths, options, on_found=on_found, should_stop=stop,
+                def on_model(analyser) -> None:
+                    resolved.update({k: v for k, v in (("min_confidence", analyser.min_confidence),
+                                                       ("genres", analyser.genres), ("segments", analyser.segments))
+                                     if getattr(options, k) is None})
+
+                results = run_scan(paths, options, on_found=on_found, should_stop=stop, on_model=on_model,
                                    on_run=lambda i: run_id.__setitem__(0, i))
                 lines.header()
                 for res in results:
@@ -125,7 +135,7 @@ def scan(
                     lines.result(res)
                     progress.advance(task)
                 if r:
-                    r.finish(summary())
+                    r.finish(summary(), settings=resolved)
         except KeyboardInterrupt:
             stop.signum = stop.signum or signal.SIGINT
         except LockError as e:
@@ -139,5 +149,11 @@ def scan(
             code = stop.exit_code
         elif counts.get("error"):
             code = EXIT_SOME_FAILED
-        lines.summary(summary())
+        text = summary()
+        if model is None and sum(counts.values()):
+            from ..weights import INSTALL_HINT, SHIPPED_DEFAULT, default_model
+
+            if default_model() == SHIPPED_DEFAULT:
+                text += f"; {INSTALL_HINT}"
+        lines.summary(text)
     raise typer.Exit(code)

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import BatchOpt, Device, DeviceOpt, GenreMapOpt, ModelOpt, VoteMethod, VoteOpt, app, err, fail, out
+from .common import (BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt, ModelOpt, VoteMethod, VoteOpt, app, err,
+                     fail, out)
 
 DataArg = Annotated[Optional[Path], typer.Argument(
     show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
@@ -115,6 +116,14 @@ def evaluate(
         dir_okay=False, show_default=False,
         help="Where to write the confusion-matrix PNG (default: <model>-confusion.png in the current folder).")]
         = None,
+    coverage: Annotated[Optional[Path], typer.Option(
+        dir_okay=False, show_default=False,
+        help="Where to write the precision/coverage PNG (default: <model>-coverage.png in the current folder).")]
+        = None,
+    genres: GenresOpt = None,
+    closed_set: Annotated[bool, typer.Option(
+        "--closed-set", help="Let only the data's own genres compete (by default the model picks among every "
+                             "genre it would write in a scan, as a scan does).")] = False,
     segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
                                                     "(default: the model's, as in scan).")] = None,
     vote: VoteOpt = VoteMethod.mean,
@@ -124,15 +133,17 @@ def evaluate(
 ):
     """Measure a model on labelled audio, hearing each track exactly as `scan` does.
 
-    Prints track-level and segment-level accuracy, macro-F1, per-class precision and recall and
-    the confusion matrix, and writes the matrix as a PNG. Exit status: 0 done, 2 bad data or model.
+    Prints track-level and segment-level accuracy, macro-F1, per-class precision and recall, the
+    confusion matrix and precision against coverage (how right the written genres are when only
+    the most confident files are written, i.e. what --min-confidence trades), and writes the matrix
+    and the curve as PNGs. Exit status: 0 done, 2 bad data or model.
     """
     from .. import dataset, splits
     from ..errors import MgctagError
+    from ..analyser import Analyser
     from ..evaluate import evaluate as run_evaluate
     from ..genremap import GenreMap
     from ..infer import pick_device
-    from ..weights import load, resolve
 
     try:
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
@@ -143,22 +154,32 @@ def evaluate(
             chosen = splits.by_split(chosen).get(split, [])
             if not chosen:
                 raise MgctagError(f"{split_dir}: no track of DATA is in the {split} list")
-        path = resolve(model)
-        net, meta = load(path)
-        rep = run_evaluate(net, meta, chosen, vote_method=vote.value, segments=segments,
-                           batch_size=batch_size, device=pick_device(device.value), workers=workers)
-        png = rep.save_confusion_png(confusion or Path(f"{path.stem}-confusion.png"),
-                                     title=f"{path.stem} on {len(chosen)} tracks: track accuracy "
+        analyser = Analyser.load(model, device=pick_device(device.value), genres=genres, genre_map=gmap,
+                                 segments=segments, vote_method=vote.value, batch_size=batch_size,
+                                 only=sorted({t.label for t in chosen}) if closed_set else None)
+        name = analyser.model_id
+        rep = run_evaluate(analyser, chosen, workers=workers)
+        png = rep.save_confusion_png(confusion or Path(f"{name}-confusion.png"),
+                                     title=f"{name} on {len(chosen)} tracks: track accuracy "
                                            f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+        marks = [analyser.min_confidence] if analyser.min_confidence else []
+        curve = rep.save_coverage_png(coverage or Path(f"{name}-coverage.png"), marks=marks,
+                                      title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)")
     except MgctagError as e:
         raise fail(str(e))
     if as_json:
-        out.print_json(json.dumps({"model": str(path), "confusion_png": str(png), **rep.to_dict()}))
+        out.print_json(json.dumps({"model": name, "weights": [str(p) for p in analyser.weights_files],
+                                   "genres": analyser.genres, "confusion_png": str(png), "coverage_png": str(curve),
+                                   **rep.to_dict()}))
         return
+    scope = "the data's genres only (closed set)" if closed_set else f"the {len(analyser.genres)} genres a scan writes"
+    out.print(Text(f"{name}: {rep.n_tracks} tracks; the model picks among {scope}"), soft_wrap=True)
     _print_report(rep)
+    _print_coverage(rep, analyser.min_confidence)
     for s in rep.skipped:
         err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
     out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
+    out.print(Text(f"precision/coverage: {curve}"), soft_wrap=True)
 
 
 def _params(items: list[str]) -> dict:
@@ -205,16 +226,39 @@ def _print_report(rep) -> None:
     per_class = Table(title="Per class (track level)", title_justify="left")
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
-    for g, m in rep.per_class.items():
-        per_class.add_row(g, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    used = [i for i, g in enumerate(rep.labels)   # genres that occur, as truth or as prediction
+            if any(rep.confusion[i]) or any(row[i] for row in rep.confusion)]
+    for i in used:
+        m = rep.per_class[rep.labels[i]]
+        per_class.add_row(rep.labels[i], f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+                          str(m["support"]))
     out.print(per_class)
     conf = Table(title="Confusion matrix (rows: true genre, columns: predicted)", title_justify="left")
     conf.add_column("")
-    for g in rep.labels:
-        conf.add_column(g[:6], justify="right")
-    for g, row in zip(rep.labels, rep.confusion):
-        conf.add_row(g, *(str(n) if n else "." for n in row))
+    for i in used:
+        conf.add_column(rep.labels[i][:6], justify="right")
+    for i in used:
+        conf.add_row(rep.labels[i], *(str(rep.confusion[i][j]) if rep.confusion[i][j] else "." for j in used))
     out.print(conf)
+
+
+COVERAGE_POINTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _print_coverage(rep, default: float) -> None:
+    """Precision at round coverages, and at the model's own --min-confidence when it has one."""
+    table = Table(title="Precision of the top genre when only the most confident files are written",
+                  title_justify="left")
+    for col in ("files written", "min-confidence", "precision"):
+        table.add_column(col, justify="right")
+    n = len(rep.coverage)
+    for share in COVERAGE_POINTS:
+        c = rep.coverage[max(0, min(n, round(share * n)) - 1)]
+        table.add_row(f"{c['coverage']:.0%}", f"{c['threshold']:.3f}", f"{c['precision']:.3f}")
+    if default:
+        covered, precision = rep.precision_at(default)
+        table.add_row(f"{covered:.0%}", f"{default:g} (the model's default)", f"{precision:.3f}", style="bold")
+    out.print(table)
 
 
 class _TrainProgress:

@@ -132,3 +132,41 @@ def probe_shape(module: nn.Module, shape: Sequence[int]) -> torch.Size:
         return module(torch.zeros(1, *shape)).shape[1:]
     finally:
         module.train(was_training)
+
+
+class FrozenTrunkHead(nn.Module):
+    """A frozen pretrained trunk with a trainable head over its embedding (musicnn-head, efficientat-head).
+
+    Subclasses load the trunk (a backbone with `embed` and `embed_dim`) and its licence, which a
+    trained file carries. Train `head` only: `embed()` runs without gradients, so training caches
+    embeddings once (train.Net). The trunk stays in eval mode (frozen batch-norm statistics)
+    whatever `train()` says. `hidden` 0: a linear head; n: one ReLU layer of n units.
+    The trunk normalises its own input, so Classifier's per-bin normalisation stays at identity.
+    """
+
+    normalises_input = True
+
+    def __init__(self, trunk: nn.Module, licence: str, n_classes: int, *, hidden: int = 0, dropout: float = 0.3):
+        super().__init__()
+        self.trunk, self.licence = trunk, licence
+        self.trunk.requires_grad_(False)
+        dim = trunk.embed_dim
+        if hidden:
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                      nn.Linear(hidden, n_classes))
+        else:
+            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, n_classes))
+        self.trunk.eval()
+
+    def train(self, mode: bool = True) -> "FrozenTrunkHead":
+        super().train(mode)
+        self.trunk.eval()
+        return self
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_features, T) -> (B, embed_dim), without gradients."""
+        return self.trunk.embed(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..frontends import FrontendSpec
 from . import register
+from .blocks import FrozenTrunkHead
 
 # tf.compat.v1.layers.batch_normalization's default epsilon (torch's default is 1e-5).
 TF_BN_EPS = 1e-3
@@ -213,43 +214,17 @@ class Musicnn(nn.Module):
 
 @register("musicnn-head", frontend=MUSICNN_FRONTEND, citation=MUSICNN_CITATION,
           summary="frozen musicnn-msd trunk + a small trainable genre head")
-class MusicnnHead(nn.Module):
+class MusicnnHead(FrozenTrunkHead):
     """A frozen pretrained musicnn trunk with a trainable head over its penultimate embedding.
 
     The trunk's weights come from the shipped weights file named by `trunk` when the model is
-    built; a trained file stores trunk and head together, so it needs nothing else to load.
-    Train `head` only: `embed()` runs without gradients, so embeddings can be cached once.
-    The trunk stays in eval mode (frozen batch-norm statistics) whatever `train()` says.
+    built; a trained file stores trunk and head together. See FrozenTrunkHead for training.
     Params: `trunk` (shipped weights name), `hidden` (0: linear head; n: one ReLU layer of n).
     """
 
-    normalises_input = True  # see Musicnn
-
     def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "musicnn-msd",
                  hidden: int = 0, dropout: float = 0.3):
-        super().__init__()
-        self.trunk, self.licence = load_trunk(trunk, n_features, n_frames)   # trained files carry the trunk's licence
-        self.trunk.requires_grad_(False)
-        dim = self.trunk.embed_dim
-        if hidden:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                      nn.Linear(hidden, n_classes))
-        else:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, n_classes))
-        self.trunk.eval()
-
-    def train(self, mode: bool = True) -> "MusicnnHead":
-        super().train(mode)
-        self.trunk.eval()
-        return self
-
-    @torch.no_grad()
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n_mels, T) -> (B, embed_dim), without gradients."""
-        return self.trunk.embed(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x))
+        super().__init__(*load_trunk(trunk, n_features, n_frames), n_classes, hidden=hidden, dropout=dropout)
 
 
 def load_trunk(name: str, n_features: int, n_frames: int) -> tuple[Musicnn, str]:

@@ -1,0 +1,85 @@
+"""The analyser: labels -> written genres (canonical names, presets, the user's map), merges, ensembles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import audiogen
+from conftest import make_band_model
+from mgctag.analyser import Analyser, resolve
+from mgctag.errors import MgctagError
+from mgctag.genremap import GenreMap
+from mgctag.pool import DecodeJob
+
+LOW, HIGH = 150.0, 5000.0
+
+
+def _windows(analyser: Analyser, path) -> tuple:
+    d = analyser.job()(path)
+    assert not d.error, d.error
+    return d.windows
+
+
+def test_labels_become_canonical_genres_and_presets_fold_subgenres(tmp_path):
+    m = make_band_model(tmp_path / "m.safetensors", ["rock", "Grunge", "hiphop", "Vocal music", "jazz"],
+                        low=(0.1, 0.05, -0.05, 0, 0))
+    assert Analyser.load(str(m)).genres == ["Rock", "Grunge", "Hip-Hop", "Vocal", "Jazz"]
+    a = Analyser.load(str(m), genres="common")
+    assert a.genres == ["Rock", "Hip-Hop", "Jazz"]
+    assert [list(g) for g in a.members[0].groups] == [[0, 1], [2], [4]]
+    renamed = Analyser.load(str(m), genres="common", genre_map=GenreMap.parse("rock: Guitar Music\nJazz: -"))
+    assert renamed.genres == ["Guitar Music", "Hip-Hop"]
+    with pytest.raises(MgctagError, match="nothing could be written"):
+        Analyser.load(str(m), genre_map=GenreMap.parse("\n".join(f"{g}: -" for g in
+                                                                  ("rock", "grunge", "hiphop", "vocal", "jazz"))))
+
+
+def test_folded_labels_add_up_for_a_softmax_model_and_take_the_max_for_a_tagger(tmp_path):
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    for arch, expect in (("test-band", [[0.8, 0.2], [0.2, 0.8]]), ("test-band-tagger", [[0.5, 0.2], [0.1, 0.8]])):
+        m = make_band_model(tmp_path / f"{arch}.safetensors", ["Rock", "Grunge", "Jazz"], arch=arch, low=(1, 1, -1))
+        member = Analyser.load(str(m), genres="common").members[0]
+        np.testing.assert_allclose(member.genre_probs(probs), expect)
+
+
+def test_a_tagger_scores_are_its_sigmoids_not_a_softmax(tmp_path):
+    m = make_band_model(tmp_path / "t.safetensors", ["Low", "High", "Mid"], arch="test-band-tagger",
+                        low=(0.05, -0.05, 0.05))
+    a = Analyser.load(str(m))
+    f = audiogen.make(tmp_path / "low.wav", seconds=2.5, freq=LOW)
+    [(_, scores)] = list(a.feed("k", _windows(a, f))) + list(a.flush())
+    assert scores[0] > 0.5 and scores[1] < 0.5 and abs(scores[0] - scores[2]) < 1e-6  # independent, not summing to 1
+
+
+def test_ensemble_averages_distributions_over_shared_genres_in_order(tmp_path):
+    a_path = make_band_model(tmp_path / "a.safetensors", ["Low", "High"])
+    b_path = make_band_model(tmp_path / "b.safetensors", ["High", "Other", "Low"], arch="test-band-tagger",
+                             low=(-0.05, 0.0, 0.05))
+    assert resolve(f"{a_path}+{b_path}") == [a_path, b_path]
+    ens = Analyser.load(f"{a_path}+{b_path}", batch_size=4)
+    assert ens.genres == ["Low", "High"] and ens.model_id == "a+b" and ens.min_confidence == 0.0
+    single = [Analyser.load(str(p)) for p in (a_path, b_path)]
+    files = [audiogen.make(tmp_path / f"{i}.wav", seconds=2.5 + i, freq=LOW if i % 2 else HIGH) for i in range(5)]
+    got = []
+    for f in files:
+        got += ens.feed(f, _windows(ens, f))
+    got += ens.flush()
+    assert [k for k, _ in got] == files  # feeding order, whatever batch each model's windows fell in
+    for f, scores in got:
+        parts = []
+        for s in single:
+            [(_, v)] = list(s.feed(f, _windows(s, f))) + list(s.flush())
+            v = v[[s.genres.index(g) for g in ens.genres]]
+            parts.append(v / v.sum())
+        np.testing.assert_allclose(scores, np.mean(parts, axis=0), atol=1e-6)
+        assert abs(scores.sum() - 1) < 1e-6
+
+
+def test_model_defaults_apply_unless_overridden(tmp_path):
+    m = make_band_model(tmp_path / "d.safetensors", ["Rock", "Grunge", "Vocal"], arch="test-band-tagger",
+                        defaults={"genres": "common", "min_confidence": 0.4, "segments": 2})
+    a = Analyser.load(str(m))
+    assert a.genres == ["Rock"] and a.min_confidence == 0.4 and a.segments == [2]
+    b = Analyser.load(str(m), genres="all", segments=5)
+    assert b.genres == ["Rock", "Grunge"] and b.segments == [5]
+    assert isinstance(a.job(), DecodeJob)
