@@ -39,12 +39,25 @@ def _load_genre_map(view):
 
 
 def _model(view):
-    """A weights name (`crnn`) stays a name; a file name is taken relative to beets' config folder."""
+    """A weights name (`crnn`) stays a name; a file name is taken relative to the config file that
+    names it (beets' config folder), in each part of an ensemble (`A+B`) alike."""
+    from mgctag.analyser import ENSEMBLE_SEP
+
     value = view.get()
     if value is None:
         return None
+    _, source = view.first()
+    base = os.path.dirname(source.filename) if source.filename else os.getcwd()
+
+    def one(name: str) -> str:
+        if name.endswith(".safetensors") or os.sep in name or name.startswith("~"):
+            return os.path.join(base, os.path.expanduser(name))  # an absolute name stays as it is
+        return name
+
     value = str(value)
-    return view.as_filename() if value.endswith(".safetensors") or os.sep in value or value.startswith("~") else value
+    if os.path.exists(one(value)):  # a file whose name has a '+' is one model, as mgctag sees it
+        return one(value)
+    return ENSEMBLE_SEP.join(one(part) for part in value.split(ENSEMBLE_SEP))
 
 
 def _genres(view):

@@ -184,6 +184,8 @@ def test_config_keys_pass_to_scan_options_by_name(plugin_with, tmp_path):
     assert o.genre_map.table == {"high": "Treble"}
     assert o.write_tags is False and o.keep_existing is False and o.state is None  # mgctag never writes here
     assert plugin_with(model="w/band.safetensors").scan_options().model == str(tmp_path / "w" / "band.safetensors")
+    assert plugin_with(model="w/a.safetensors+crnn+/abs/b.safetensors").scan_options().model == \
+        f"{tmp_path / 'w' / 'a.safetensors'}+crnn+/abs/b.safetensors"
     defaults = plugin_with().scan_options()
     assert defaults.model is None and defaults.top_k == 1 and defaults.genre_map.table == {}
     assert defaults.min_confidence is None  # the scan's default: the model's own
