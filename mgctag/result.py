@@ -1,6 +1,7 @@
 """What a scan says about one file: the value every report writer, the state and the CLI share."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,3 +25,8 @@ class FileResult:
     @property
     def confidence(self) -> float | None:
         return self.genres[0][1] if self.genres else None
+
+
+def printable(path: str | Path) -> str:
+    """A file name as text for people, whatever its bytes: those that are not UTF-8 show as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

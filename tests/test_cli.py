@@ -61,3 +61,25 @@ def test_models_lists_architectures_and_weights():
     r = invoke("models")
     assert r.exit_code == 0, r.output
     assert "Architectures" in r.output and "Installed weights" in r.output
+
+
+def test_a_run_that_fails_midway_leaves_the_previous_report(tmp_path, band_model, monkeypatch):
+    import mgctag.scanner
+    from mgctag.errors import MgctagError
+
+    def failing_scan(paths, options, **kw):
+        for r in real_scan(paths, options, **kw):
+            yield r
+            raise MgctagError("the disk went away")
+
+    real_scan = mgctag.scanner.scan
+    monkeypatch.setattr(mgctag.scanner, "scan", failing_scan)
+    audiogen.make(tmp_path / "a.flac", seconds=2.5, freq=150)
+    audiogen.make(tmp_path / "b.flac", seconds=2.5, freq=150)
+    for name in ("r.csv", "r.html"):
+        rep = tmp_path / name
+        rep.write_text("the previous report\n")
+        r = invoke("scan", tmp_path, "--model", band_model, "--workers", 0, "--report", rep)
+        assert r.exit_code == 2 and "the disk went away" in r.output, r.output
+        assert rep.read_text() == "the previous report\n"
+    assert not list(tmp_path.glob(".*.tmp"))

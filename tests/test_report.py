@@ -53,3 +53,15 @@ def test_bad_report_paths(tmp_path):
         Report(tmp_path / "r.txt")
     with pytest.raises(MgctagError, match="does not exist"):
         Report(tmp_path / "nope" / "r.csv")
+
+
+@pytest.mark.parametrize("ext", ["csv", "json", "html"])
+def test_a_failed_run_leaves_the_previous_report_and_no_temp_file(tmp_path, ext):
+    out = tmp_path / f"r.{ext}"
+    out.write_text("the previous run's report\n")
+    with pytest.raises(RuntimeError, match="mid-run"):
+        with Report(out) as rep:
+            rep.write(RESULTS[0])
+            raise RuntimeError("mid-run")
+    assert out.read_text() == "the previous run's report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import __version__
+from ..result import printable as show_path
 
 app = typer.Typer(help="Listen to a music library and write genre tags.", no_args_is_help=True,
                   rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,9 +56,6 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
-def show_path(p: Path) -> str:
-    """A printable form of any file name, including names that are not valid UTF-8."""
-    return os.fsencode(p).decode("utf-8", "backslashreplace")  # undecodable bytes show as \xNN
 
 
 ModelOpt = Annotated[Optional[str], typer.Option(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import typer
 
 from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
                      Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app,
-                     err, fail, out)
+                     err, fail, out, show_path)
 
 
 @app.command()
@@ -30,8 +31,9 @@ def scan(
                              "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
     genres: GenresOpt = None,
     genre_map: GenreMapOpt = None,
-    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json "
-                                                   "(one row per file).")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json (one row "
+                                                   "per file), or out.html (a page with charts and a table "
+                                                   "that sorts and filters).")] = None,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = 64,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: one per core; "
@@ -77,7 +79,11 @@ def scan(
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
                               rescan=rescan, wait=wait)
-        rep = Report(report) if report else None
+        # the report shows every option the run used; new ScanOptions fields appear by themselves
+        settings = {"paths": [show_path(p) for p in paths],
+                    **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
+                    "genre_map": genre_map or "none"}
+        rep = Report(report, settings=settings) if report else None
         lines = Lines(quiet=quiet, log_file=log_file)
     except MgctagError as e:
         raise fail(str(e))
@@ -86,12 +92,25 @@ def scan(
 
     counts: dict[str, int] = {}
     found, run_id = [0], [None]
+    resolved: dict[str, object] = {}  # the settings the model decides when the user left them out
     started = time.monotonic()
     stop = StopRequest(on_first=lambda s: lines.message(f"{_signal_name(s)}: stopping after the current file "
                                                         "(again to stop at once)"))
     progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=err, transient=True, disable=quiet or not (err.is_terminal and out.is_terminal))
     code = EXIT_OK
+
+    def summary() -> str:
+        seen = sum(counts.values())
+        text = f"{seen} files seen: " + ", ".join(
+            f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
+            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
+        if run_id[0] is not None:
+            text += f" (run {run_id[0]})"
+        if stop():
+            text += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
+        return text
+
     with lines, stop.handling():
         try:
             with progress, (rep or contextlib.nullcontext()) as r:
@@ -102,7 +121,12 @@ def scan(
                     found[0] = n
                     progress.update(task, total=n)
 
-                results = run_scan(paths, options, on_found=on_found, should_stop=stop,
+                def on_model(analyser) -> None:
+                    resolved.update({k: v for k, v in (("min_confidence", analyser.min_confidence),
+                                                       ("genres", analyser.genres), ("segments", analyser.segments))
+                                     if getattr(options, k) is None})
+
+                results = run_scan(paths, options, on_found=on_found, should_stop=stop, on_model=on_model,
                                    on_run=lambda i: run_id.__setitem__(0, i))
                 for n, res in enumerate(results):
                     if n == 0:
@@ -112,6 +136,8 @@ def scan(
                         r.write(res)
                     lines.result(res)
                     progress.advance(task)
+                if r:
+                    r.finish(summary(), settings=resolved)
         except KeyboardInterrupt:
             stop.signum = stop.signum or signal.SIGINT
         except LockError as e:
@@ -121,21 +147,15 @@ def scan(
         except MgctagError as e:
             lines.close()
             raise fail(str(e))
-        seen = sum(counts.values())
-        summary = f"{seen} files seen: " + ", ".join(
-            f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
-            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
-        if run_id[0] is not None:
-            summary += f" (run {run_id[0]})"
         if stop():
-            summary += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
             code = stop.exit_code
         elif counts.get("error"):
             code = EXIT_SOME_FAILED
-        if model is None and seen:
+        text = summary()
+        if model is None and sum(counts.values()):
             from ..weights import INSTALL_HINT, SHIPPED_DEFAULT, default_model
 
             if default_model() == SHIPPED_DEFAULT:
-                summary += f"; {INSTALL_HINT}"
-        lines.summary(summary)
+                text += f"; {INSTALL_HINT}"
+        lines.summary(text)
     raise typer.Exit(code)
