@@ -154,13 +154,15 @@ def test_windows_keep_the_callers_order_and_duplicates(files):
 def test_work_is_bounded_to_the_windows(tmp_path, monkeypatch):
     """Ten short windows of a 2-minute file decode a small part of it, not all of it."""
     counted = {"samples": 0}
-    real_mono = decode._frame_mono
+    from mgctag.decode import pyav as pyav_backend
+
+    real_mono = pyav_backend._frame_mono
 
     def counting(frame):
         counted["samples"] += frame.samples
         return real_mono(frame)
 
-    monkeypatch.setattr(decode, "_frame_mono", counting)
+    monkeypatch.setattr(pyav_backend, "_frame_mono", counting)
     for fmt in ("m4a", "mp3"):
         p = make(tmp_path / f"long.{fmt}", seconds=120.0, sr=22050)
         counted["samples"] = 0
@@ -376,7 +378,7 @@ def test_fifo_is_not_opened(tmp_path):
 def test_unreadable_file(tmp_path, files, monkeypatch):
     p = tmp_path / "secret.flac"
     shutil.copy(files["flac"], p)
-    monkeypatch.setattr(decode.os, "access", lambda path, mode: False)  # chmod 000 does not stop root
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # chmod 000 does not stop root
     expect("permission denied", p)
 
 
