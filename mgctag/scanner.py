@@ -182,12 +182,18 @@ class _Run:
         return None
 
     def failed(self, d: Decoded) -> FileResult:
+        if d.skipped:  # decodable, but nothing a model can honestly vote on (too short): settled, not an error
+            result = FileResult(d.path, "skipped", model=self.model_id, note=d.error)
+            self.db.record(result, d.stat, run_id=self.id, settings=self.settings)
+            return self._count(result)
         result = FileResult(d.path, "error", model=self.model_id, error=d.error)
         self.db.record(result, None, run_id=self.id, settings=self.settings)
         return self._count(result)
 
     def finish(self, d: Decoded, seg_probs: np.ndarray) -> FileResult:
         result, values = _decide(d, seg_probs, self.labels, self.model_id, self.options)
+        if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...
+            result, values = replace(result, status="skipped", note=d.existing.unwritable), None
         stat, written = d.stat, None
         if values is not None and self.options.write_tags:
             result, stat, written = self._write(d, result, values)
