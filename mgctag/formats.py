@@ -74,7 +74,7 @@ def extensions_for(decoder: str) -> frozenset[str]:
 
 def readme_table() -> str:
     """The README's "What gets written where" table (markdown), from this table and the tag handlers."""
-    from mgctag.tags import HANDLERS  # imports mutagen: only the README check and docs need this
+    from mgctag.tags import BY_KEY  # imports mutagen: only the README check and docs need this
 
     names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
     rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields |", "|---|---|---|---|---|"]
@@ -82,7 +82,7 @@ def readme_table() -> str:
         if f.tags is None:
             genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
         else:
-            handler = HANDLERS[f.tags]
+            handler = BY_KEY[f.tags]
             genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
             own = ", ".join(f"`{key}`" for key in handler.own_keys())
         decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import mutagen
 import mutagen.id3
 from mutagen.apev2 import APEv2
-from mutagen.id3 import TCON, TXXX, Encoding
+from mutagen.dsf import DSF
+from mutagen.id3 import TCON, TXXX, Encoding, Frame
+from mutagen.id3._specs import EncodedTextSpec, EncodingSpec, MultiSpec
 
 from . import trailing
 from .base import ARTIST, CONFIDENCE, GENRE, MODEL, Format
@@ -33,6 +36,12 @@ V1_WINDOW = 131  # mutagen looks for an ID3v1 tag in the last 128 + 3 bytes
 TXXX_DESC = {CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL"}
 KEYS = {GENRE: "TCON", ARTIST: "TPE1", **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()}}
 SPLIT_IN_V23 = (GENRE, CONFIDENCE, MODEL)  # fields mgctag writes as several values
+# mutagen drops a text frame whose text is empty when it saves; a frame class of the same name that
+# is not a TextFrame is written as it is (encoding byte and an empty string), so undo can put back
+# the empty TCON a file had
+_EMPTY_TCON = type("TCON", (Frame,), {"_framespec": [EncodingSpec("encoding"),
+                                                     MultiSpec("text", EncodedTextSpec("text"), sep="\u0000")]})
+DSF_TOTAL_SIZE_AT = 12  # "DSD ", chunk size (8 bytes), then the file's total size (8 bytes, little-endian)
 
 
 class Id3Format(Format):
@@ -49,9 +58,10 @@ class Id3Format(Format):
     def blocked(self, f):
         if not self.v1:
             return ""
-        for t in trailing.trailers(f.filename):
-            if t.kind == "id3v2":
-                return "its tags are in an ID3v2 tag after the audio, which mgctag would not update: not written"
+        found = trailing.trailers(f.filename)
+        if any(t.kind == "id3v2" for t in found):
+            return "its tags are in an ID3v2 tag after the audio, which mgctag would not update: not written"
+        for t in found:
             if t.kind == "apev2":
                 try:
                     ape = APEv2(io.BytesIO(trailing.read_span(f.filename, t)))
@@ -93,15 +103,21 @@ class Id3Format(Format):
             return
         encoding = Encoding.UTF8 if extra is None else Encoding(extra)
         if field == GENRE:
-            f.tags.add(TCON(encoding=encoding, text=list(stored)))
+            kind = _EMPTY_TCON if not any(stored) else TCON
+            f.tags.add(kind(encoding=encoding, text=list(stored)))
         else:
             f.tags.add(TXXX(encoding=encoding, desc=TXXX_DESC[field], text=list(stored)))
 
     def remove_tag(self, f):
         if self.v1:  # FileType.delete would take the ID3v1 tag too
             mutagen.id3.delete(f.filename, delete_v1=False, delete_v2=True)
-        else:
-            f.delete()
+            return
+        f.delete()
+        if isinstance(f, DSF):  # mutagen cuts the tag but leaves the header's file size counting it
+            with open(f.filename, "rb+") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(DSF_TOTAL_SIZE_AT)
+                fh.write(struct.pack("<Q", size))
 
     def save(self, f, *, id3v23):
         had = f.tags.version[:2]  # (2, 4) for a tag mutagen just created
