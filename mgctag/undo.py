@@ -3,8 +3,8 @@
 The journal holds, for every file a run wrote, the values before and after (genres, mgctag's
 confidences and model id), and of "before" the exact snapshot of what the tag stored (ID3's "35",
 not "House"; whether there was a tag at all): that is what comes back, and a tag the run created
-goes again. Rows journalled by older versions, without a snapshot, get their values written back. A file is restored only while it still holds the "after" values,
-whatever else changed in it: other values mean something else (a tag editor, a later run) changed
+goes again. Rows journalled by older versions, without a snapshot, get their values written back.
+A file is restored only while it still holds the "after" values, whatever else changed in it: other values mean something else (a tag editor, a later run) changed
 its genre since, and it is refused unless `force`. A "pending" row (the run was killed around the
 rename) is handled alike: the file's current tags say whether the write happened. Restoring goes
 through mgctag.safe like any write, with the options the run wrote with (ID3 version, mtime,

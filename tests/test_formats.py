@@ -171,7 +171,16 @@ def test_the_table_is_what_discovery_decoding_and_tagging_use():
     for ext in ".ape .wv .mpc .tta .ofr .ofs .tak .dsf .m4b .3g2 .oga .spx .aifc .au .aac .ac3 .dff".split():
         assert discover.is_audio_name("x" + ext.upper()), ext
     assert [f.tags for f in formats.FORMATS if set(f.extensions) & {".ape", ".wv", ".mpc", ".tta", ".ofr", ".tak"}] \
-        == ["apev2"] * 6   # one APEv2 handler they all share
+        == ["apev2"] * 6   # one APEv2 handler they all share, whatever mutagen calls their files
+    from mutagen.monkeysaudio import MonkeysAudio
+    from mutagen.musepack import Musepack
+    from mutagen.optimfrog import OptimFROG
+    from mutagen.tak import TAK
+    from mutagen.trueaudio import TrueAudio
+    from mutagen.wavpack import WavPack
+
+    assert {tags.REGISTRY[kind] for kind in (MonkeysAudio, Musepack, OptimFROG, TAK, TrueAudio, WavPack)} \
+        == {tags.BY_KEY["apev2"]}
 
 
 @pytest.mark.parametrize("fmt", ALL)

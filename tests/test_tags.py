@@ -388,3 +388,26 @@ def test_apev2_format_with_a_genre_in_an_id3v2_tag_is_not_written(tmp_path):
     assert "ID3v2 tag" in tags.read(path).unwritable
     with pytest.raises(tags.Unwritable):
         tags.write(path, genres=["Rock"], confidences=None, model_id=None)
+
+
+def test_trailing_tags_are_told_apart(tmp_path):
+    """Stacked tags are peeled from the end; "TAG" 128 bytes before the end of an APEv2 tag is a
+    value, not an ID3v1 tag (cutting there would have broken the APEv2 tag on the next write)."""
+    from mgctag.tags import trailing
+
+    from mutagen.apev2 import APEv2File
+
+    path = make(tmp_path / "a.wv", seconds=0.5)
+    f = APEv2File(path)   # FFmpeg's WavPack muxer wrote an APEv2 tag already
+    audio_end = len(path.read_bytes()) - sum(t.end - t.start for t in trailing.trailers(path))
+    f.tags["Comment"] = "x" * 400 + "TAG" + "y" * 93   # the longest item: mutagen puts it last
+    f.save()
+    assert path.read_bytes()[-128:].startswith(b"TAG")
+    assert [t.kind for t in trailing.trailers(path)] == ["apev2"]
+    tags.write(path, genres=["Rock"], confidences=None, model_id=None)
+    assert tags.read(path).genres == ("Rock",)
+    v1 = b"TAG" + bytes(124) + b"\x11"
+    with open(path, "ab") as fh:
+        fh.write(appended_id3v24({"TIT2": "t"}) + v1)
+    kinds = trailing.trailers(path)
+    assert [t.kind for t in kinds] == ["id3v1", "id3v2", "apev2"] and kinds[-1].start == audio_end

@@ -72,7 +72,7 @@ def voting_windows(path: str | Path, *, sample_rate: int, n_samples: int, n_segm
     spread over the track, every sample real audio (see mgctag.decode.windows.voting).
 
     Fewer rows when the audio is shorter than the header says; TooShort (a DecodeError) when
-    there is less than half a window of it.
+    there is less than half a window (and less than 3 s) of it.
     """
     _check_window(sample_rate, n_samples)
     with _reader(path, info.backend if info else None) as r:

@@ -16,7 +16,8 @@ from mgctag.errors import DecodeError
 from mgctag.segment import segment_starts
 
 RESAMPLE_MARGIN = 0.02  # s of context each side of a window, so the resampler's edges fall outside it
-MIN_REAL = 0.5  # a file holding less than this part of one window is too short to vote on (see `voting`)
+MIN_REAL = 0.5  # a file holding less than this part of one window (and less than MIN_SECONDS) is too short
+MIN_SECONDS = 3.0  # ... so a model with long windows (30 s) still hears a clip of a few seconds
 REPLANS = 3  # each round learns the real end better; a header wrong by a lot needs two
 
 
@@ -84,9 +85,9 @@ def voting(reader, *, duration: float, sample_rate: int, n_samples: int, n_segme
     Spread by segment_starts over `duration` first; when the audio ends earlier than that, the
     windows are spread again over what really decodes (a short shortfall just moves the last
     windows back). A file shorter than one window is repeated to fill it, its own samples and never
-    silence, when it holds at least MIN_REAL of a window: a model trained on whole windows hears
-    the music, where zeros would make it hear silence. A shorter one raises TooShort: repeated
-    more than twice, its loop would be most of what the model hears.
+    silence, when it holds at least MIN_REAL of a window or MIN_SECONDS: a model trained on whole
+    windows hears the music, where zeros would make it hear silence. A shorter one raises TooShort:
+    a fraction of a second repeated over and over is a buzz, not music.
     """
     sr, seconds = reader.info.sample_rate, n_samples / sample_rate
     starts = segment_starts(duration, seconds, n_segments)
@@ -107,9 +108,9 @@ def voting(reader, *, duration: float, sample_rate: int, n_samples: int, n_segme
     if whole:
         return np.stack(whole)
     window, real = max(seen.values(), key=lambda wr: wr[1])
-    if real < MIN_REAL * n_samples:
-        raise TooShort(f"too short to analyse ({real / sample_rate:.2f} s of audio; "
-                       f"the model listens to {seconds:.2f} s at a time)")
+    if real < min(MIN_REAL * n_samples, MIN_SECONDS * sample_rate):
+        raise TooShort(f"too short to analyse: {real / sample_rate:.2f} s of audio, "
+                       f"the model listens to {seconds:.2f} s at a time")
     return np.resize(window[:real], n_samples)[None]  # np.resize repeats the samples to fill
 
 

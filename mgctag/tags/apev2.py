@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 
+import mutagen
 from mutagen.apev2 import BINARY, APEv2File, APEValue
 
 from . import trailing
@@ -29,7 +30,11 @@ class Apev2Format(KeyedFormat):
     def blocked(self, f):
         if any(t.kind == "id3v2" for t in trailing.trailers(f.filename)):
             return "its tags are in an ID3v2 tag after the audio, which mgctag would not update: not written"
-        if leading_genre(f.filename):
+        try:
+            genre_in_id3 = leading_genre(f.filename)
+        except mutagen.MutagenError:
+            return "an unreadable ID3v2 tag at the start: not written"
+        if genre_in_id3:
             return "its genre is in an ID3v2 tag, which mgctag does not write for this format (APEv2): not written"
         return ""
 

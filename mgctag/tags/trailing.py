@@ -43,15 +43,17 @@ def trailers(path: str | os.PathLike) -> list[Trailer]:
 
 
 def _one(tail, pos: int) -> Trailer | None:
-    if tail(128)[:3] == b"TAG":
-        return Trailer("id3v1", pos - 128, pos)
-    end = tail(15)
-    if end[6:] == b"LYRICS200" and end[:6].isdigit():
-        return Trailer("lyrics3", pos - 15 - int(end[:6]), pos)
+    """The tag that ends at `pos`, if any. An APEv2 footer is looked for first, as mutagen does: the
+    bytes 128 before the end of an APEv2 tag may well spell "TAG"."""
     footer = tail(32)
     if footer[:8] == b"APETAGEX":
         size, _, flags = struct.unpack("<3I", footer[12:24])
         return Trailer("apev2", pos - size - (32 if flags & APE_HAS_HEADER else 0), pos)
+    end = tail(15)
+    if end[6:] == b"LYRICS200" and end[:6].isdigit():
+        return Trailer("lyrics3", pos - 15 - int(end[:6]), pos)
+    if tail(128)[:3] == b"TAG":
+        return Trailer("id3v1", pos - 128, pos)
     footer = tail(10)
     if footer[:3] == b"3DI" and all(b < 0x80 for b in footer[6:10]):
         size = sum(b << (7 * (3 - i)) for i, b in enumerate(footer[6:10]))
