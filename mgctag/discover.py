@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mgctag.decode import PYAV_EXTENSIONS, SOUNDFILE_EXTENSIONS, file_kind
+from mgctag import formats
+from mgctag.decode.common import file_kind
 
-AUDIO_EXTENSIONS: frozenset[str] = SOUNDFILE_EXTENSIONS | PYAV_EXTENSIONS  # lower-case, with dot
+AUDIO_EXTENSIONS: frozenset[str] = formats.EXTENSIONS  # lower-case, with dot: the format table's
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import decode, segment, tags
+from . import decode, tags
 from .errors import MgctagError
 
 IN_FLIGHT_PER_WORKER = 4
@@ -34,11 +34,12 @@ class Decoded:
     stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
     error: str = ""
     peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
+    skipped: bool = False                 # `error` is why the file was skipped, not an error (too short)
 
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """The windows one model votes over: `n_segments` of `n_samples` each, at `sample_rate`."""
+    """The windows one model votes over: up to `n_segments` of `n_samples` each, at `sample_rate`."""
     sample_rate: int
     n_samples: int
     n_segments: int
@@ -58,6 +59,7 @@ class DecodeJob:
         self.specs = specs
 
     def __call__(self, path: Path) -> Decoded:
+        st = None
         try:
             st = path.stat()
             info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
@@ -65,6 +67,8 @@ class DecodeJob:
             existing = tags.read(path)
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
             return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak)
+        except decode.TooShort as e:
+            return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
         except MgctagError as e:
             return Decoded(path, error=str(e))
         except OSError as e:
@@ -74,9 +78,9 @@ class DecodeJob:
 
     @staticmethod
     def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:
-        starts = segment.segment_starts(info.duration, spec.n_samples / spec.sample_rate, spec.n_segments)
-        return decode.read_windows(path, sample_rate=spec.sample_rate, starts=starts, n_samples=spec.n_samples,
-                                   info=info)
+        """Real audio only: no window past the end a truncated file really has, no zero padding."""
+        return decode.voting_windows(path, sample_rate=spec.sample_rate, n_samples=spec.n_samples,
+                                     n_segments=spec.n_segments, info=info)
 
 
 def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: int) -> Iterator[Decoded]:

@@ -46,13 +46,40 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
     now is not written. `hardlinks` is "skip" (TagError) or "break" (rewrite this name only).
     Raises TagError with a one-line reason; the original is then untouched.
     """
+    values = dict(genres=genres, confidences=confidences, model_id=model_id)
+
+    def verify(state: tags.TagState) -> None:
+        if tags.would_change(state, **values):
+            raise TagError("verification failed: tags did not read back as written")
+
+    return _rewrite(path, lambda state: tags.would_change(state, **values),
+                    lambda tmp: tags.write(tmp, **values, id3v23=id3v23), verify,
+                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+
+
+def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, keep_mtime: bool = False,
+                   expect: tuple[int, int] | None = None, hardlinks: str = "skip") -> bool:
+    """Put back the values of an exact snapshot (TagState.raw), atomically, as write_safely does;
+    a tag the snapshot says was not there and that holds nothing else is removed."""
+    def verify(state: tags.TagState) -> None:
+        if state.raw is None or not tags.same_values(state.raw, raw):
+            raise TagError("verification failed: tags did not read back as written")
+
+    return _rewrite(path, lambda state: state.raw is None or not tags.same_values(state.raw, raw),
+                    lambda tmp: tags.restore(tmp, raw, id3v23=id3v23), verify,
+                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+
+
+def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int, int] | None,
+             hardlinks: str) -> bool:
+    """The safe write: `changes(state)` says whether to write at all, `edit(tmp)` changes the
+    temporary copy, `verify(state)` raises unless the copy reads back as asked."""
     if hardlinks not in HARDLINK_POLICIES:
         raise ValueError(f"hardlinks must be one of {HARDLINK_POLICIES}, not {hardlinks!r}")
-    values = dict(genres=genres, confidences=confidences, model_id=model_id)
     try:
         target = Path(path).resolve(strict=True)
         seen = _check(target, expect=expect, hardlinks=hardlinks)
-        if not tags.would_change(tags.read(target), **values):
+        if not changes(tags.read(target)):
             return False
         tmp = _temp_for(target)
     except RuntimeError as e:  # Path.resolve on a symlink loop before Python 3.13
@@ -62,9 +89,9 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
     try:
         shutil.copyfile(target, tmp)
         digest = _digest(target)
-        tags.write(tmp, **values, id3v23=id3v23)
+        edit(tmp)
         _fsync(tmp)
-        _verify(tmp, values, digest=digest)
+        _verify(tmp, verify, digest=digest)
         _copy_metadata(seen, target, tmp, keep_mtime=keep_mtime)
         _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
@@ -139,10 +166,9 @@ def _temp_for(target: Path) -> Path:
 
 # --- the temp copy -----------------------------------------------------------------------------
 
-def _verify(tmp: Path, values: dict, *, digest: str) -> None:
+def _verify(tmp: Path, verify, *, digest: str) -> None:
     """The copy must read back the requested values and decode to the original's samples."""
-    if tags.would_change(tags.read(tmp), **values):
-        raise TagError("verification failed: tags did not read back as written")
+    verify(tags.read(tmp))
     if _digest(tmp) != digest:
         raise TagError("verification failed: audio differs")
 

@@ -195,6 +195,10 @@ class _Run:
         return None
 
     def failed(self, d: Decoded) -> FileResult:
+        if d.skipped:  # decodable, but nothing a model can honestly vote on (too short): settled, not an error
+            result = FileResult(d.path, "skipped", model=self.model_id, note=d.error)
+            self.db.record(result, d.stat, run_id=self.id, settings=self.settings)
+            return self._count(result)
         result = FileResult(d.path, "error", model=self.model_id, error=d.error)
         self.db.record(result, None, run_id=self.id, settings=self.settings)
         return self._count(result)
@@ -206,6 +210,8 @@ class _Run:
             ours = bool(d.existing.model) and self.db.wrote(d.path, d.existing.genres)
             result, values = _decide(d, scores, self.analyser.genres, self.model_id, self.options,
                                      floor=self.floor, ours=ours)
+            if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...
+                result, values = replace(result, status="skipped", note=d.existing.unwritable), None
             if values is not None and self.options.write_tags:
                 result, stat, written = self._write(d, result, values)
         except Exception as e:  # a bug must cost one file; BaseException (Ctrl-C) still ends the run

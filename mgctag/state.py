@@ -23,7 +23,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -99,22 +99,33 @@ def settings_key(weights_files: str | os.PathLike | Sequence[str | os.PathLike],
 
 @dataclass(frozen=True)
 class Values:
-    """The genre-related values of one file: what undo compares and restores."""
+    """The genre-related values of one file: what undo compares and restores.
+
+    `raw` is the tags' exact snapshot (TagState.raw: the stored text, "35" rather than "House",
+    and whether the file had a tag at all), so undo can put back exactly what was there. Rows
+    written before it existed have none (undo then writes the interpreted values back); it is
+    left out of ==, which compares the values as mgctag reads them.
+    """
     genres: tuple[str, ...] = ()
     confidences: tuple[str, ...] = ()     # as stored: text with three decimals
     model: str | None = None
+    raw: str | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, state: "TagState") -> "Values":
-        return cls(tuple(state.genres), tuple(state.confidences), state.model)
+        return cls(tuple(state.genres), tuple(state.confidences), state.model, state.raw)
 
     def to_json(self) -> str:
-        return json.dumps({"genres": self.genres, "confidences": self.confidences, "model": self.model})
+        d = {"genres": self.genres, "confidences": self.confidences, "model": self.model}
+        if self.raw is not None:
+            d["raw"] = json.loads(self.raw)
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, text: str) -> "Values":
         d = json.loads(text)
-        return cls(tuple(d["genres"]), tuple(d["confidences"]), d["model"])
+        raw = json.dumps(d["raw"], sort_keys=True) if d.get("raw") is not None else None
+        return cls(tuple(d["genres"]), tuple(d["confidences"]), d["model"], raw)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Undo a run: put back the genre-related values a scan replaced, file by file.
 
 The journal holds, for every file a run wrote, the values before and after (genres, mgctag's
-confidences and model id). A file is restored only while it still holds the "after" values,
-whatever else changed in it: other values mean something else (a tag editor, a later run) changed
+confidences and model id), and of "before" the exact snapshot of what the tag stored (ID3's "35",
+not "House"; whether there was a tag at all): that is what comes back, and a tag the run created
+goes again. Rows journalled by older versions, without a snapshot, get their values written back.
+A file is restored only while it still holds the "after" values, whatever else changed in it: other values mean something else (a tag editor, a later run) changed
 its genre since, and it is refused unless `force`. A "pending" row (the run was killed around the
 rename) is handled alike: the file's current tags say whether the write happened. Restoring goes
 through mgctag.safe like any write, with the options the run wrote with (ID3 version, mtime,
@@ -69,15 +71,20 @@ def _restore(path: Path, before: Values, after: Values, *, force: bool, writing:
 def _restore_file(path: Path, before: Values, after: Values, *, force: bool, writing: dict) -> UndoResult:
     try:
         st = os.stat(path)
-        current = Values.of(tags.read(path))
+        state = tags.read(path)
     except (OSError, MgctagError) as e:
         return UndoResult(path, "error", _one_line(e))
-    if current == before:
+    current = Values.of(state)
+    exact = before.raw is not None and state.raw is not None  # rows from older versions hold no snapshot
+    if (tags.same_values(state.raw, before.raw) if exact else current == before):
         return UndoResult(path, "already")
     if current != after and not force:
         return UndoResult(path, "refused", "genre changed since that run (--force restores it anyway)")
     try:
-        safe.write_safely(path, **_write_values(before), **writing, expect=(st.st_size, st.st_mtime_ns))
+        if exact:
+            safe.restore_safely(path, before.raw, **writing, expect=(st.st_size, st.st_mtime_ns))
+        else:
+            safe.write_safely(path, **_write_values(before), **writing, expect=(st.st_size, st.st_mtime_ns))
     except (MgctagError, ValueError) as e:  # ValueError: values no tag can hold (an empty genre)
         return UndoResult(path, "error", str(e))
     return UndoResult(path, "restored")

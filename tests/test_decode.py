@@ -154,13 +154,15 @@ def test_windows_keep_the_callers_order_and_duplicates(files):
 def test_work_is_bounded_to_the_windows(tmp_path, monkeypatch):
     """Ten short windows of a 2-minute file decode a small part of it, not all of it."""
     counted = {"samples": 0}
-    real_mono = decode._frame_mono
+    from mgctag.decode import pyav as pyav_backend
+
+    real_mono = pyav_backend._frame_mono
 
     def counting(frame):
         counted["samples"] += frame.samples
         return real_mono(frame)
 
-    monkeypatch.setattr(decode, "_frame_mono", counting)
+    monkeypatch.setattr(pyav_backend, "_frame_mono", counting)
     for fmt in ("m4a", "mp3"):
         p = make(tmp_path / f"long.{fmt}", seconds=120.0, sr=22050)
         counted["samples"] = 0
@@ -376,7 +378,7 @@ def test_fifo_is_not_opened(tmp_path):
 def test_unreadable_file(tmp_path, files, monkeypatch):
     p = tmp_path / "secret.flac"
     shutil.copy(files["flac"], p)
-    monkeypatch.setattr(decode.os, "access", lambda path, mode: False)  # chmod 000 does not stop root
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # chmod 000 does not stop root
     expect("permission denied", p)
 
 
@@ -461,3 +463,101 @@ def test_decoder_errors_are_wrapped(files, monkeypatch):
 def test_bad_arguments_are_not_decode_errors(files):
     with pytest.raises(ValueError):
         read_windows(files["wav"], sample_rate=0, starts=[0.0], n_samples=10)
+
+
+# --- the codec decides the backend, not the name ----------------------------------------------------
+
+def test_mp3_inside_a_wav_is_read_by_ffmpeg_and_its_write_verifies(tmp_path, capfd):
+    """libsndfile misread MP3-in-WAV once a chunk followed the audio ("verification failed: audio
+    differs") and its mpg123 printed "Illegal Audio-MPEG-Header" notes for names not ending in .mp3."""
+    from mgctag import safe, tags
+
+    p = make(tmp_path / "song.mp3.wav", seconds=1.5, channels=2)
+    bare = tmp_path / "bare-mp3-named.wav"
+    shutil.copy(make(tmp_path / "x.mp3", seconds=1.5), bare)
+    for path in (p, bare):
+        assert probe(path).backend == "pyav"
+        w = read_windows(path, sample_rate=16000, starts=[0.2, 0.9], n_samples=4000)
+        assert peak_hz(w[0], 16000) == pytest.approx(440, abs=5)
+    assert safe.write_safely(p, genres=["Rock"], confidences=[0.5], model_id="m") is True
+    assert tags.read(p).genres == ("Rock",)
+    audio_digest(p)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("case", ["asf-unknown-codec", "asf-decoder-refuses", "adif", "optimfrog"])
+def test_audio_in_a_codec_this_build_cannot_decode_is_said_so(tmp_path, case):
+    """Not "not an audio file (unrecognised format)": these are audio, in a codec FFmpeg lacks here."""
+    if case.startswith("asf"):
+        data = make(tmp_path / "a.wma", seconds=1.0, channels=2).read_bytes()
+        at = data.find(b"\x61\x01\x02\x00\x22\x56\x00\x00")  # WAVEFORMATEX: wmav2, 2 channels, 22050 Hz
+        assert at > 0
+        tag = 0x1234 if case == "asf-unknown-codec" else 0x0162  # WMA 9 Pro with WMA 2's codec data
+        p = tmp_path / "wma9.wma"
+        p.write_bytes(data[:at] + tag.to_bytes(2, "little") + data[at + 2 :])
+        name = "" if case == "asf-unknown-codec" else "(wmapro)"
+    elif case == "adif":
+        p = tmp_path / "adif.aac"
+        p.write_bytes(b"ADIF" + bytes(20) + np.random.default_rng(0).bytes(4000))
+        name = "(ADIF AAC)"
+    else:
+        p = tmp_path / "song.ofr"
+        p.write_bytes(b"OFR " + bytes(12) + np.random.default_rng(0).bytes(4000))
+        name = "(OptimFROG)"
+    msg = expect("audio in a codec this build cannot decode", p)
+    assert name in msg, msg
+
+
+# --- windows that vote hold real audio only --------------------------------------------------------
+
+def job_windows(path, *, rate=16000, n=16000, segments=5):
+    from mgctag.pool import DecodeJob, WindowSpec
+
+    d = DecodeJob(WindowSpec(rate, n, segments))(path)
+    assert not d.error, d.error
+    return d.windows[0]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_no_voting_window_ends_in_padding(files, fmt):
+    """Opus (pre-skip) and WMA (its first frame) decode a little less than their headers say: the
+    last window moves back inside the audio instead of ending in zeros."""
+    w = job_windows(files[fmt])
+    assert len(w) == 5 and not np.any(np.all(w[:, -16:] == 0, axis=1)), fmt
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_truncated_file_votes_only_over_the_audio_it_has(files, tmp_path, fmt):
+    """Cut in half, the header still claims more than it holds: every window is a stretch of the
+    audio the file really has (matched against the untruncated original), none is padding."""
+    p = tmp_path / f"half.{fmt}"
+    data = files[fmt].read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    original = load(files[fmt], sample_rate=16000)
+    assert probe(p).duration > 3.2
+    w = job_windows(p)
+    assert len(w) >= 2 and not np.any(np.all(w[:, -16:] == 0, axis=1))
+    heads = np.lib.stride_tricks.sliding_window_view(original, 64)
+    for row in w:
+        at = np.nonzero(np.abs(heads - row[1000:1064]).max(axis=1) < 1e-3)[0] - 1000
+        assert any(snr_db(row[100:-100], original[s + 100 : s + 16000 - 100]) > 40 for s in at if s >= 0)
+        assert at.min() + 16000 <= 0.55 * len(original)   # inside the half that is there
+
+
+def test_a_clip_shorter_than_a_window_is_repeated_not_padded(tmp_path):
+    p = make(tmp_path / "jingle.wav", seconds=0.7, sr=16000)
+    clip = load(p)
+    w = job_windows(p)
+    assert w.shape == (1, 16000)
+    np.testing.assert_array_equal(w[0, : len(clip)], clip)
+    np.testing.assert_array_equal(w[0, len(clip) :], clip[: 16000 - len(clip)])
+
+
+def test_a_clip_too_short_to_hear_is_skipped_with_a_note(tmp_path):
+    from mgctag.pool import DecodeJob, WindowSpec
+
+    p = make(tmp_path / "click.wav", seconds=0.1, sr=16000)
+    with pytest.raises(decode.TooShort, match="too short to analyse: 0.10 s of audio"):
+        decode.voting_windows(p, sample_rate=16000, n_samples=16000, n_segments=3)
+    d = DecodeJob(WindowSpec(16000, 16000, 3))(p)
+    assert d.skipped and d.windows == () and d.error.startswith("too short to analyse") and d.stat

@@ -320,3 +320,94 @@ def test_missing_file(tmp_path):
 def test_every_handler_is_registered_by_type():
     for handler in tags.HANDLERS:
         assert handler.types and all(tags.REGISTRY[t] is handler for t in handler.types)
+
+
+# --- tags after the audio ----------------------------------------------------------------------
+
+def _syncsafe(n: int) -> bytes:
+    return bytes((n >> s) & 0x7F for s in (21, 14, 7, 0))
+
+
+def appended_id3v24(frames: dict[str, str]) -> bytes:
+    """An ID3v2.4 tag with a footer, as appended after the audio (mutagen cannot write one)."""
+    body = b""
+    for fid, text in frames.items():
+        data = b"\x03" + text.encode("utf-8")
+        body += fid.encode("ascii") + _syncsafe(len(data)) + b"\x00\x00" + data
+    return b"ID3\x04\x00\x10" + _syncsafe(len(body)) + body + b"3DI\x04\x00\x10" + _syncsafe(len(body))
+
+
+def apev2_bytes(tmp_path, items: dict[str, str]) -> bytes:
+    from mutagen.apev2 import APEv2
+
+    ape = APEv2()
+    for k, v in items.items():
+        ape[k] = v
+    holder = tmp_path / "ape.tag"
+    holder.write_bytes(b"")
+    ape.save(holder)
+    return holder.read_bytes()
+
+
+def test_mp3_with_its_tags_after_the_audio_is_not_given_a_second_tag(tmp_path, band_model):
+    """The user's genre sat in an ID3v2 tag at the end (and in APEv2): mgctag saw no genre and added
+    a leading tag holding only its own. Now such a file is skipped with a note, byte for byte kept."""
+    from mgctag.scanner import ScanOptions, scan
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    trailing = make(lib / "id3-at-the-end.mp3", seconds=1.5, freq=150)
+    with open(trailing, "ab") as fh:
+        fh.write(appended_id3v24({"TIT2": TITLE, "TCON": "Jazz"}) + apev2_bytes(tmp_path, {"Genre": "Jazz"}))
+    ape_genre = make(lib / "ape-genre.mp3", seconds=1.5, freq=150)
+    with open(ape_genre, "ab") as fh:
+        fh.write(apev2_bytes(tmp_path, {"Genre": "Jazz", "Title": TITLE}))
+    gain = make(lib / "replaygain.mp3", seconds=1.5, freq=150)   # an APEv2 tag without a genre: fine
+    ape = apev2_bytes(tmp_path, {"REPLAYGAIN_TRACK_GAIN": "-3.2 dB"})
+    with open(gain, "ab") as fh:
+        fh.write(ape)
+    data = {p: p.read_bytes() for p in (trailing, ape_genre)}
+    results = {r.path.name: r for r in scan([lib], ScanOptions(model=str(band_model), state=tmp_path / "s.sqlite",
+                                                               write_tags=True, workers=0))}
+    assert (results["id3-at-the-end.mp3"].status, results["ape-genre.mp3"].status) == ("skipped", "skipped")
+    assert "ID3v2 tag after the audio" in results["id3-at-the-end.mp3"].note
+    assert "APEv2 tag after the audio" in results["ape-genre.mp3"].note
+    assert all(p.read_bytes() == d for p, d in data.items())
+    assert results["replaygain.mp3"].status == "tagged"
+    assert gain.read_bytes().endswith(ape) and tags.read(gain).genres == ("Low",)
+    with pytest.raises(tags.Unwritable, match="after the audio"):
+        tags.write(trailing, genres=["Rock"], confidences=None, model_id=None)
+
+
+def test_apev2_format_with_a_genre_in_an_id3v2_tag_is_not_written(tmp_path):
+    """True Audio files often carry an ID3v2 tag: writing APEv2 beside it would leave two genres."""
+    path = make(tmp_path / "a.tta", seconds=1.0)
+    id3 = ID3()
+    id3.add(TCON(encoding=3, text=["Jazz"]))
+    id3.save(path)
+    assert "ID3v2 tag" in tags.read(path).unwritable
+    with pytest.raises(tags.Unwritable):
+        tags.write(path, genres=["Rock"], confidences=None, model_id=None)
+
+
+def test_trailing_tags_are_told_apart(tmp_path):
+    """Stacked tags are peeled from the end; "TAG" 128 bytes before the end of an APEv2 tag is a
+    value, not an ID3v1 tag (cutting there would have broken the APEv2 tag on the next write)."""
+    from mgctag.tags import trailing
+
+    from mutagen.apev2 import APEv2File
+
+    path = make(tmp_path / "a.wv", seconds=0.5)
+    f = APEv2File(path)   # FFmpeg's WavPack muxer wrote an APEv2 tag already
+    audio_end = len(path.read_bytes()) - sum(t.end - t.start for t in trailing.trailers(path))
+    f.tags["Comment"] = "x" * 400 + "TAG" + "y" * 93   # the longest item: mutagen puts it last
+    f.save()
+    assert path.read_bytes()[-128:].startswith(b"TAG")
+    assert [t.kind for t in trailing.trailers(path)] == ["apev2"]
+    tags.write(path, genres=["Rock"], confidences=None, model_id=None)
+    assert tags.read(path).genres == ("Rock",)
+    v1 = b"TAG" + bytes(124) + b"\x11"
+    with open(path, "ab") as fh:
+        fh.write(appended_id3v24({"TIT2": "t"}) + v1)
+    kinds = trailing.trailers(path)
+    assert [t.kind for t in kinds] == ["id3v1", "id3v2", "apev2"] and kinds[-1].start == audio_end

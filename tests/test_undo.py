@@ -175,14 +175,80 @@ def test_an_unexpected_failure_costs_one_file_not_the_undo(tmp_path, lib, band_m
     scan_all(lib, band_model, db, keep_existing=False)
     from mgctag import safe
 
-    real = safe.write_safely
+    real = safe.restore_safely
 
-    def write_safely(path, **kw):
+    def restore_safely(path, *args, **kw):
         if path.name == "users.flac":
             raise KeyError("a mutagen bug")
-        return real(path, **kw)
+        return real(path, *args, **kw)
 
-    monkeypatch.setattr(safe, "write_safely", write_safely)
+    monkeypatch.setattr(safe, "restore_safely", restore_safely)
     r = CliRunner().invoke(app, ["undo", "--state", str(db)])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert "unexpected KeyError: 'a mutagen bug'" in r.output and "2 restored, 0 already, 0 refused, 1 error" in r.output
+
+
+# --- exactly what was there ----------------------------------------------------------------------
+
+def _syncsafe(n: int) -> bytes:
+    return bytes((n >> s) & 0x7F for s in (21, 14, 7, 0))
+
+
+def with_v23_tag(path, frames: list[tuple[bytes, bytes]]):
+    """Prepend an ID3v2.3 tag written byte by byte (mutagen would not write an empty TCON)."""
+    body = b"".join(fid + len(data).to_bytes(4, "big") + b"\0\0" + data for fid, data in frames)
+    path.write_bytes(b"ID3\x03\x00\x00" + _syncsafe(len(body) + 64) + body + bytes(64) + path.read_bytes())
+
+
+@pytest.mark.parametrize("tcon", [b"\x0035", b"\x00(3)Dance", b"\x00\x00"])
+def test_undo_restores_the_frames_own_text(tmp_path, band_model, tcon):
+    """mutagen reads TCON "35" as "House" and "(3)Dance" as "Dance", and drops an empty TCON when
+    it saves. Undo puts back the frame's own text and encoding, the empty frame too."""
+    from mutagen.id3 import ID3
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    p = audiogen.make(root / "song.mp3", seconds=2.5, freq=LOW)
+    with_v23_tag(p, [(b"TIT2", b"\x00Title"), (b"TCON", tcon)])
+    before = {k: repr(v) for k, v in ID3(p, translate=False).items()}
+    assert "TCON" in before
+    db = tmp_path / "state.sqlite"
+    assert [r.status for r in scan_all(root, band_model, db, keep_existing=False).values()] == ["tagged"]
+    assert ID3(p, translate=False)["TCON"].text == ["Low"]
+    assert [r.status for r in undo_all(db).values()] == ["restored"]
+    after = ID3(p, translate=False)
+    assert after.version == (2, 3, 0)
+    assert {k: repr(v) for k, v in after.items()} == before   # TCON(encoding=LATIN1, text=[...]) included
+
+
+def test_undo_keeps_a_vorbis_keys_spelling(tmp_path, band_model):
+    import mutagen
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    p = audiogen.make(root / "song.flac", seconds=2.5, freq=LOW)
+    f = mutagen.File(p)
+    f["Genre"] = ["Polka", "Ska"]
+    f.save()
+    db = tmp_path / "state.sqlite"
+    scan_all(root, band_model, db, keep_existing=False)
+    undo_all(db)
+    assert [(k, v) for k, v in mutagen.File(p).tags if k.lower() == "genre"] == [("Genre", "Polka"), ("Genre", "Ska")]
+
+
+def test_rows_journalled_without_a_snapshot_still_undo(tmp_path, lib, band_model):
+    """Journals from older versions hold only the values as mgctag read them: those come back."""
+    import sqlite3
+
+    files = sorted(lib.iterdir())
+    before = {p: values(p) for p in files}
+    db = tmp_path / "state.sqlite"
+    scan_all(lib, band_model, db, keep_existing=False)
+    con = sqlite3.connect(db)
+    for path, text in con.execute("SELECT path, before FROM journal").fetchall():
+        old = {k: v for k, v in __import__("json").loads(text).items() if k != "raw"}
+        con.execute("UPDATE journal SET before = ? WHERE path = ?", (__import__("json").dumps(old), path))
+    con.commit()
+    con.close()
+    assert {r.status for r in undo_all(db).values()} == {"restored"}
+    assert {p: values(p) for p in files} == before

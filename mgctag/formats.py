@@ -1,0 +1,94 @@
+"""Every audio format mgctag handles, in one table: extension -> decoder -> tag handler.
+
+Discovery takes its extensions from here, decoding the backend to try first, tagging the handler
+for a file's mutagen type (and, from the handler, where each logical field lives); the README's
+"What gets written where" table is `readme_table()` (a test keeps the two equal). Adding a format
+is one entry. Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DECODERS = ("soundfile", "pyav")  # libsndfile through soundfile; FFmpeg through PyAV (its wheel bundles it)
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    name: str                       # for people: "WavPack"
+    extensions: tuple[str, ...]     # lower-case, with the dot
+    decoder: str                    # tried first; the other backend is the fallback
+    tags: str | None                # key in mgctag.tags.HANDLERS; None: the format has no tag container
+    mutagen: tuple[str, ...] = ()   # mutagen FileTypes ("module:Class") whose files this entry tags
+    where: str = ""                 # README: the container, when the handler's own words are not enough
+    remark: str = ""                # README: what a user should know about this format
+
+
+# Decoders (why): libsndfile is exact and fastest for PCM and FLAC; FFmpeg for every lossy codec
+# and the rest. Measured with libsndfile 1.2.2: its MP3 reads go wrong at some read boundaries and
+# after seeks, ~10% of its Vorbis seeks land wrongly, its Opus decode is 2x slower, and MP3 inside
+# a WAV is misread once a chunk follows the audio (so the decoder also looks at the codec).
+FORMATS: tuple[AudioFormat, ...] = (
+    AudioFormat("MP3", (".mp3",), "pyav", "id3", ("mp3:MP3",)),
+    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",)),
+    AudioFormat("Ogg Vorbis", (".ogg",), "pyav", "vorbis", ("oggvorbis:OggVorbis",)),
+    AudioFormat("Opus", (".opus",), "pyav", "vorbis", ("oggopus:OggOpus",)),
+    AudioFormat("Ogg FLAC", (".oga",), "pyav", "vorbis", ("oggflac:OggFLAC",)),
+    AudioFormat("Speex", (".spx",), "pyav", "vorbis", ("oggspeex:OggSpeex",)),
+    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",)),
+    AudioFormat("WAV", (".wav",), "soundfile", "id3-chunk", ("wave:WAVE",), where="ID3 chunk",
+                remark="MP3 inside a WAV is decoded by FFmpeg"),
+    AudioFormat("AIFF, AIFF-C", (".aif", ".aiff", ".aifc"), "soundfile", "id3-chunk", ("aiff:AIFF",),
+                where="ID3 chunk"),
+    AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end"),
+    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",)),
+    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",)),
+    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",)),
+    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",)),
+    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",)),
+    AudioFormat("OptimFROG", (".ofr", ".ofs"), "pyav", "apev2", ("optimfrog:OptimFROG",),
+                remark="FFmpeg has no decoder for it: reported as an error"),
+    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",)),
+    AudioFormat("AAC (ADTS)", (".aac",), "pyav", None, ("aac:AAC",),
+                remark="ADIF AAC: FFmpeg has no decoder for it"),
+    AudioFormat("AC-3", (".ac3",), "pyav", None, ("ac3:AC3",)),
+    AudioFormat("Sun AU", (".au",), "soundfile", None),
+    AudioFormat("DSDIFF (DSD)", (".dff",), "pyav", None, ("dsdiff:DSDIFF",),
+                remark="its spec has no tag chunk"),
+)
+NO_TAG_CONTAINER = "no tag container"  # the note a format without tags gets from --write-tags
+
+BY_EXTENSION: dict[str, AudioFormat] = {ext: f for f in FORMATS for ext in f.extensions}
+EXTENSIONS: frozenset[str] = frozenset(BY_EXTENSION)
+
+
+def for_path(path: str | bytes | os.PathLike) -> AudioFormat | None:
+    """The entry for a file name's extension (case-insensitive), None for an unknown one."""
+    return BY_EXTENSION.get(os.path.splitext(os.fsdecode(path))[1].lower())
+
+
+def extensions_for(decoder: str) -> frozenset[str]:
+    """The extensions whose files go to `decoder` first."""
+    return frozenset(ext for f in FORMATS if f.decoder == decoder for ext in f.extensions)
+
+
+def readme_table() -> str:
+    """The README's "What gets written where" table (markdown), from this table and the tag handlers."""
+    from mgctag.tags import BY_KEY  # imports mutagen: only the README check and docs need this
+
+    names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
+    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields |", "|---|---|---|---|---|"]
+    for f in FORMATS:
+        if f.tags is None:
+            genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
+        else:
+            handler = BY_KEY[f.tags]
+            genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
+            own = ", ".join(f"`{key}`" for key in handler.own_keys())
+        decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")
+        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m mgctag.formats: print the README table
+    print(readme_table(), end="")
