@@ -439,6 +439,11 @@ def _architecture(arch: str, options: TrainOptions) -> Architecture:
         a = get_architecture(arch)
     except KeyError as e:
         raise DataError(str(e).strip("'\"")) from None
+    if getattr(a.build, "multilabel", False):
+        # The loop learns one genre per track (softmax); a multi-label tagger is used as it was trained.
+        head = f" (--arch {arch}-head)" if f"{arch}-head" in architecture_names() else ""
+        raise DataError(f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
+                        f"train a head over it instead{head}")
     unknown = sorted(set(options.arch_params) - set(a.params))
     if unknown:
         settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in a.params.items())
@@ -459,11 +464,6 @@ def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
     _architecture(arch, options)
     torch.manual_seed(options.seed)
     try:
-        if getattr(get_architecture(arch).build, "multilabel", False):
-            # The loop learns one genre per track (softmax); a multi-label tagger is used as it was trained.
-            head = f" (--arch {arch}-head)" if f"{arch}-head" in architecture_names() else ""
-            raise DataError(f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
-                            f"train a head over it instead{head}")
         return Classifier(arch, labels, arch_params=options.arch_params)
     except (TypeError, ValueError) as e:
         if not options.arch_params:
