@@ -55,7 +55,7 @@ PROBE_FILES = 3            # files each node must read before the run starts
 PROBE_TIMEOUT_S = 300.0    # a node that cannot start a worker this long is reported, not waited for
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode, on the loopback address
 UNSHARED = "--ray needs the files at the same path on every node (a shared file system)"
-LOST = f"not analysed: a Ray worker failed on it {RETRIES + 1} times (see the Ray logs)"
+LOST = "not analysed: its Ray task failed, retries spent (see the Ray logs)"
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,8 @@ def check_nodes(paths: Sequence[Path]) -> None:
         answers = ray.get(refs, timeout=PROBE_TIMEOUT_S)
     except ray.exceptions.GetTimeoutError:
         raise MgctagError(f"a Ray node did not start a worker within {PROBE_TIMEOUT_S:.0f} s") from None
+    except ray.exceptions.RayError as e:
+        raise MgctagError(f"a Ray node failed the file check: {_first_line(e)}") from None
     for node, (version, unreadable) in zip(alive, answers):
         where = f"Ray node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
         if version != __version__:
@@ -242,7 +244,7 @@ def _listening(resources: dict, options) -> dict:
         raise MgctagError("--device cuda asked for, but the Ray cluster has no GPU")
     if gpus >= 1 and options.device != "cpu":
         n = n or int(gpus)
-        return dict(actors=n, num_gpus=min(1.0, gpus / n), num_cpus=1)
+        return dict(actors=n, num_gpus=1 / math.ceil(n / int(gpus)), num_cpus=1)  # shares that fit whole GPUs
     n = n or max(1, cpus // 2)
     if n >= cpus:
         raise MgctagError(f"--ray-actors {n} leaves no CPU to decode with (the Ray cluster has {cpus} CPUs)")

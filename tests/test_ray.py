@@ -23,6 +23,7 @@ from mgctag import ray_runner, tags
 from mgctag.cli import app
 from mgctag.decode import audio_digest
 from mgctag.errors import MgctagError
+from mgctag.genremap import GenreMap
 from mgctag.pool import DecodeJob, WindowSpec
 from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
@@ -96,6 +97,27 @@ def test_ray_gives_the_local_answers_writes_the_same_tags_and_undo_works(tmp_pat
     assert undone == {name: "restored" for name, r in remote.items() if r.status == "tagged"}
     for name, (values, digest) in before.items():
         assert Values.of(tags.read(there / name)) == values and audio_digest(there / name) == digest, name
+
+
+def test_an_ensemble_and_the_genre_options_on_ray_give_the_local_answers(tmp_path, band_model, cluster):
+    """The actors build the driver's Analyser from the weights and options it sends: two models,
+    a genre map (merging by sum) and the segment count."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    make_library(root, formats=("mp3", "flac", "wav"))
+    other = make_band_model(tmp_path / "other.safetensors", labels=("Low", "High", "Mid"), low=(0.02, -0.03, 0.01))
+    gmap = GenreMap.parse("Mid: High")
+    opts = dict(model=f"{band_model}+{other}", genre_map=gmap, segments=2, top_k=2)
+    local = by_name(scan([root], ScanOptions(workers=0, **opts)))
+    remote = by_name(scan([root], ScanOptions(ray="local", batch_size=3, **opts)))
+    same_answers(local, remote)
+    assert {r.status for r in remote.values()} == {"would-tag"} and all(len(r.genres) == 2 for r in remote.values())
+
+
+def test_cuda_on_a_cluster_without_gpus_is_a_clear_error(tmp_path, band_model, cluster):
+    make_library(tmp_path, formats=("wav",))
+    with pytest.raises(MgctagError, match="the Ray cluster has no GPU"):
+        list(scan([tmp_path], ScanOptions(model=str(band_model), ray="local", device="cuda")))
 
 
 def test_a_killed_model_worker_is_restarted_and_every_file_is_right(tmp_path, cluster):
@@ -197,11 +219,13 @@ def test_ray_options_need_ray(tmp_path, band_model):
     assert res.exit_code == 2 and "--ray-actors needs --ray" in res.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_ray_job_and_saves_the_state(tmp_path, cluster, signum):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
     """The CLI in a child process joins the cluster (--ray-address); Ctrl-C (SIGINT to its process
-    group) or SIGTERM comes while the model actor is in the middle of a batch. (ray.init puts its
-    own SIGTERM handler in, which aborts: the runner puts mgctag's back.)"""
+    group), SIGTERM or SIGKILL comes while the model actor is in the middle of a batch. The first
+    two stop the run and save the state (ray.init puts its own SIGTERM handler in, which aborts:
+    the runner puts mgctag's back); after any of them the job's actor is gone and every file is
+    original or tagged."""
     gate = tmp_path / "gate"
     gate.mkdir()
     root = tmp_path / "lib"
@@ -218,7 +242,8 @@ def test_a_signal_stops_the_ray_job_and_saves_the_state(tmp_path, cluster, signu
         assert until(lambda: list(gate.glob("waiting-*")) or proc.poll() is not None) and proc.poll() is None, err
         (waiting,) = gate.glob("waiting-*")
         os.killpg(proc.pid, signum)
-        assert until(lambda: any("stopping after the current file" in line for line in err)), err
+        if signum != signal.SIGKILL:
+            assert until(lambda: any("stopping after the current file" in line for line in err)), err
         (gate / "open").touch()   # the batch the driver waits on comes back after the signal was taken
         out = proc.stdout.read()
         proc.wait(timeout=120)
@@ -227,12 +252,16 @@ def test_a_signal_stops_the_ray_job_and_saves_the_state(tmp_path, cluster, signu
             os.killpg(proc.pid, signal.SIGKILL)
         reader.join()
     err_text = "".join(err)
-    assert proc.returncode == 128 + signum, err_text
-    assert f"stopped by {signal.Signals(signum).name}" in err_text and "files left for the next run" in err_text
-    state = State(db)
-    (run,) = state.runs()
-    state.close()
-    assert run.outcome == "interrupted" and run.counts.get("tagged", 0) == out.count("tagged")
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, err_text
+    else:
+        assert proc.returncode == 128 + signum, err_text
+        assert f"stopped by {signal.Signals(signum).name}" in err_text and "files left for the next run" in err_text
+        state = State(db)
+        (run,) = state.runs()
+        state.close()
+        assert run.outcome == "interrupted" and run.counts.get("tagged", 0) == out.count("tagged")
+    assert not [p for p in root.iterdir() if p not in expected]   # no temporary copy left behind
     for p, genre in expected.items():
         assert tags.read(p).genres in ((), (genre,)), p
     actor = Path("/proc", waiting.name.split("-")[1])
