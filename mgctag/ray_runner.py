@@ -255,8 +255,9 @@ def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: 
     import ray
 
     rows = [{"i": i, "path": os.fsencode(p)} for i, p in enumerate(paths)]  # bytes: any file name survives
-    blocks = max(1, min(len(rows), max(math.ceil(len(rows) / FILES_PER_TASK), 2 * int(ray.cluster_resources().get("CPU", 1)))))
-    ds = ray.data.from_items(rows, override_num_blocks=blocks)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    blocks = min(len(rows), max(math.ceil(len(rows) / FILES_PER_TASK), 2 * cpus))  # every CPU gets work
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, blocks))
     ctx = ds.context
     ctx.max_errored_blocks = -1            # a spent block costs its files (reported as LOST), not the run
     ctx.enable_progress_bars = False       # the CLI draws its own progress

@@ -201,7 +201,8 @@ def test_cli_ray_flag_and_options(tmp_path, band_model, cluster):
                               "--batch-size", "2"])
     assert res.exit_code == 0, res.output
     for p, genre in expected.items():
-        assert any(line.startswith("would-tag") and genre in line and p.name in line for line in res.stdout.splitlines())
+        assert any(line.startswith("would-tag") and genre in line and p.name in line
+                   for line in res.stdout.splitlines())
     assert "Ray: 2 files decoded on 1 node" in res.stderr
     res = runner.invoke(app, ["scan", str(root), "--model", str(band_model), "--ray", "--ray-actors", "2", "--rescan"])
     assert res.exit_code == 2 and "leaves no CPU to decode with" in res.stderr
@@ -219,7 +220,8 @@ def test_ray_options_need_ray(tmp_path, band_model):
     assert res.exit_code == 2 and "--ray-actors needs --ray" in res.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
     """The CLI in a child process joins the cluster (--ray-address); Ctrl-C (SIGINT to its process
     group), SIGTERM or SIGKILL comes while the model actor is in the middle of a batch. The first

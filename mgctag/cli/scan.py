@@ -49,8 +49,8 @@ def scan(
     hardlinks: Annotated[Hardlinks, typer.Option(help="A hard-linked file: skip it (the link stays intact), or "
                                                  "break the link and write this name's own copy.")] = Hardlinks.skip,
     ray: Annotated[bool, typer.Option("--ray", help="Decode and run the model on a Ray cluster (pip install "
-                                      "'mgctag\\[ray]'): a local one, or the one --ray-address names. The files must be "
-                                      "readable at the same paths on every node.")] = False,
+                                      "'mgctag\\[ray]'): a local one, or the one --ray-address names. The files "
+                                      "must be readable at the same paths on every node.")] = False,
     ray_address: Annotated[Optional[str], typer.Option(
         show_default=False, help="The Ray cluster to run on (implies --ray): auto (the one running here), HOST:PORT, "
                                  "or ray://HOST:10001.")] = None,
