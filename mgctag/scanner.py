@@ -56,6 +56,8 @@ class ScanOptions:
     rescan: bool = False                # analyse files the state says are unchanged
     wait: bool = False                  # wait for a run holding the state's lock instead of failing
     hardlinks: str = "skip"             # skip | break: a hard-linked file is not written / gets its own copy
+    ray: str | None = None              # decode and listen on a Ray cluster: "local", "auto" or an address; None: here
+    ray_actors: int | None = None       # with ray: model actors; None: one per GPU, else half the CPUs
 
 
 def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
@@ -76,7 +78,8 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
         raise MgctagError(f"hardlinks must be one of {', '.join(safe.HARDLINK_POLICIES)}")
     stop = should_stop or (lambda: False)
     with state.opened(options.state, wait=options.wait, should_stop=stop) as db:
-        analyser = Analyser.load(options.model, device=pick_device(options.device), genres=options.genres,
+        device = "cpu" if options.ray else pick_device(options.device)  # with ray, each actor picks its own
+        analyser = Analyser.load(options.model, device=device, genres=options.genres,
                                  genre_map=options.genre_map, segments=options.segments, vote_method=options.vote,
                                  batch_size=options.batch_size)
         if on_model:
@@ -96,7 +99,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                     todo.append(f.path)
                 else:
                     yield early
-            for d, scores in _until(stop, analyse(todo, analyser, workers=_workers(options), stop=stop)):
+            for d, scores in _until(stop, _analyse(todo, analyser, options, stop)):
                 yield run.failed(d) if scores is None else run.finish(d, scores)
             run.complete = not stop()
         except BrokenProcessPool:
@@ -121,6 +124,16 @@ def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
         for done, scores in analyser.flush():
             done.windows = ()
             yield done, scores
+
+
+def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: Callable[[], bool]):
+    """Here, or with `options.ray` on a Ray cluster (mgctag.ray_runner, imported only then: the
+    driver's analyser only names the genres there, the actors load their own)."""
+    if options.ray is None:
+        return analyse(todo, analyser, workers=_workers(options), stop=stop)
+    from . import ray_runner
+
+    return ray_runner.analyse(todo, analyser, options, stop=stop)
 
 
 def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discover.Found]:

@@ -21,9 +21,10 @@ def command(*args) -> list[str]:
                                                                   for a in args)]
 
 
-def start(*args, **popen) -> subprocess.Popen:
-    """`mgctag ARGS...` running, with text pipes for stdout and stderr (line-buffered output)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+def start(*args, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """`mgctag ARGS...` running, with text pipes for stdout and stderr (line-buffered output);
+    `env`: variables to set besides this process's."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
     return subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="backslashreplace", env=env, **popen)
 

@@ -1,7 +1,9 @@
 """Shared fixtures: where ../shared is, and small audio made on the fly."""
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,9 +53,27 @@ class BandTagger(BandNet):
     multilabel = True
 
 
+class GatedBandNet(BandNet):
+    """The same, but a forward waits while the gate is closed: with a file `waiting-PID` in the
+    folder $MGCTAG_TEST_GATE until the test creates `open` there (at most GATE_WAIT_S), so a test
+    knows which process is in the middle of a batch (tests/raycluster.py). No folder, no gate."""
+
+    def forward(self, x):
+        gate = os.environ.get(GATE_ENV)
+        if gate and not Path(gate, "open").exists():
+            Path(gate, f"waiting-{os.getpid()}").touch()
+            deadline = time.monotonic() + GATE_WAIT_S
+            while not Path(gate, "open").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return super().forward(x)
+
+
+GATE_ENV, GATE_WAIT_S = "MGCTAG_TEST_GATE", 120.0
+
 if "test-band" not in ARCHITECTURES:
     register("test-band", frontend=BAND_SPEC, citation="test only", default_segments=3)(BandNet)
     register("test-band-tagger", frontend=BAND_SPEC, citation="test only", default_segments=3)(BandTagger)
+    register("test-band-gated", frontend=BAND_SPEC, citation="test only", default_segments=3)(GatedBandNet)
 
 
 def make_band_model(path: Path, labels=("Low", "High"), *, arch: str = "test-band", defaults: dict | None = None,

@@ -51,6 +51,14 @@ def scan(
                                              "writing tags.")] = False,
     hardlinks: Annotated[Hardlinks, typer.Option(help="A hard-linked file: skip it (the link stays intact), or "
                                                  "break the link and write this name's own copy.")] = Hardlinks.skip,
+    ray: Annotated[bool, typer.Option("--ray", help="Decode and run the model on a Ray cluster (pip install "
+                                      "'mgctag\\[ray]'): a local one, or the one --ray-address names. The files "
+                                      "must be readable at the same paths on every node.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(
+        show_default=False, help="The Ray cluster to run on (implies --ray): auto (the one running here), HOST:PORT, "
+                                 "or ray://HOST:10001.")] = None,
+    ray_actors: Annotated[Optional[int], typer.Option(min=1, show_default=False, help="Model actors on the Ray cluster "
+                                                      "(default: one per GPU, else half the CPUs).")] = None,
     state: StateOpt = None,
     rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every file again, even those unchanged "
                                          "since the last run.")] = False,
@@ -72,13 +80,16 @@ def scan(
     from ..state import default_path
 
     try:
+        if ray_actors is not None and not (ray or ray_address):
+            raise MgctagError("--ray-actors needs --ray")
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         options = ScanOptions(model=model, write_tags=write_tags, top_k=top_k, min_confidence=min_confidence,
                               keep_existing=keep_existing, genres=genres, genre_map=gmap, device=device.value,
                               batch_size=batch_size, workers=workers, segments=segments, vote=vote.value,
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
-                              rescan=rescan, wait=wait)
+                              rescan=rescan, wait=wait, ray=ray_address or ("local" if ray else None),
+                              ray_actors=ray_actors)
         # the report shows every option the run used; new ScanOptions fields appear by themselves
         settings = {"paths": [show_path(p) for p in paths],
                     **{f.name: getattr(options, f.name) for f in dataclasses.fields(options)},
