@@ -53,13 +53,16 @@ class Analyser:
     """Batched inference for every member, and the projection of their outputs onto `genres`."""
 
     def __init__(self, members: list[Member], genres: list[str], *, vote_method: str = "mean",
-                 batch_size: int = 64, min_confidence: float = 0.0):
+                 batch_size: int | None = None, min_confidence: float = 0.0):
         from .infer import BatchedInference
+        from .models import get_architecture
 
         self.members, self.genres, self.vote_method = members, genres, vote_method
         self.min_confidence = min_confidence     # the model's own default; 0 for an ensemble
         self.columns = [[m.genres.index(g) for g in genres] for m in members]
-        self.batchers = [BatchedInference(m.model, batch_size=batch_size) for m in members]
+        self.batch_size = batch_size   # None: each model's own (Architecture.batch_size)
+        self.batch_sizes = [batch_size or get_architecture(m.meta.arch).batch_size for m in members]
+        self.batchers = [BatchedInference(m.model, batch_size=b) for m, b in zip(members, self.batch_sizes)]
         self.order: deque[tuple[int, Hashable]] = deque()   # (ticket, key) fed and not yet yielded
         self.parts: dict[int, list[np.ndarray | None]] = {}  # ticket -> each member's probabilities
         self.tickets = 0
@@ -67,7 +70,7 @@ class Analyser:
     @classmethod
     def load(cls, model: str | None = None, *, device: str = "cpu", genres: str | None = None,
              genre_map: GenreMap = GenreMap(), segments: int | None = None, vote_method: str = "mean",
-             batch_size: int = 64, only: Sequence[str] | None = None) -> "Analyser":
+             batch_size: int | None = None, only: Sequence[str] | None = None) -> "Analyser":
         """Load the model(s) `model` names (None: the default model) onto `device`.
 
         `only` restricts the genres to these (a closed set, for evaluation on data that has no other).
@@ -79,7 +82,7 @@ class Analyser:
         return cls.of(members, vote_method=vote_method, batch_size=batch_size, only=only)
 
     @classmethod
-    def of(cls, members: list[Member], *, vote_method: str = "mean", batch_size: int = 64,
+    def of(cls, members: list[Member], *, vote_method: str = "mean", batch_size: int | None = None,
            only: Sequence[str] | None = None) -> "Analyser":
         """An analyser over members already built (`member`), e.g. a model just trained."""
         shared = [g for g in members[0].genres if all(g in m.genres for m in members[1:])]

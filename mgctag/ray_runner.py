@@ -67,7 +67,7 @@ class Recipe:
     genre_map: GenreMap
     segments: int | None
     vote: str
-    batch_size: int
+    batch_size: int | None       # None: each model's own
     device: str
 
     def load(self) -> Analyser:
@@ -270,7 +270,7 @@ def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: 
         ds = ds.map_batches(_decode, fn_kwargs={"job": analyser.job()}, batch_size=None, batch_format="numpy",
                             num_cpus=1, max_retries=RETRIES)
         return ds.map_batches(_Listener, fn_constructor_args=(recipe, analyser.genres), batch_format="numpy",
-                              batch_size=max(1, math.ceil(SEGMENTS_PER_CALL * recipe.batch_size / per_track)),
+                              batch_size=max(1, math.ceil(SEGMENTS_PER_CALL * max(analyser.batch_sizes) / per_track)),
                               compute=ray.data.ActorPoolStrategy(size=n), **listen, **retries)
 
 

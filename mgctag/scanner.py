@@ -14,7 +14,7 @@ import math
 import os
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -44,7 +44,7 @@ class ScanOptions:
     genres: str | None = None           # preset (gtzan, common, all) or a comma list; None: the model's own
     genre_map: GenreMap = field(default_factory=GenreMap)
     device: str = "auto"                # auto | cpu | cuda
-    batch_size: int = 64                # segments per model batch
+    batch_size: int | None = None       # segments per model batch; None: each model's own
     workers: int | None = None          # decoding processes; None: one per usable core, 0: decode inline
     segments: int | None = None         # segments voted per track; None: the model's default
     vote: str = "mean"                  # mean | majority
@@ -112,8 +112,13 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
 def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
             stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Decoded, np.ndarray | None]]:
     """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
-    when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard."""
-    with closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
+    when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard.
+
+    torch gets the cores the decoding workers leave (at least one) while this runs: with its
+    default of one thread per core beside a worker per core, a 2-core scan ran 2-3x slower
+    (OpenMP threads spinning against the decoders; bench/RESULTS.md)."""
+    with _torch_threads(max(1, usable_cpus() - workers)), \
+            closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
         for d in _until(stop, decoded):
             if d.error:
                 yield d, None
@@ -124,6 +129,19 @@ def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
         for done, scores in analyser.flush():
             done.windows = ()
             yield done, scores
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to `n` for the block, as they were afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: Callable[[], bool]):

@@ -64,7 +64,10 @@ ModelOpt = Annotated[Optional[str], typer.Option(
          "or NAME+NAME for an ensemble (the mean of the models' genre probabilities). Default: the most accurate "
          "model installed: the AudioSet tagger (mgctag models install efficientat-mn04), else musicnn-gtzan-mini.")]
 DeviceOpt = Annotated[Device, typer.Option(help="Where inference runs: auto picks CUDA when available.")]
-BatchOpt = Annotated[int, typer.Option(min=1, help="Segments per inference batch.")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    min=1, show_default=False,
+    help="Segments per inference batch (default: what runs fastest for the model: 8 for the AudioSet model, 64 for "
+         "the others).")]
 GenreMapOpt = Annotated[Optional[Path], typer.Option(
     exists=True, dir_okay=False, help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).")]
 GenresOpt = Annotated[Optional[str], typer.Option(

@@ -35,7 +35,7 @@ def scan(
                                                    "per file), or out.html (a page with charts and a table "
                                                    "that sorts and filters).")] = None,
     device: DeviceOpt = Device.auto,
-    batch_size: BatchOpt = 64,
+    batch_size: BatchOpt = None,
     workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: one per core; "
                                                    "0 decodes in the main process).")] = None,
     segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "

@@ -132,7 +132,7 @@ def evaluate(
                                                     "(default: the model's, as in scan).")] = None,
     vote: VoteOpt = VoteMethod.mean,
     device: DeviceOpt = Device.auto,
-    batch_size: BatchOpt = 64,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = 0,
 ):
     """Measure a model on labelled audio, hearing each track exactly as `scan` does.

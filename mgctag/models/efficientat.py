@@ -131,8 +131,14 @@ def mobilenetv3_layout(width: float) -> list[tuple[int, int, int, int, bool, boo
     return blocks
 
 
+# Windows per batch: on a 2-core AMD EPYC (torch 2.13, one thread) the network took 36, 30, 27,
+# 35-44 and 55 ms per window at batches of 1, 4, 8, 16 and 64 (bench/stages.py): larger batches
+# fall out of the caches, and each 10 s window's STFT alone is 4 MB.
+EFFICIENTAT_BATCH = 8
+
+
 @register("efficientat", frontend=EFFICIENTAT_FRONTEND, citation=EFFICIENTAT_CITATION,
-          default_segments=EFFICIENTAT_SEGMENTS,
+          default_segments=EFFICIENTAT_SEGMENTS, batch_size=EFFICIENTAT_BATCH,
           summary="EfficientAT MobileNetV3 AudioSet tagger (install with `mgctag models install`), its genre classes")
 class EfficientAT(nn.Module):
     """EfficientAT `mn`: MobileNetV3-Large on a 1-channel log-mel, 527 multi-label AudioSet logits.
@@ -182,7 +188,7 @@ class EfficientAT(nn.Module):
 
 
 @register("efficientat-head", frontend=EFFICIENTAT_FRONTEND, citation=EFFICIENTAT_CITATION,
-          default_segments=EFFICIENTAT_SEGMENTS,
+          default_segments=EFFICIENTAT_SEGMENTS, batch_size=EFFICIENTAT_BATCH,
           summary="frozen installed EfficientAT AudioSet trunk + a small trainable genre head")
 class EfficientATHead(FrozenTrunkHead):
     """A frozen installed EfficientAT trunk with a trainable softmax head over its pooled embedding.
