@@ -21,7 +21,10 @@ import numpy as np
 from . import decode, tags
 from .errors import MgctagError
 
-IN_FLIGHT_PER_WORKER = 4
+# Files decoded ahead per worker: two keep every worker busy while the model works, and each file's
+# windows (7.7 MB for the AudioSet model's six 10 s windows) wait in the main process; four held
+# about 30 MB more in a scan's peak for no speed (bench/RESULTS.md).
+IN_FLIGHT_PER_WORKER = 2
 ORPHAN_CHECK_SECONDS = 1.0
 
 
