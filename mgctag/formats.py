@@ -22,6 +22,8 @@ class AudioFormat:
     mutagen: tuple[str, ...] = ()   # mutagen FileTypes ("module:Class") whose files this entry tags
     where: str = ""                 # README: the container, when the handler's own words are not enough
     remark: str = ""                # README: what a user should know about this format
+    check: str = "packets"          # how a write is proved to leave the audio alone: a key of
+                                    # mgctag.decode.compare.CHECKS (why each is exact: its docstring)
 
 
 # Decoders (why): libsndfile is exact and fastest for PCM and FLAC; FFmpeg for every lossy codec
@@ -30,25 +32,26 @@ class AudioFormat:
 # a WAV is misread once a chunk follows the audio (so the decoder also looks at the codec).
 FORMATS: tuple[AudioFormat, ...] = (
     AudioFormat("MP3", (".mp3",), "pyav", "id3", ("mp3:MP3",)),
-    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",)),
+    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",), check="flac"),
     AudioFormat("Ogg Vorbis", (".ogg",), "pyav", "vorbis", ("oggvorbis:OggVorbis",)),
     AudioFormat("Opus", (".opus",), "pyav", "vorbis", ("oggopus:OggOpus",)),
     AudioFormat("Ogg FLAC", (".oga",), "pyav", "vorbis", ("oggflac:OggFLAC",)),
     AudioFormat("Speex", (".spx",), "pyav", "vorbis", ("oggspeex:OggSpeex",)),
-    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",)),
+    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",), check="mp4"),
     AudioFormat("WAV", (".wav",), "soundfile", "id3-chunk", ("wave:WAVE",), where="ID3 chunk",
-                remark="MP3 inside a WAV is decoded by FFmpeg"),
+                remark="MP3 inside a WAV is decoded by FFmpeg", check="riff"),
     AudioFormat("AIFF, AIFF-C", (".aif", ".aiff", ".aifc"), "soundfile", "id3-chunk", ("aiff:AIFF",),
-                where="ID3 chunk"),
-    AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end"),
-    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",)),
-    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",)),
-    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",)),
-    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",)),
-    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",)),
+                where="ID3 chunk", check="aiff"),
+    AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end",
+                check="dsf"),
+    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",), check="asf"),
+    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",), check="packets+head"),
+    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",), check="packets+head"),
+    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",), check="packets+head"),
+    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",), check="packets+head"),
     AudioFormat("OptimFROG", (".ofr", ".ofs"), "pyav", "apev2", ("optimfrog:OptimFROG",),
-                remark="FFmpeg has no decoder for it: reported as an error"),
-    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",)),
+                remark="FFmpeg has no decoder for it: reported as an error", check="packets+head"),
+    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",), check="packets+head"),
     AudioFormat("AAC (ADTS)", (".aac",), "pyav", None, ("aac:AAC",),
                 remark="ADIF AAC: FFmpeg has no decoder for it"),
     AudioFormat("AC-3", (".ac3",), "pyav", None, ("ac3:AC3",)),
