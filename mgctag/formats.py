@@ -2,8 +2,8 @@
 
 Discovery takes its extensions from here, decoding the backend to try first, tagging the handler
 for a file's mutagen type (and, from the handler, where each logical field lives); the README's
-"What gets written where" table is `readme_table()` (a test keeps the two equal). Adding a format
-is one entry. Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here.
+"What gets written where" table is `readme_table()` (a test keeps the two equal); mgctag.safe
+proves a write by the entry's audio check. Adding a format is one entry. Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here.
 """
 from __future__ import annotations
 
@@ -77,19 +77,23 @@ def extensions_for(decoder: str) -> frozenset[str]:
 
 def readme_table() -> str:
     """The README's "What gets written where" table (markdown), from this table and the tag handlers."""
-    from mgctag.tags import BY_KEY  # imports mutagen: only the README check and docs need this
+    from mgctag.decode.compare import CHECKS  # imports numpy and mutagen: only the README check and
+    from mgctag.tags import BY_KEY            # the docs need these
 
     names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
-    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields |", "|---|---|---|---|---|"]
+    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields | a write's audio check |",
+            "|---|---|---|---|---|---|"]
     for f in FORMATS:
         if f.tags is None:
             genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
+            check = "—"
         else:
             handler = BY_KEY[f.tags]
             genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
             own = ", ".join(f"`{key}`" for key in handler.own_keys())
+            check = CHECKS[f.check].words
         decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")
-        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} |")
+        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} | {check} |")
     return "\n".join(rows) + "\n"
 
 

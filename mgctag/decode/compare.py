@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mgctag import formats
+from mgctag.errors import DecodeError
 
 from . import payload
 
@@ -122,8 +123,8 @@ def witness(path: str | os.PathLike) -> Witness:
 
 def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
     """Whether `path` holds the original's audio: by the fast check when both digests agree, else
-    by decoding both (the original's decode kept for another comparison). DecodeError when a
-    full decode fails."""
+    by decoding both (the original's decode kept for another comparison). A copy that does not
+    decode while the original does differs; DecodeError when the original does not decode."""
     from mgctag import decode  # the package, at call time: its audio_digest is the full decode
 
     if original.fast is not None and fast_digest(path, original.check) == original.fast:
@@ -131,7 +132,10 @@ def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
     log.debug("%s: %s cannot tell, decoding", path, original.check)
     if original.digest is None:
         original.digest = decode.audio_digest(original.path)
-    return Verdict(decode.audio_digest(path) == original.digest, DECODE)
+    try:
+        return Verdict(decode.audio_digest(path) == original.digest, DECODE)
+    except DecodeError:
+        return Verdict(False, DECODE)
 
 
 def check_for(path: str | os.PathLike) -> str:
