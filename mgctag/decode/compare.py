@@ -170,10 +170,15 @@ def _sndfile(check: Check, r, fh, size: int, h) -> bool:
     f = r.f
     h.update(repr(("soundfile", f.format, f.subtype, f.endian, f.samplerate, f.channels, f.frames)).encode())
     got = check.payload(fh, size, h)
-    if got is None or got is False:
+    if not _vouched(got):
         return False
     # the frames the chunks hold must be the frames libsndfile counts: then it reads these bytes
     return got is True or f.subtype not in PCM_SUBTYPES or got == f.frames
+
+
+def _vouched(got) -> bool:
+    """A payload reader's answer: frames (0 too) or True vouch, None or False do not."""
+    return got is not None and got is not False
 
 
 # --- FFmpeg: its view and the packets ------------------------------------------------------------
@@ -194,7 +199,7 @@ def _ffmpeg(check: Check, r, fh, size: int, h) -> bool:
         if first < 0:
             return False
         payload.feed(h, fh, b"head", 0, first)
-    return check.header is None or check.header(fh, size, h) not in (None, False)
+    return check.header is None or _vouched(check.header(fh, size, h))
 
 
 def _packets(r, h) -> int | None:
