@@ -2,8 +2,8 @@
 
 Discovery takes its extensions from here, decoding the backend to try first, tagging the handler
 for a file's mutagen type (and, from the handler, where each logical field lives); the README's
-"What gets written where" table is `readme_table()` (a test keeps the two equal). Adding a format
-is one entry. Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here.
+"What gets written where" table is `readme_table()` (a test keeps the two equal); mgctag.safe
+proves a write by the entry's audio check. Adding a format is one entry. Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class AudioFormat:
     mutagen: tuple[str, ...] = ()   # mutagen FileTypes ("module:Class") whose files this entry tags
     where: str = ""                 # README: the container, when the handler's own words are not enough
     remark: str = ""                # README: what a user should know about this format
+    check: str = "packets"          # how a write is proved to leave the audio alone: a key of
+                                    # mgctag.decode.compare.CHECKS (why each is exact: its docstring)
 
 
 # Decoders (why): libsndfile is exact and fastest for PCM and FLAC; FFmpeg for every lossy codec
@@ -30,25 +32,26 @@ class AudioFormat:
 # a WAV is misread once a chunk follows the audio (so the decoder also looks at the codec).
 FORMATS: tuple[AudioFormat, ...] = (
     AudioFormat("MP3", (".mp3",), "pyav", "id3", ("mp3:MP3",)),
-    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",)),
+    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",), check="flac"),
     AudioFormat("Ogg Vorbis", (".ogg",), "pyav", "vorbis", ("oggvorbis:OggVorbis",)),
     AudioFormat("Opus", (".opus",), "pyav", "vorbis", ("oggopus:OggOpus",)),
     AudioFormat("Ogg FLAC", (".oga",), "pyav", "vorbis", ("oggflac:OggFLAC",)),
     AudioFormat("Speex", (".spx",), "pyav", "vorbis", ("oggspeex:OggSpeex",)),
-    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",)),
+    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",), check="mp4"),
     AudioFormat("WAV", (".wav",), "soundfile", "id3-chunk", ("wave:WAVE",), where="ID3 chunk",
-                remark="MP3 inside a WAV is decoded by FFmpeg"),
+                remark="MP3 inside a WAV is decoded by FFmpeg", check="riff"),
     AudioFormat("AIFF, AIFF-C", (".aif", ".aiff", ".aifc"), "soundfile", "id3-chunk", ("aiff:AIFF",),
-                where="ID3 chunk"),
-    AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end"),
-    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",)),
-    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",)),
-    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",)),
-    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",)),
-    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",)),
+                where="ID3 chunk", check="aiff"),
+    AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end",
+                check="dsf"),
+    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",), check="asf"),
+    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",), check="packets+head"),
+    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",), check="packets+head"),
+    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",), check="packets+head"),
+    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",), check="packets+head"),
     AudioFormat("OptimFROG", (".ofr", ".ofs"), "pyav", "apev2", ("optimfrog:OptimFROG",),
-                remark="FFmpeg has no decoder for it: reported as an error"),
-    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",)),
+                remark="FFmpeg has no decoder for it: reported as an error", check="packets+head"),
+    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",), check="packets+head"),
     AudioFormat("AAC (ADTS)", (".aac",), "pyav", None, ("aac:AAC",),
                 remark="ADIF AAC: FFmpeg has no decoder for it"),
     AudioFormat("AC-3", (".ac3",), "pyav", None, ("ac3:AC3",)),
@@ -74,19 +77,23 @@ def extensions_for(decoder: str) -> frozenset[str]:
 
 def readme_table() -> str:
     """The README's "What gets written where" table (markdown), from this table and the tag handlers."""
-    from mgctag.tags import BY_KEY  # imports mutagen: only the README check and docs need this
+    from mgctag.decode.compare import CHECKS  # imports numpy and mutagen: only the README check and
+    from mgctag.tags import BY_KEY            # the docs need these
 
     names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
-    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields |", "|---|---|---|---|---|"]
+    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields | a write's audio check |",
+            "|---|---|---|---|---|---|"]
     for f in FORMATS:
         if f.tags is None:
             genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
+            check = "—"
         else:
             handler = BY_KEY[f.tags]
             genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
             own = ", ".join(f"`{key}`" for key in handler.own_keys())
+            check = CHECKS[f.check].words
         decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")
-        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} |")
+        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} | {check} |")
     return "\n".join(rows) + "\n"
 
 

@@ -1,8 +1,9 @@
 """Write tags so a user's file is never half-written, truncated or silently replaced by a stranger.
 
 The write goes to a hidden temporary copy in the same folder; the copy is flushed, fsynced and
-verified (tags read back, decoded audio identical to the original's) before one atomic rename
-puts it in place. Any failure deletes the copy and leaves the original untouched, as a TagError
+verified (tags read back, audio identical to the original's) before one atomic rename puts it in
+place. The audio is compared by what the decoder is fed (packets, or payload bytes: see
+mgctag.decode.compare), and by decoding both files only when that cannot tell. Any failure deletes the copy and leaves the original untouched, as a TagError
 with a one-line reason. Choices:
 
 - hard links: writing would give this name a new inode and leave the other names on the old
@@ -88,10 +89,10 @@ def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int
         raise TagError(_reason(e)) from e
     try:
         shutil.copyfile(target, tmp)
-        digest = _digest(target)
+        original = decode.witness(target)
         edit(tmp)
         _fsync(tmp)
-        _verify(tmp, verify, digest=digest)
+        _verify(tmp, verify, original)
         _copy_metadata(seen, target, tmp, keep_mtime=keep_mtime)
         _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
@@ -166,18 +167,16 @@ def _temp_for(target: Path) -> Path:
 
 # --- the temp copy -----------------------------------------------------------------------------
 
-def _verify(tmp: Path, verify, *, digest: str) -> None:
-    """The copy must read back the requested values and decode to the original's samples."""
+def _verify(tmp: Path, verify, original: decode.Witness) -> None:
+    """The copy must read back the requested values and hold the original's audio: the same
+    decoder input, or else the same decoded samples (a refusal is always a decode's)."""
     verify(tags.read(tmp))
-    if _digest(tmp) != digest:
-        raise TagError("verification failed: audio differs")
-
-
-def _digest(path: Path) -> str:
     try:
-        return decode.audio_digest(path)
+        same = decode.same_audio(original, tmp).same
     except MgctagError as e:
         raise TagError(f"verification failed: {e}") from e
+    if not same:
+        raise TagError("verification failed: audio differs")
 
 
 def _copy_metadata(st: os.stat_result, original: Path, tmp: Path, *, keep_mtime: bool) -> None:

@@ -20,6 +20,7 @@ from mgctag import formats
 from mgctag.errors import DecodeError
 
 from . import windows
+from .compare import Verdict, Witness, same_audio, witness
 from .common import CANNOT_DECODE, AudioInfo, Handoff, boundary, check_file, describe_failure, file_kind, short
 from .pyav import PyavReader
 from .sndfile import SoundfileReader
@@ -95,7 +96,8 @@ def audio_digest(path: str | Path) -> str:
     """sha256 (hex) of the decoded native samples, all channels, whole file.
 
     Proves a tag write left the audio untouched: tags live outside the decoded stream, so the
-    digest changes only when the audio does. Rate and channel count are hashed too.
+    digest changes only when the audio does. Rate and channel count are hashed too. mgctag.safe
+    compares cheaper digests first (`witness`, `same_audio`) and decodes only when they differ.
     """
     with _reader(path) as r:
         h = hashlib.sha256(f"{r.info.sample_rate}:{r.info.channels}:".encode())
@@ -148,4 +150,4 @@ def _reader(path: str | Path, backend: str | None = None):
 
 
 __all__ = ["AudioInfo", "TooShort", "probe", "read_windows", "voting_windows", "load", "audio_digest", "file_kind",
-           "SOUNDFILE_EXTENSIONS", "PYAV_EXTENSIONS"]
+           "witness", "same_audio", "Witness", "Verdict", "SOUNDFILE_EXTENSIONS", "PYAV_EXTENSIONS"]
