@@ -204,3 +204,21 @@ def test_kaldimel_frames_of_a_batch_match_one_at_a_time():
     alone = torch.cat([fe(torch.from_numpy(b[None])) for b in batch])
     assert together.shape == (2, spec.n_mels, spec.n_frames)
     assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_a_large_batch_goes_through_in_slices_with_the_same_features(monkeypatch):
+    """Slicing a batch for the caches (CHUNK_SAMPLES) must not change a single feature."""
+    import mgctag.frontends as fe_module
+
+    spec = KIND_SPECS["kaldimel"]
+    y = resample(chirp(), spec.sample_rate)[: spec.segment_samples]
+    batch = torch.from_numpy(np.stack([y * g for g in (1.0, 0.5, 0.25, 0.1, 0.05)]).astype(np.float32))
+    fe = Frontend(spec)
+    calls = []
+    real = fe._forward
+    monkeypatch.setattr(fe, "_forward", lambda w: calls.append(len(w)) or real(w))
+    monkeypatch.setattr(fe_module, "CHUNK_SAMPLES", 2 * spec.segment_samples)
+    sliced = fe(batch)
+    assert calls == [2, 2, 1]
+    monkeypatch.setattr(fe_module, "CHUNK_SAMPLES", 10 * spec.segment_samples)
+    assert torch.equal(sliced, fe(batch)) and calls[-1] == 5
