@@ -38,6 +38,18 @@ def pick_device(device: str) -> str:
     return device
 
 
+def _for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """An eval-mode model with its batch norms folded into the convs before them (a copy: the
+    caller's model and its state dict stay as they were); a model in training mode as it is."""
+    if model.training:
+        return model
+    import copy
+
+    from .models.blocks import fold_batchnorm
+
+    return fold_batchnorm(copy.deepcopy(model))
+
+
 class BatchedInference:
     """Run `model` (waveforms (B, samples) -> logits (B, classes)) over many tracks' windows.
 
@@ -51,7 +63,7 @@ class BatchedInference:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.model, self.batch_size = model, batch_size
+        self.model, self.batch_size = _for_inference(model), batch_size
         self.multilabel = bool(getattr(model, "multilabel", False))
         self.device = next(model.parameters()).device
         self.cuda = self.device.type == "cuda"

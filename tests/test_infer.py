@@ -97,3 +97,31 @@ def test_auto_is_fp32_on_the_cpu_and_bad_precisions_are_refused(model):
         BatchedInference(model, precision="fp16")
     with pytest.raises(ValueError):
         BatchedInference(torch.nn.Linear(3, 2), precision="bf16")  # no separate front-end
+
+
+@pytest.mark.parametrize("arch", ["efficientat", "cnn", "crnn", "crnn-mfcc"])
+def test_inference_folds_batch_norms_into_a_copy_with_the_same_outputs(arch):
+    """BatchedInference runs a copy whose conv + batch-norm pairs are one conv: the same logits to
+    float rounding, and the caller's model (which may be trained or saved next) untouched."""
+    from mgctag.infer import _for_inference
+    from mgctag.models import get_architecture
+
+    torch.manual_seed(0)
+    params = {"tag_indices": [251, 235, 219]} if arch == "efficientat" else {}
+    m = Classifier(arch, ["A", "B", "C"], arch_params=params)
+    for bn in (x for x in m.modules() if isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))):
+        bn.running_mean.normal_(0, 0.5)           # statistics as trained ones are, not the identity
+        bn.running_var.uniform_(0.2, 3.0)
+        bn.weight.data.normal_(1.0, 0.3)
+        bn.bias.data.normal_(0, 0.3)
+    m.eval()
+    keys = list(m.state_dict())
+    folded = _for_inference(m)
+    n_bn = sum(isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for x in folded.modules())
+    assert n_bn < sum(isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for x in m.modules())
+    assert list(m.state_dict()) == keys                  # the original is as it was
+    x = torch.randn(3, get_architecture(arch).frontend.segment_samples) * 0.1
+    with torch.inference_mode():
+        want, got = m(x), folded(x)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    assert _for_inference(m.train()) is m                # a model being trained is never changed
