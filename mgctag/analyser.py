@@ -11,7 +11,7 @@ an ensemble the mean of its models' distributions. So a confidence is always "ho
 model's belief goes to this genre rather than the others it may write": for a softmax model that
 keeps all its labels it is its probability unchanged; for a multi-label tagger its sigmoids'
 share, which ranks right and wrong answers far better than the raw sigmoid does (gtzan-mini,
-efficientat-mn04: precision 0.93 against 0.70 on the 30% most confident files; weights/README.md).
+efficientat-mn04: precision 0.93 against 0.73 on the 30% most confident files; weights/README.md).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Member:
     meta: weights.WeightsMeta
     window: WindowSpec
     genres: list[str]                  # what its labels become, in first-label order
-    groups: list[np.ndarray]           # per genre: indices of the labels folded into it
+    groups: list[np.ndarray]           # per genre: indices of the labels merged into it
     multilabel: bool
 
     def genre_probs(self, seg_probs: np.ndarray) -> np.ndarray:
