@@ -44,6 +44,7 @@ class FeatureSet:
 
     x : (segments, n_features, n_frames) float16 front-end output (or (segments, dim) embeddings)
     owner : (segments,) index into `tracks`
+    soft : (segments, labels) a teacher's distribution over the student's labels, when distilling
     """
     tracks: list[Track]
     x: np.ndarray
@@ -51,6 +52,7 @@ class FeatureSet:
     skipped: list[tuple[Track, str]] = field(default_factory=list)   # (track, one-line reason)
     computed: int = 0      # tracks decoded and computed by this call
     reused: int = 0        # tracks read from the cache
+    soft: np.ndarray | None = None
 
     def subset(self, indices: Sequence[int]) -> "FeatureSet":
         """The tracks at `indices` (in that order) with all, and only, their segments."""
@@ -59,22 +61,38 @@ class FeatureSet:
         remap[indices] = np.arange(len(indices))
         rows = np.flatnonzero(remap[self.owner] >= 0)
         rows = rows[np.argsort(remap[self.owner[rows]], kind="stable")]
-        return FeatureSet([self.tracks[i] for i in indices], self.x[rows], remap[self.owner[rows]])
+        return FeatureSet([self.tracks[i] for i in indices], self.x[rows], remap[self.owner[rows]],
+                          soft=None if self.soft is None else self.soft[rows])
+
+    def plus(self, other: "FeatureSet") -> "FeatureSet":
+        """Both sets' tracks and segments, this one's first (labelled training tracks + unlabelled ones)."""
+        if (self.soft is None) != (other.soft is None):
+            raise ValueError("cannot join a feature set with a teacher's targets to one without")
+        return FeatureSet(self.tracks + other.tracks, np.concatenate([self.x, other.x]),
+                          np.concatenate([self.owner, other.owner + len(self.tracks)]),
+                          self.skipped + other.skipped,
+                          soft=None if self.soft is None else np.concatenate([self.soft, other.soft]))
 
     def targets(self, labels: Sequence[str]) -> np.ndarray:
-        """(segments,) class index of each segment's track in `labels`."""
+        """(segments,) class index of each segment's track in `labels`; -1 for an unlabelled track."""
         index = {g: i for i, g in enumerate(labels)}
-        return np.array([index[t.label] for t in self.tracks], dtype=np.int64)[self.owner]
+        return np.array([index[t.label] if t.label is not None else -1 for t in self.tracks],
+                        dtype=np.int64)[self.owner]
 
 
 def cache_key(path: Path, spec: FrontendSpec) -> str | None:
     """Hash of what the features depend on; None when the file cannot be stat'ed."""
+    return file_key(path, spec.to_dict())
+
+
+def file_key(path: Path, *what) -> str | None:
+    """Hash of a file's identity (resolved path, size, mtime) and `what` (JSON): any edit misses."""
     try:
         real = Path(os.path.realpath(path))
         st = real.stat()
     except OSError:
         return None
-    blob = json.dumps([CACHE_VERSION, os.fsdecode(real), st.st_size, st.st_mtime_ns, spec.to_dict()], sort_keys=True)
+    blob = json.dumps([CACHE_VERSION, os.fsdecode(real), st.st_size, st.st_mtime_ns, *what], sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -119,7 +137,7 @@ def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | N
     for i, (t, key) in enumerate(zip(tracks, keys)):
         if key is None:
             skipped[i] = "cannot read the file"
-        elif (cached := _read(folder, key)) is not None:
+        elif (cached := read(folder, key)) is not None:
             arrays[i] = cached
         else:
             todo.append(i)
@@ -139,7 +157,7 @@ def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | N
                     parts = [frontend(torch.from_numpy(windows[j:j + batch_size]).to(device)).cpu()
                              for j in range(0, len(windows), batch_size)]
                 arrays[i] = torch.cat(parts).numpy().astype(np.float16)
-                _write(folder, keys[i], arrays[i])
+                write(folder, keys[i], arrays[i])
             done += 1
             if on_track:
                 on_track(done, len(tracks))
@@ -155,14 +173,14 @@ def _path(folder: Path, key: str) -> Path:
     return folder / key[:2] / f"{key}.npy"
 
 
-def _read(folder: Path, key: str) -> np.ndarray | None:
+def read(folder: Path, key: str) -> np.ndarray | None:
     try:
         return np.load(_path(folder, key), allow_pickle=False)
     except (OSError, ValueError):   # missing, or a torn write from a killed run: compute again
         return None
 
 
-def _write(folder: Path, key: str, x: np.ndarray) -> None:
+def write(folder: Path, key: str, x: np.ndarray) -> None:
     """Atomic (temp file, rename), so a killed run never leaves half an array; a full disk only costs speed."""
     path = _path(folder, key)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

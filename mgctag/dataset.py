@@ -23,7 +23,7 @@ SPLITS = ("train", "valid", "test")
 @dataclass(frozen=True)
 class Track:
     path: Path                  # absolute, as found (not resolved through symlinks)
-    label: str                  # the genre to learn, after the genre map
+    label: str | None           # the genre to learn, after the genre map; None: unlabelled (a teacher's alone)
     split: str | None = None    # one of SPLITS when the source fixes it (manifest column, split files)
     artist: str | None = None   # from the file's tags; splits keep an artist's tracks together
 
@@ -36,7 +36,7 @@ class Track:
 @dataclass(frozen=True)
 class TrackSet:
     tracks: tuple[Track, ...]
-    source: str                                 # for provenance, e.g. "folders:/data/gtzan"
+    source: str                                 # for provenance, e.g. "folders:gtzan" (names, never paths)
     warnings: tuple[str, ...] = field(default=())
     left_out: tuple[tuple[str, Path, str], ...] = field(default=())   # (genre, path, reason): files not listed
 
@@ -71,7 +71,13 @@ def from_folders(root: str | Path, *, genre_map: GenreMap = GenreMap()) -> Track
         warnings.append(f"{len(loose)} audio file(s) directly in {root} ignored (no genre folder)")
     if not tracks:
         raise DataError(f"{root}: no audio files in genre folders (expected {root}/<genre>/<file>)")
-    return TrackSet(tuple(_with_artists(tracks)), f"folders:{root}", tuple(warnings), tuple(left_out))
+    return TrackSet(tuple(_with_artists(tracks)), f"folders:{data_name(root)}", tuple(warnings), tuple(left_out))
+
+
+def data_name(path: str | Path) -> str:
+    """What provenance says about a data source: its name, never the training machine's path to it."""
+    p = Path(path)
+    return Path(os.path.abspath(p)).name or str(p)
 
 
 def _other_files(folder: Path) -> list[Path]:
@@ -126,7 +132,7 @@ def from_manifest(csv_path: str | Path, *, genre_map: GenreMap = GenreMap()) -> 
             tracks.append(Track(p, label, split or None, artist or None))
     if not tracks:
         raise DataError(f"{csv_path}: the manifest lists no tracks")
-    return TrackSet(tuple(_with_artists(tracks)), f"manifest:{csv_path}")
+    return TrackSet(tuple(_with_artists(tracks)), f"manifest:{data_name(csv_path)}")
 
 
 def from_tags(roots: Sequence[str | Path], *, genre_map: GenreMap = GenreMap(), min_count: int = 5) -> TrackSet:
@@ -163,11 +169,38 @@ def from_tags(roots: Sequence[str | Path], *, genre_map: GenreMap = GenreMap(), 
         warnings.append(f"{untagged} file(s) without a (kept) genre tag left out")
     if own:
         warnings.append(f"{own} file(s) whose genre mgctag wrote left out")
-    source = "tags:" + ",".join(str(Path(r).absolute()) for r in roots)
+    source = "tags:" + ",".join(data_name(r) for r in roots)
     kept, dropped = drop_rare(tracks, min_count)
     if not kept:
         raise DataError(f"no genre has at least {min_count} tagged tracks under {', '.join(map(str, roots))}")
     return TrackSet(tuple(kept), source, tuple(warnings + dropped))
+
+
+def unlabelled(roots: Sequence[str | Path], *, exclude: Iterable[Track] = ()) -> TrackSet:
+    """Audio without labels under `roots` (`train --unlabelled`): learnt from a teacher's outputs alone.
+
+    A file that is also one of the labelled tracks in `exclude` (the same file, however reached)
+    is left out, so no labelled validation or test track can be trained on through this door.
+    """
+    labelled = {os.path.realpath(t.path) for t in exclude}
+    tracks, warnings, dropped = [], [], 0
+    try:
+        found = list(discover.discover(roots))
+    except FileNotFoundError as e:
+        raise DataError(f"{e.filename}: no such file or folder") from None
+    for f in found:
+        if f.problem:
+            warnings.append(f"{f.path}: {f.problem}")
+        elif os.path.realpath(f.path) in labelled:
+            dropped += 1
+        else:
+            tracks.append(Track(f.path, None))
+    if dropped:
+        warnings.append(f"{dropped} unlabelled file(s) left out: they are labelled tracks too")
+    if not tracks:
+        raise DataError(f"no audio files to learn from under {', '.join(map(str, roots))} (--unlabelled)")
+    return TrackSet(tuple(_with_artists(tracks)), "unlabelled:" + ",".join(data_name(r) for r in roots),
+                    tuple(warnings))
 
 
 def drop_rare(tracks: Sequence[Track], min_count: int) -> tuple[list[Track], list[str]]:

@@ -5,6 +5,11 @@ architecture with stratified grouped K-fold; `fit` is what `mgctag train` runs (
 then the final model on the chosen split, tested when there is a test split); `save_run`
 writes the weights with their history and curves. Progress goes to a `Progress` object the
 caller supplies (the CLI draws it with rich), so nothing here prints.
+
+With a `Teacher` (mgctag.teacher) each training segment also learns the teacher's distribution
+over the genres (`distillation_loss`), and unlabelled tracks can be learnt from it alone; they
+only ever join the training part, never validation, a test split or a CV test fold, and
+validation and early stopping always use the true labels.
 """
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ import contextlib
 import copy
 import json
 import math
+import os
 import platform
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +41,9 @@ from .models import Architecture, architecture_names, get_architecture
 from .infer import pick_device
 from .vote import softmax
 from .weights import WeightsMeta, save
+
+if TYPE_CHECKING:
+    from .teacher import Teacher
 
 
 @dataclass(frozen=True)
@@ -119,16 +128,20 @@ class Net:
 
 def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptions(), *,
           valid: Sequence[Track] | None = None, progress: Progress | None = None,
-          provenance: dict | None = None) -> TrainResult:
+          provenance: dict | None = None, teacher: Teacher | None = None,
+          unlabelled: Sequence[Track] = ()) -> TrainResult:
     """Fit `arch` on `tracks`, stopping early on `valid` (None: hold out options.valid_fraction of `tracks`).
 
     The labels are the genres of the training tracks that could be decoded, sorted (at least
     two). Normalisation statistics come from the training tracks only. `provenance` is merged
-    into the weights' provenance (data source, split, command).
+    into the weights' provenance (data source, split, command). With a `teacher`, targets mix
+    each label with the teacher's distribution, and the `unlabelled` tracks are learnt from the
+    teacher alone (they only ever train).
     """
     progress = progress or Progress()
     spec = _architecture(arch, options).frontend
     tracks = list(tracks)
+    _check_teacher(teacher, unlabelled)
     if valid is None:
         keep, held = _hold_out(tracks, options)
         tracks, valid = [tracks[i] for i in keep], [tracks[i] for i in held]
@@ -136,27 +149,70 @@ def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptio
     valid_raw = _features(list(valid), spec, options, progress, allow_empty=True)
     labels = _labels(train_raw.tracks)
     check_labels(valid_raw.tracks, labels)
+    train_raw, n_unlabelled = _taught(train_raw, list(unlabelled), labels, spec, teacher, options, progress)
     device = pick_device(options.device)
     model = _build(arch, labels, options)
     net = Net(model)
     train_fs, valid_fs = net.inputs(train_raw, device=device), net.inputs(valid_raw, device=device)
     progress.stage("final model", epochs=options.max_epochs)
-    history, best, val = _fit(net, train_fs, valid_fs, labels, options, progress, device)
-    prov = {**(provenance or {}), "tracks": {"train": len(train_fs.tracks), "valid": len(valid_fs.tracks)},
-            **_run_facts(options, device, history, best)}
+    history, best, val = _fit(net, train_fs, valid_fs, labels, options, progress, device, teacher=teacher)
+    counts = {"train": len(train_fs.tracks) - n_unlabelled, "valid": len(valid_fs.tracks)}
+    if teacher is not None:
+        counts["unlabelled"] = n_unlabelled
+    prov = {**(provenance or {}), "tracks": counts, **_run_facts(options, device, history, best)}
+    description = f"{arch} trained by mgctag on {prov.get('data', 'user data')}"
+    if teacher is not None:
+        prov["teacher"] = teacher.provenance()
+        description += f", taught by {teacher.name}"
     metrics = {f"valid_{k}": v for k, v in _headline(val).items()} if val else {}
     meta = WeightsMeta(arch=arch, labels=labels, frontend=model.spec.to_dict(), arch_params=model.arch_params,
                        provenance=prov, metrics=metrics, licence=getattr(model.backbone, "licence", ""),
-                       description=f"{arch} trained by mgctag on {prov.get('data', 'user data')}")
+                       description=description)
     return TrainResult(model.cpu().eval(), meta, history, best, valid=val, skipped=train_fs.skipped + valid_fs.skipped)
 
 
+def _check_teacher(teacher: Teacher | None, unlabelled: Sequence[Track]) -> None:
+    if unlabelled and teacher is None:
+        raise DataError("unlabelled tracks are learnt from a teacher's outputs alone: give a teacher "
+                        "(--teacher MODEL) to use them")
+    if any(t.label is not None for t in unlabelled):
+        raise ValueError("unlabelled tracks must have no label")
+
+
+def _taught(fs: cache.FeatureSet, unlabelled: list[Track], labels: list[str], spec: FrontendSpec,
+            teacher: Teacher | None, options: TrainOptions, progress: Progress) -> tuple[cache.FeatureSet, int]:
+    """The training features with the teacher's targets attached and the unlabelled tracks after
+    the labelled ones (unchanged without a teacher), and how many unlabelled tracks joined."""
+    if teacher is None:
+        return fs, 0
+    fs = _teach(fs, labels, spec, teacher, options, progress)
+    if not unlabelled:
+        return fs, 0
+    extra = _teach(_features(unlabelled, spec, options, progress, what="unlabelled track"), labels, spec, teacher,
+                   options, progress)
+    return fs.plus(extra), len(extra.tracks)
+
+
+def _teach(fs: cache.FeatureSet, labels: list[str], spec: FrontendSpec, teacher: Teacher, options: TrainOptions,
+           progress: Progress) -> cache.FeatureSet:
+    out, got = teacher.attach(fs, labels, spec, cache_dir=options.cache_dir, workers=options.workers,
+                              on_track=progress.features)
+    for t, reason in out.skipped[len(fs.skipped):]:
+        progress.note(f"{t.path}: left out ({reason})")
+    if got.computed:
+        progress.note(f"teacher {teacher.name}: heard {got.computed} track(s), {got.reused} more from the cache")
+    return out
+
+
 def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, labels: list[str],
-         options: TrainOptions, progress: Progress, device: str) -> tuple[list[dict], int, EvalReport | None]:
+         options: TrainOptions, progress: Progress, device: str,
+         teacher: Teacher | None = None) -> tuple[list[dict], int, EvalReport | None]:
     """The loop. Returns the history, the best epoch (lowest validation loss) and its validation report.
 
-    Each history record: epoch, train_loss, train_segment_accuracy (as seen while learning,
-    dropout on), valid_loss, valid_segment_accuracy, valid_track_accuracy (voted as scan does),
+    Each history record: epoch, train_loss (the training objective: cross-entropy against the
+    labels, or with a teacher the distillation loss), train_segment_accuracy (labelled segments,
+    as seen while learning, dropout on), valid_loss (cross-entropy against the true labels, as
+    without a teacher), valid_segment_accuracy, valid_track_accuracy (voted as scan does),
     valid_macro_f1, seconds. Without validation tracks every epoch runs and the last is kept.
     A loss that is no longer a number (diverged) ends the loop: the best epoch before it is kept,
     and TrainError is raised when there is none.
@@ -166,6 +222,11 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
     if net.normalised:
         model.set_normalisation(*bin_stats(train_fs.x))
     x, y = _tensor(train_fs.x, device, float32=False), torch.from_numpy(train_fs.targets(labels)).to(device)
+    if teacher is not None and train_fs.soft is None:
+        raise ValueError("a teacher without its targets: attach them to the features first")
+    soft = torch.from_numpy(train_fs.soft).to(device) if teacher is not None else None
+    if soft is None and bool((y < 0).any()):
+        raise ValueError("unlabelled segments can only be learnt from a teacher")
     amp = options.amp and device.startswith("cuda")
     opt = torch.optim.Adam(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -175,20 +236,27 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
     for epoch in range(1, options.max_epochs + 1):
         started = time.monotonic()
         model.train()
-        loss_sum = correct = seen = 0.0
+        loss_sum = correct = seen = labelled = 0.0
         for idx in _batches(len(y), options.batch_size, order):
-            xb, yb = x[idx.to(device)].float(), y[idx.to(device)]
+            idx = idx.to(device)
+            xb, yb = x[idx].float(), y[idx]
             with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
                 logits = net(xb)
-            loss, ce = _loss(logits.float(), yb, net)
+            if soft is None:
+                loss, ce = _loss(logits.float(), yb, net)
+            else:
+                loss, ce = _loss(logits.float(), yb, net, soft=soft[idx], teacher=teacher)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             loss_sum += ce.item() * len(yb)
-            correct += (logits.argmax(1) == yb).sum().item()
+            known = yb >= 0
+            correct += (logits.argmax(1)[known] == yb[known]).sum().item()
+            labelled += known.sum().item()
             seen += len(yb)
-        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_segment_accuracy": correct / max(seen, 1)}
+        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                  "train_segment_accuracy": correct / max(labelled, 1)}
         val = None
         if valid_fs.tracks:
             val_loss, val = validate(net, valid_fs, labels, options, device)
@@ -217,11 +285,35 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
     return history, best_epoch, best_val
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor, net: Net) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss to minimise, its cross-entropy part): the architecture's own penalty (mlp's L2) is added."""
-    ce = F.cross_entropy(logits, targets)
+def _loss(logits: torch.Tensor, targets: torch.Tensor, net: Net, *, soft: torch.Tensor | None = None,
+          teacher: Teacher | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to minimise, its cross-entropy part): the architecture's own penalty (mlp's L2) is added.
+
+    With `soft` targets (a teacher's), the cross-entropy part is `distillation_loss`.
+    """
+    if soft is None:
+        ce = F.cross_entropy(logits, targets)
+    else:
+        ce = distillation_loss(logits, targets, soft, weight=teacher.weight, temperature=teacher.temperature)
     penalty = getattr(net.module, "penalty", None)
     return (ce + penalty() if callable(penalty) else ce), ce.detach()
+
+
+def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, *, weight: float,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """Hinton et al.'s loss: (1 - w) CE(label, softmax(z)) + w T^2 CE(q_T, softmax(z / T)), mean over segments.
+
+    `soft` holds the teacher's distributions q_T, already tempered (mgctag.teacher.temper); an
+    unlabelled segment (label -1) has only the second term, with weight 1. Both terms are
+    cross-entropies against (soft) targets; at T = 1 their sum is exactly the cross-entropy
+    against the mixed target (1 - w) one-hot + w q. T^2 keeps the soft term's gradients on the
+    scale of the hard one's as T grows (Hinton, Vinyals & Dean 2015, section 2).
+    """
+    known = labels >= 0
+    hard = F.cross_entropy(logits, labels.clamp(min=0), reduction="none")
+    taught = -(soft * F.log_softmax(logits / temperature, dim=1)).sum(dim=1) * temperature ** 2
+    w = torch.where(known, torch.full_like(taught, weight), torch.ones_like(taught))
+    return (torch.where(known, (1.0 - w) * hard, torch.zeros_like(hard)) + w * taught).mean()
 
 
 @torch.no_grad()
@@ -272,31 +364,46 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch
 # --- cross-validation and the full run ---------------------------------------------------------
 
 def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: TrainOptions = TrainOptions(), *,
-                   progress: Progress | None = None) -> dict:
+                   progress: Progress | None = None, teacher: Teacher | None = None,
+                   unlabelled: Sequence[Track] = ()) -> dict:
     """Stratified grouped K-fold: per-fold test accuracy and macro-F1 (track level), their mean and std.
 
     Early stopping in each fold uses a validation part carved from that fold's training tracks,
     never its test fold. Features are computed (or read from the cache) once for all folds.
+    The folds are made of the labelled tracks; `unlabelled` ones (with a `teacher`) join every
+    fold's training part and nothing else.
     """
     progress = progress or Progress()
+    _check_teacher(teacher, unlabelled)
     device = pick_device(options.device)
-    raw = _features(list(tracks), _architecture(arch, options).frontend, options, progress)
+    spec = _architecture(arch, options).frontend
+    raw = _features(list(tracks), spec, options, progress)
     labels = _labels(raw.tracks)
+    extra = None
+    if teacher is not None:
+        raw = _teach(raw, labels, spec, teacher, options, progress)
+        if unlabelled:
+            extra = _teach(_features(list(unlabelled), spec, options, progress, what="unlabelled track"), labels,
+                           spec, teacher, options, progress)
     template = Net(_build(arch, labels, options))
     fs = template.inputs(raw, device=device)
+    extra = template.inputs(extra, device=device) if extra is not None else None
     per_fold = []
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for k, (train_idx, test_idx) in enumerate(splits.kfold(fs.tracks, folds, seed=options.seed), 1):
         keep, held = _hold_out([fs.tracks[i] for i in train_idx], options)
         net = _fold_net(template, arch, labels, options)
         progress.stage(f"fold {k}/{folds}", epochs=options.max_epochs)
-        history, best, _ = _fit(net, fs.subset(train_idx[keep]), fs.subset(train_idx[held]), labels, options,
-                                progress, device)
+        part = fs.subset(train_idx[keep])
+        history, best, _ = _fit(net, part.plus(extra) if extra is not None else part, fs.subset(train_idx[held]),
+                                labels, options, progress, device, teacher=teacher)
         _, test = validate(net, fs.subset(test_idx), labels, options, device)
         confusion += np.array(test.confusion)
         per_fold.append({"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best,
                          **_headline(test)})
     out: dict = {"folds": folds, "tracks": len(fs.tracks), "labels": labels}
+    if extra is not None:
+        out["unlabelled_tracks"] = len(extra.tracks)
     for key in ("track_accuracy", "macro_f1", "segment_accuracy"):
         values = np.array([f[key] for f in per_fold])
         out[f"{key}_mean"], out[f"{key}_std"] = float(values.mean()), float(values.std())
@@ -306,7 +413,7 @@ def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: Trai
 
 def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, folds: int = 0,
         split_dir: str | Path | None = None, test_fraction: float = 0.1, progress: Progress | None = None,
-        command: str = "") -> TrainResult:
+        command: str = "", teacher: Teacher | None = None, unlabelled: TrackSet | None = None) -> TrainResult:
     """What `mgctag train` does: optional K-fold CV, then the final model, tested on a test split if any.
 
     Splits, in order of precedence: split files in `split_dir`; the split column of a manifest;
@@ -314,17 +421,31 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     random grouped 80/10/10 split (`options.valid_fraction`, `test_fraction`). The CV figures go
     into the weights' metrics (flat keys `cv_*`), next to the test split's (`test_*`). Tracks
     that cannot be decoded are left out before any split (`TrainResult.skipped`), so the splits
-    and the two-genre minimum count only what can be learnt from.
+    and the two-genre minimum count only what can be learnt from. With a `teacher`, the
+    `unlabelled` tracks join the training part of every model trained (CV folds and the final
+    model) and are never split.
     """
     progress = progress or Progress()
-    for w in data.warnings:
+    extra = list(unlabelled.tracks) if unlabelled else []
+    _check_teacher(teacher, extra)
+    for w in data.warnings + (unlabelled.warnings if unlabelled else ()):
         progress.note(w)
     tracks = list(data.tracks)
     notes: list[str] = []
     if split_dir:
         tracks, notes = splits.apply_split_files(tracks, split_dir)
     spec = _build(arch, _labels(tracks), options).spec     # bad settings fail before anything is decoded
+    if teacher is not None:
+        teacher.columns(_labels(tracks))                   # so does a teacher that cannot name a genre
     tracks, skipped = _readable(tracks, spec, options, progress)
+    if extra:
+        labelled = {os.path.realpath(t.path) for t in data.tracks}
+        extra = [t for t in extra if os.path.realpath(t.path) not in labelled]   # never a labelled track again
+        fs = _features(extra, spec, options, progress, what="unlabelled track") if extra else None
+        if fs is None:
+            raise DataError("every unlabelled track is also a labelled one")
+        decoded = set(fs.tracks)
+        extra, skipped = [t for t in extra if t in decoded], skipped + fs.skipped
     for n in notes:
         progress.note(n)
     if split_dir:
@@ -337,10 +458,14 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     else:
         tracks = splits.random_split(tracks, valid=options.valid_fraction, test=test_fraction, seed=options.seed)
         split = f"random grouped split, {options.valid_fraction:.0%} valid, {test_fraction:.0%} test, seed {options.seed}"
-    cv = cross_validate(tracks, arch, folds, options, progress=progress) if folds else None
+    cv = (cross_validate(tracks, arch, folds, options, progress=progress, teacher=teacher, unlabelled=extra)
+          if folds else None)
     parts = splits.by_split(tracks) if any(t.split for t in tracks) else {"train": tracks, "valid": [], "test": []}
+    provenance = {"data": data.source, "split": split, "command": command}
+    if extra:
+        provenance["unlabelled"] = unlabelled.source
     result = train(parts["train"], arch, options, valid=parts["valid"] or None, progress=progress,
-                   provenance={"data": data.source, "split": split, "command": command})
+                   provenance=provenance, teacher=teacher, unlabelled=extra)
     if parts["test"]:
         net = Net(result.model)
         device = pick_device(options.device)
@@ -485,13 +610,13 @@ def _fold_net(template: Net, arch: str, labels: list[str], options: TrainOptions
 
 
 def _features(tracks: list[Track], spec: FrontendSpec, options: TrainOptions, progress: Progress, *,
-              allow_empty: bool = False) -> cache.FeatureSet:
+              allow_empty: bool = False, what: str = "track") -> cache.FeatureSet:
     fs = cache.features(tracks, spec, cache_dir=options.cache_dir, device=pick_device(options.device),
                         workers=options.workers, on_track=progress.features)
     for t, reason in fs.skipped:
         progress.note(f"{t.path}: left out ({reason})")
     if not fs.tracks and (tracks or not allow_empty):
-        raise DataError("no track could be decoded")
+        raise DataError(f"no {what} could be decoded")
     return fs
 
 
@@ -516,7 +641,8 @@ def _tensor(x: np.ndarray, device: str, float32: bool = True) -> torch.Tensor:
 
 def _run_facts(options: TrainOptions, device: str, history: list[dict], best: int) -> dict:
     where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or "cpu")
-    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
+    # where the cache was is this machine's business (it never changes the weights)
+    opts = {k: v for k, v in asdict(options).items() if k != "cache_dir"}
     return {"seed": options.seed, "epochs": len(history), "best_epoch": best,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.platform()}; torch {torch.__version__} on {device} ({where})",

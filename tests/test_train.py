@@ -268,7 +268,7 @@ def test_manifest_source(separable, tmp_path, feature_cache):
     with open(manifest, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     ts = dataset.load_tracks(manifest, genre_map=GenreMap.parse("HIGH: treble"))
-    assert ts.labels == ["LOW", "MID", "treble"] and ts.source == f"manifest:{manifest}"
+    assert ts.labels == ["LOW", "MID", "treble"] and ts.source == "manifest:m.csv"
     assert all(t.path.is_file() for t in ts.tracks)
     assert sum(t.split == "test" for t in ts.tracks) == 3
     result = train.fit(ts, "mlp", options(feature_cache, max_epochs=3))
@@ -333,7 +333,7 @@ def test_fit_with_folds_saves_cv_metrics_history_and_curves(separable, feature_c
     prov = meta.provenance
     for key in ("data", "split", "seed", "epochs", "date", "machine", "command", "tracks"):
         assert key in prov, key
-    assert prov["command"] == "mgctag train test" and prov["data"] == f"folders:{separable}"
+    assert prov["command"] == "mgctag train test" and prov["data"] == f"folders:{separable.name}"
     assert meta.metrics == result.meta.metrics
     assert torch.equal(model.norm_mean, result.model.norm_mean)
     wave = torch.from_numpy(np.random.default_rng(0).standard_normal((2, model.spec.segment_samples)).astype("f4"))

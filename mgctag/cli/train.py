@@ -60,11 +60,27 @@ def train(
     workers: WorkersOpt = 0,
     cache_dir: Annotated[Optional[Path], typer.Option(file_okay=False, show_default=False,
                                                       help="Feature cache folder (default: the user cache).")] = None,
+    teacher: Annotated[Optional[str], typer.Option(
+        "--teacher", show_default=False,
+        help="Distil from this model (any --model value, e.g. efficientat-mn04, or A+B): each training segment "
+             "also learns the teacher's distribution over the genres, which it must be able to name.")] = None,
+    teacher_weight: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="With --teacher: how much of each labelled segment's target is the teacher's "
+                               "(the rest is its label).")] = 0.5,
+    temperature: Annotated[float, typer.Option(
+        min=0.01, help="With --teacher: softening of the student's logits and the teacher's distribution "
+                       "(Hinton et al.; 1 leaves them as they are, higher is flatter).")] = 1.0,
+    unlabelled: Annotated[Optional[list[Path]], typer.Option(
+        "--unlabelled", exists=True, show_default=False,
+        help="With --teacher: audio without labels (a folder or file, repeatable), learnt from the teacher "
+             "alone; it only ever trains, never validates or tests.")] = None,
 ):
     """Train an architecture on labelled audio and write its weights, history and curves.
 
     Prints each epoch's loss and accuracy, the cross-validation figures with --folds, and the
-    test split's figures when there is one. Exit status: 0 trained, 2 bad data or options.
+    test split's figures when there is one. With --teacher, the targets mix the labels with the
+    teacher's outputs (knowledge distillation), and --unlabelled adds audio that only the
+    teacher labels. Exit status: 0 trained, 2 bad data or options.
     """
     from .. import dataset
     from ..errors import MgctagError
@@ -72,6 +88,8 @@ def train(
     from ..train import TrainOptions, fit, save_run
 
     try:
+        if unlabelled and not teacher:
+            raise MgctagError("--unlabelled needs --teacher: unlabelled audio is learnt from a teacher's outputs alone")
         params = _params(param or [])
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         tracks = dataset.load_tracks(data, tag_roots=from_tags or (), genre_map=gmap, min_count=min_count)
@@ -82,9 +100,22 @@ def train(
         _check_writable(target)                     # before hours of training, not after
         counts = ", ".join(f"{g} {n}" for g, n in sorted(tracks.counts().items()))
         err.print(Text(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})"), soft_wrap=True)
+        taught = extra = None
+        if teacher:
+            from ..infer import pick_device
+            from ..teacher import Teacher
+
+            taught = Teacher.load(teacher, weight=teacher_weight, temperature=temperature, genre_map=gmap,
+                                  device=pick_device(device.value))
+            taught.columns(tracks.labels)           # a genre it cannot name fails now, not after decoding
+            if unlabelled:
+                extra = dataset.unlabelled(unlabelled, exclude=tracks.tracks)
+                err.print(Text(f"{len(extra.tracks)} unlabelled tracks, taught by {taught.name} alone"),
+                          soft_wrap=True)
         with _TrainProgress() as progress:
             result = fit(tracks, arch, options, folds=folds, split_dir=split_dir, test_fraction=test_fraction,
-                         progress=progress, command=shlex.join(["mgctag", *sys.argv[1:]]))
+                         progress=progress, command=portable_command(["mgctag", *sys.argv[1:]]),
+                         teacher=taught, unlabelled=extra)
         written = save_run(result, target)
     except MgctagError as e:
         raise fail(str(e))
@@ -97,7 +128,8 @@ def train(
                   f"{_headline(result.valid)}", soft_wrap=True)
     if result.test:
         out.print(f"test split: {_headline(result.test)}", soft_wrap=True)
-    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [(t.label, reason) for t, reason in result.skipped]
+    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [(t.label or "unlabelled", reason)
+                                                                     for t, reason in result.skipped]
     for line in dataset.left_out_summary(left_out):
         err.print(Text(line, style="yellow"), soft_wrap=True)
     for kind, path in written.items():
@@ -211,6 +243,21 @@ def _check_writable(path: Path) -> None:
             pass
     except OSError as e:
         raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
+
+
+def portable_command(argv: list[str]) -> str:
+    """The command as provenance records it: an absolute path becomes relative to the current folder
+    when it lies inside it, else its name, so no weights file carries the training machine's folders."""
+    import os
+
+    def portable(arg: str) -> str:
+        opt, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if not os.path.isabs(value):
+            return arg
+        rel = os.path.relpath(value)
+        return opt + eq + (rel if not rel.startswith("..") else os.path.basename(value.rstrip("/")) or value)
+
+    return shlex.join(portable(a) for a in argv)
 
 
 def _params(items: list[str]) -> dict:
