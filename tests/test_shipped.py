@@ -33,6 +33,14 @@ def test_gtzan_mini_weights_carry_10_fold_cv_and_provenance(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_name_no_path_of_the_training_machine(name):
+    raw = weights.shipped_dir() / f"{name}{weights.SUFFIX}"
+    meta = weights.read_meta(raw)
+    text = f"{meta.description} {meta.provenance}"
+    assert "/work/" not in text and ":/" not in text, text
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_scan_tags_a_file_with_each_shipped_model(name, tmp_path):
     lib = tmp_path / "lib"
     lib.mkdir()
