@@ -38,6 +38,7 @@ class Decoded:
     error: str = ""
     peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
     skipped: bool = False                 # `error` is why the file was skipped, not an error (too short)
+    cpu_s: float = 0.0                    # CPU seconds the decoding took (the scan shares cores by it)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ class DecodeJob:
         self.specs = specs
 
     def __call__(self, path: Path) -> Decoded:
+        start = time.process_time()
+        d = self._decode(path)
+        d.cpu_s = time.process_time() - start
+        return d
+
+    def _decode(self, path: Path) -> Decoded:
         st = None
         try:
             st = path.stat()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
@@ -113,13 +114,10 @@ def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
             stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Decoded, np.ndarray | None]]:
     """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
     when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard.
-
-    torch gets the cores the decoding workers leave (at least one) while this runs: with its
-    default of one thread per core beside a worker per core, a 2-core scan ran 2-3x slower
-    (OpenMP threads spinning against the decoders; bench/RESULTS.md)."""
-    with _torch_threads(max(1, usable_cpus() - workers)), \
+    torch's threads follow `_ThreadShare` while this runs and are put back afterwards."""
+    with _ThreadShare(workers) as share, \
             closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
-        for d in _until(stop, decoded):
+        for d in share.waiting(_until(stop, decoded)):
             if d.error:
                 yield d, None
                 continue
@@ -131,17 +129,40 @@ def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
             yield done, scores
 
 
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to `n` for the block, as they were afterwards."""
-    import torch
+class _ThreadShare:
+    """torch's intra-op threads: the cores the decoding workers leave, measured every `SPAN_S` s.
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    A worker reports the CPU seconds each file took; torch gets the rest of the cores, rounded,
+    at least one. Threads spinning beside a busy worker per core made a 2-core scan slower
+    (mn04, which keeps its decoders busy: 16 s with one thread, 19 s with two), and one thread
+    left a core idle when the model is the slow part (musicnn: 54 s with one, 39 s with two)."""
+
+    SPAN_S = 2.0
+
+    def __init__(self, workers: int):
+        import torch
+
+        self._torch, self._before = torch, torch.get_num_threads()
+        self.cpus, self.workers = usable_cpus(), workers
+        self._decoding, self._since = 0.0, time.perf_counter()
+
+    def __enter__(self) -> "_ThreadShare":
+        self._torch.set_num_threads(max(1, self.cpus - self.workers))   # until measured
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._torch.set_num_threads(self._before)
+
+    def waiting(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
+        """`decoded`, adding up what decoding it cost and sharing the cores by that."""
+        for d in decoded:
+            self._decoding += d.cpu_s
+            now = time.perf_counter()
+            if self.workers and now - self._since >= self.SPAN_S:
+                busy = self._decoding / (now - self._since)
+                self._torch.set_num_threads(min(self.cpus, max(1, round(self.cpus - busy))))
+                self._decoding, self._since = 0.0, now
+            yield d
 
 
 def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: Callable[[], bool]):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import mutagen
 import pytest
@@ -205,3 +206,50 @@ def test_usable_cpus_follow_the_affinity_mask(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     assert pool.usable_cpus() == 1
     assert ScanOptions().workers is None
+
+
+def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
+    import torch
+
+    from mgctag import scanner
+    from mgctag.pool import Decoded
+
+    clock = [0.0]
+    monkeypatch.setattr(scanner, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(scanner.time, "perf_counter", lambda: clock[0])
+    before = torch.get_num_threads()
+    seen = []
+
+    def files(cpu_per_second):  # one file per second of the run, each costing that much decoding
+        for _ in range(4):
+            clock[0] += 1.0
+            yield Decoded(Path("x.flac"), cpu_s=cpu_per_second)
+
+    with scanner._ThreadShare(workers=2) as share:
+        assert torch.get_num_threads() == 2                 # before any measurement
+        for cost in (2.0, 0.1, 1.0, 3.8):
+            for _ in share.waiting(files(cost)):
+                pass
+            seen.append(torch.get_num_threads())
+    assert seen == [2, 4, 3, 1]
+    assert torch.get_num_threads() == before
+
+
+def test_without_decoding_workers_torch_keeps_every_core(monkeypatch):
+    import torch
+
+    from mgctag import scanner
+    from mgctag.pool import Decoded
+
+    monkeypatch.setattr(scanner, "usable_cpus", lambda: 3)
+    with scanner._ThreadShare(workers=0) as share:
+        list(share.waiting([Decoded(Path("x.flac"), cpu_s=50.0)] * 3))
+        assert torch.get_num_threads() == 3
+
+
+def test_a_decoded_file_says_what_its_decoding_cost(tmp_path):
+    from mgctag.pool import DecodeJob, WindowSpec
+
+    song = audiogen.write_audio(tmp_path / "song.flac", audiogen.tone(6.0, 22050, 440.0), 22050)
+    d = DecodeJob(WindowSpec(22050, 22050, 3))(song)
+    assert not d.error and 0.0 < d.cpu_s < 30.0
