@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -117,7 +117,7 @@ def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
     torch's threads follow `_ThreadShare` while this runs and are put back afterwards."""
     with _ThreadShare(workers) as share, \
             closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
-        for d in share.waiting(_until(stop, decoded)):
+        for d in share.metered(_until(stop, decoded)):
             if d.error:
                 yield d, None
                 continue
@@ -153,7 +153,7 @@ class _ThreadShare:
     def __exit__(self, *exc) -> None:
         self._torch.set_num_threads(self._before)
 
-    def waiting(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
+    def metered(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
         """`decoded`, adding up what decoding it cost and sharing the cores by that."""
         for d in decoded:
             self._decoding += d.cpu_s

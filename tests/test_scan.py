@@ -228,7 +228,7 @@ def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
     with scanner._ThreadShare(workers=2) as share:
         assert torch.get_num_threads() == 2                 # before any measurement
         for cost in (2.0, 0.1, 1.0, 3.8):
-            for _ in share.waiting(files(cost)):
+            for _ in share.metered(files(cost)):
                 pass
             seen.append(torch.get_num_threads())
     assert seen == [2, 4, 3, 1]
@@ -243,7 +243,7 @@ def test_without_decoding_workers_torch_keeps_every_core(monkeypatch):
 
     monkeypatch.setattr(scanner, "usable_cpus", lambda: 3)
     with scanner._ThreadShare(workers=0) as share:
-        list(share.waiting([Decoded(Path("x.flac"), cpu_s=50.0)] * 3))
+        list(share.metered([Decoded(Path("x.flac"), cpu_s=50.0)] * 3))
         assert torch.get_num_threads() == 3
 
 
