@@ -22,8 +22,7 @@ import platformdirs
 
 from . import decode, segment
 from .dataset import Track
-from .errors import MgctagError
-from .pool import Decoded, decode_all
+from .pool import Decoded, decode_all, failed
 
 if TYPE_CHECKING:  # decoding workers import this module: keep torch out of it
     from .frontends import FrontendSpec
@@ -109,12 +108,8 @@ class TileJob:
             windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
                                           n_samples=self.n_samples, info=info)
             return Decoded(path, (windows,))
-        except MgctagError as e:
-            return Decoded(path, error=str(e))
-        except OSError as e:
-            return Decoded(path, error=e.strerror or str(e))
         except Exception as e:  # a decoder bug must cost one track, not the training run
-            return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+            return failed(path, e)
 
 
 def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | None = None, device: str = "cpu",

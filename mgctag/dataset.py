@@ -74,6 +74,16 @@ def from_folders(root: str | Path, *, genre_map: GenreMap = GenreMap()) -> Track
     return TrackSet(tuple(_with_artists(tracks)), f"folders:{data_name(root)}", tuple(warnings), tuple(left_out))
 
 
+def _audio(roots: Sequence[str | Path], warnings: list[str]) -> list[discover.Found]:
+    """The audio files discovery finds under `roots`; each one it could not use is a warning."""
+    try:
+        found = list(discover.discover(roots))
+    except FileNotFoundError as e:
+        raise DataError(f"{e.filename}: no such file or folder") from None
+    warnings += [f"{f.path}: {f.problem}" for f in found if f.problem]
+    return [f for f in found if not f.problem]
+
+
 def data_name(path: str | Path) -> str:
     """What provenance says about a data source: its name, never the training machine's path to it."""
     p = Path(path)
@@ -144,14 +154,7 @@ def from_tags(roots: Sequence[str | Path], *, genre_map: GenreMap = GenreMap(), 
     """
     tracks, warnings = [], []
     untagged = own = 0
-    try:
-        found = list(discover.discover(roots))
-    except FileNotFoundError as e:
-        raise DataError(f"{e.filename}: no such file or folder") from None
-    for f in found:
-        if f.problem:
-            warnings.append(f"{f.path}: {f.problem}")
-            continue
+    for f in _audio(roots, warnings):
         try:
             state = tags.read(f.path)
         except MgctagError as e:
@@ -184,14 +187,8 @@ def unlabelled(roots: Sequence[str | Path], *, exclude: Iterable[Track] = ()) ->
     """
     labelled = {os.path.realpath(t.path) for t in exclude}
     tracks, warnings, dropped = [], [], 0
-    try:
-        found = list(discover.discover(roots))
-    except FileNotFoundError as e:
-        raise DataError(f"{e.filename}: no such file or folder") from None
-    for f in found:
-        if f.problem:
-            warnings.append(f"{f.path}: {f.problem}")
-        elif os.path.realpath(f.path) in labelled:
+    for f in _audio(roots, warnings):
+        if os.path.realpath(f.path) in labelled:
             dropped += 1
         else:
             tracks.append(Track(f.path, None))

@@ -54,6 +54,16 @@ class WindowSpec:
         return cls(model.spec.sample_rate, model.spec.segment_samples, n_segments)
 
 
+def failed(path: Path, e: Exception) -> Decoded:
+    """A file that could not be decoded, with the one-line reason: mgctag's own message, the OS's
+    (no such file, permission denied), or for anything else (a decoder bug) its type and text."""
+    if isinstance(e, MgctagError):
+        return Decoded(path, error=str(e))
+    if isinstance(e, OSError):
+        return Decoded(path, error=e.strerror or str(e))
+    return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+
+
 class DecodeJob:
     """Picklable: decode one file into the windows each model (WindowSpec) votes over, and read its tags."""
 
@@ -79,12 +89,8 @@ class DecodeJob:
             return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak)
         except decode.TooShort as e:
             return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
-        except MgctagError as e:
-            return Decoded(path, error=str(e))
-        except OSError as e:
-            return Decoded(path, error=e.strerror or str(e))
         except Exception as e:  # a decoder bug must cost one file, not the run
-            return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+            return failed(path, e)
 
     @staticmethod
     def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:

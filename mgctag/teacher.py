@@ -38,7 +38,7 @@ from .cache import FeatureSet
 from .errors import DataError, MgctagError
 from .frontends import FrontendSpec
 from .genremap import GenreMap
-from .pool import Decoded, WindowSpec, decode_all
+from .pool import Decoded, WindowSpec, decode_all, failed
 from .vote import activate
 
 TEACHER_CACHE_VERSION = 1    # bump when what is stored for a teacher changes meaning
@@ -228,12 +228,8 @@ class SegmentWindows:
                 out.append(decode.read_windows(path, sample_rate=spec.sample_rate, starts=starts,
                                                n_samples=spec.n_samples, info=info))
             return Decoded(path, tuple(out))
-        except MgctagError as e:
-            return Decoded(path, error=str(e))
-        except OSError as e:
-            return Decoded(path, error=e.strerror or str(e))
         except Exception as e:  # a decoder bug must cost one track, not the training run
-            return Decoded(path, error=f"unexpected {type(e).__name__}: {e}")
+            return failed(path, e)
 
 
 def _key(path: Path, weights_hash: str, student: FrontendSpec, window: WindowSpec) -> str | None:
