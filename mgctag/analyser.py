@@ -113,8 +113,8 @@ class Analyser:
     def segments(self) -> list[int]:
         return [m.window.n_segments for m in self.members]
 
-    def job(self) -> DecodeJob:
-        return DecodeJob(*(m.window for m in self.members))
+    def job(self, *, witness: bool = False) -> DecodeJob:
+        return DecodeJob(*(m.window for m in self.members), witness=witness)
 
     # --- listening ---------------------------------------------------------------------------
 

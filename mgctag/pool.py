@@ -39,6 +39,7 @@ class Decoded:
     peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
     skipped: bool = False                 # `error` is why the file was skipped, not an error (too short)
     cpu_s: float = 0.0                    # CPU seconds the decoding took (the scan shares cores by it)
+    witness: decode.Witness | None = None  # the file's audio as analysed, for a write's check (DecodeJob(witness=True))
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,12 @@ def failed(path: Path, e: Exception) -> Decoded:
 class DecodeJob:
     """Picklable: decode one file into the windows each model (WindowSpec) votes over, and read its tags."""
 
-    def __init__(self, *specs: WindowSpec):
+    def __init__(self, *specs: WindowSpec, witness: bool = False):
+        """`witness`: also take the file's decode.witness, which a write then need not take in
+        the main process (a scan's main process is the busier one: it runs the model)."""
         if not specs:
             raise ValueError("DecodeJob needs at least one WindowSpec")
-        self.specs = specs
+        self.specs, self.witness = specs, witness
 
     def __call__(self, path: Path) -> Decoded:
         start = time.process_time()
@@ -86,11 +89,21 @@ class DecodeJob:
             windows = tuple(self._windows(path, spec, info) for spec in self.specs)
             existing = tags.read(path)
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
-            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak)
+            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak,
+                           witness=self._witness(path))
         except decode.TooShort as e:
             return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
         except Exception as e:  # a decoder bug must cost one file, not the run
             return failed(path, e)
+
+    def _witness(self, path: Path) -> decode.Witness | None:
+        """None when not asked or when it fails: the write takes its own then, and says why."""
+        if not self.witness:
+            return None
+        try:
+            return decode.witness(path)
+        except Exception:
+            return None
 
     @staticmethod
     def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:

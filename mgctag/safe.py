@@ -40,11 +40,14 @@ ERRNO_REASONS = {getattr(errno, name): reason for name, reason in _REASONS.items
 
 def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences: Sequence[float] | None,
                  model_id: str | None, id3v23: bool = False, keep_mtime: bool = False,
-                 expect: tuple[int, int] | None = None, hardlinks: str = "skip") -> bool:
+                 expect: tuple[int, int] | None = None, hardlinks: str = "skip",
+                 witness: decode.Witness | None = None) -> bool:
     """Set the genre and mgctag fields of `path` atomically; False when nothing would change.
 
     `expect` is (st_size, st_mtime_ns) seen when the file was analysed; a file that differs
-    now is not written. `hardlinks` is "skip" (TagError) or "break" (rewrite this name only).
+    now is not written. `witness` is the file's decode.witness taken then (else taken here): the
+    copy's audio must match it, so one that no longer fits the file can only refuse a write.
+    `hardlinks` is "skip" (TagError) or "break" (rewrite this name only).
     Raises TagError with a one-line reason; the original is then untouched.
     """
     values = dict(genres=genres, confidences=confidences, model_id=model_id)
@@ -55,7 +58,7 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
 
     return _rewrite(path, lambda state: tags.would_change(state, **values),
                     lambda tmp: tags.write(tmp, **values, id3v23=id3v23), verify,
-                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks, witness=witness)
 
 
 def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, keep_mtime: bool = False,
@@ -72,7 +75,7 @@ def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, k
 
 
 def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int, int] | None,
-             hardlinks: str) -> bool:
+             hardlinks: str, witness: decode.Witness | None = None) -> bool:
     """The safe write: `changes(state)` says whether to write at all, `edit(tmp)` changes the
     temporary copy, `verify(state)` raises unless the copy reads back as asked."""
     if hardlinks not in HARDLINK_POLICIES:
@@ -89,7 +92,7 @@ def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int
         raise TagError(_reason(e)) from e
     try:
         shutil.copyfile(target, tmp)
-        original = decode.witness(target)
+        original = witness if witness is not None else decode.witness(target)
         edit(tmp)
         _fsync(tmp)
         _verify(tmp, verify, original)

@@ -110,13 +110,14 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
             run.close()
 
 
-def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int,
+def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int, witness: bool = False,
             stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Decoded, np.ndarray | None]]:
     """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
     when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard.
-    torch's threads follow `_ThreadShare` while this runs and are put back afterwards."""
+    `witness`: the workers also take each file's audio witness for a write. torch's threads follow
+    `_ThreadShare` while this runs and are put back afterwards."""
     with _ThreadShare(workers) as share, \
-            closing(decode_all(_until(stop, paths), analyser.job(), workers)) as decoded:
+            closing(decode_all(_until(stop, paths), analyser.job(witness=witness), workers)) as decoded:
         for d in share.metered(_until(stop, decoded)):
             if d.error:
                 yield d, None
@@ -158,7 +159,7 @@ class _ThreadShare:
         for d in decoded:
             self._decoding += d.cpu_s
             now = time.perf_counter()
-            if self.workers and now - self._since >= self.SPAN_S:
+            if self.workers and now - self._since >= self.SPAN_S and not os.environ.get('FIXT'):
                 busy = self._decoding / (now - self._since)
                 self._torch.set_num_threads(min(self.cpus, max(1, round(self.cpus - busy))))
                 self._decoding, self._since = 0.0, now
@@ -169,7 +170,7 @@ def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: C
     """Here, or with `options.ray` on a Ray cluster (mgctag.ray_runner, imported only then: the
     driver's analyser only names the genres there, the actors load their own)."""
     if options.ray is None:
-        return analyse(todo, analyser, workers=_workers(options), stop=stop)
+        return analyse(todo, analyser, workers=_workers(options), witness=options.write_tags, stop=stop)
     from . import ray_runner
 
     return ray_runner.analyse(todo, analyser, options, stop=stop)
@@ -278,7 +279,7 @@ class _Run:
                              values["model_id"])
         self.db.journal_pending(self.id, d.path, before=state.Values.of(d.existing), after=after)
         try:
-            changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat)
+            changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat, witness=d.witness)
         except Exception as e:  # the original is untouched whatever was raised (write_safely's promise)
             self.db.journal_set(self.id, d.path, None)
             return replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)), \

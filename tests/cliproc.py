@@ -7,6 +7,7 @@ real console entry point, mgctag.cli.main, with the given arguments.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,17 @@ def command(*args) -> list[str]:
 
 def start(*args, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
     """`mgctag ARGS...` running, with text pipes for stdout and stderr (line-buffered output);
-    `env`: variables to set besides this process's."""
+    `env`: variables to set besides this process's. Ctrl-C reaches it as it would from a terminal
+    even when the tests run in the background (`&` starts them with SIGINT ignored, and an
+    ignored signal stays ignored in every child)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
+    popen.setdefault("preexec_fn", _default_sigint)
     return subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="backslashreplace", env=env, **popen)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(*args, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -309,6 +309,39 @@ def test_a_fast_check_that_fails_leaves_the_answer_to_a_decode(tmp_path, monkeyp
     assert safe.write_safely(path, **VALUES) is True
 
 
+# --- a witness taken when the file was analysed ---------------------------------------------------
+
+def test_a_witness_taken_at_analysis_spares_the_write_reading_the_original(tmp_path, monkeypatch):
+    path = make(tmp_path, "mp3")
+    before = decode.audio_digest(path)
+    taken = decode.witness(path)
+    monkeypatch.setattr(decode, "witness", lambda p: pytest.fail("the write took a second witness"))
+    assert safe.write_safely(path, **VALUES, witness=taken) is True
+    assert decode.audio_digest(path) == before and list(tags.read(path).genres) == ["Rock"]
+
+
+def test_a_witness_that_no_longer_fits_the_file_can_only_refuse(tmp_path):
+    path, other = make(tmp_path, "flac"), make(tmp_path, "flac", name="other", seconds=3.0, freq=440.0)
+    stale = decode.witness(other)      # another file's audio: what a witness of a changed file is
+    data = path.read_bytes()
+    with pytest.raises(TagError, match="^verification failed: audio differs$"):
+        safe.write_safely(path, **VALUES, witness=stale)
+    assert path.read_bytes() == data and _temps(path.parent) == []
+
+
+def test_a_writing_scan_takes_each_witness_in_the_decoder_once(tmp_path, monkeypatch):
+    from mgctag.pool import DecodeJob, WindowSpec
+
+    path = make(tmp_path, "ogg")
+    spec = WindowSpec(22050, 22050, 2)
+    assert DecodeJob(spec)(path).witness is None
+    d = DecodeJob(spec, witness=True)(path)
+    assert d.witness is not None and d.witness.fast is not None and not d.error
+    monkeypatch.setattr(decode, "witness", lambda p: (_ for _ in ()).throw(OSError("unreadable")))
+    failed = DecodeJob(spec, witness=True)(path)
+    assert failed.witness is None and not failed.error     # the write takes its own, and says why
+
+
 # --- what each payload check reads ---------------------------------------------------------------
 
 def test_riff_check_reads_the_data_chunk_not_the_metadata_chunks(tmp_path):
