@@ -159,7 +159,8 @@ def test_evaluate_shows_no_library_warnings(data, tmp_path):
                         weights.WeightsMeta(arch="test-band", labels=["Low"], frontend=BAND_SPEC.to_dict()))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = invoke("evaluate", tmp_path, "--model", path, "--confusion", tmp_path / "c.png", "--device", "cpu")
+        r = invoke("evaluate", tmp_path, "--model", path, "--confusion", tmp_path / "c.png",
+                   "--coverage", tmp_path / "v.png", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert not [str(w.message) for w in caught]
 
@@ -174,7 +175,8 @@ def test_genre_names_are_printed_as_they_are_never_as_markup(data, tmp_path):
                "--cache-dir", tmp_path / "cache", "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert f"16 tracks, 2 genres ([/Zouk] {PER_CLASS}, [red]Jazz {PER_CLASS})" in r.output
-    r = invoke("evaluate", manifest, "--model", model, "--confusion", tmp_path / "c.png", "--device", "cpu")
+    r = invoke("evaluate", manifest, "--model", model, "--confusion", tmp_path / "c.png", "--coverage", tmp_path / "v.png",
+               "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert "│ [/Zouk] " in r.output and "│ [red]Jazz " in r.output
 
