@@ -1,4 +1,9 @@
 """One small exception tree, so callers catch mgctag failures without catching bugs."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
 
 
 class MgctagError(Exception):
@@ -27,3 +32,12 @@ class LockError(MgctagError):
 
 class TrainError(MgctagError):
     """Training could not produce a model (the loss stopped being a number)."""
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """An OSError while writing the output file `path` as a one-line MgctagError that names it."""
+    try:
+        yield
+    except OSError as e:
+        raise MgctagError(f"cannot write {os.fspath(path)}: {(e.strerror or str(e)).lower()}") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Track
-from .errors import DataError, MgctagError
+from .errors import DataError, writing
 from .vote import vote
 
 
@@ -77,10 +77,8 @@ class EvalReport:
         ax.set_title(title or f"track accuracy {self.track_accuracy:.3f}, macro-F1 {self.macro_f1:.3f} "
                               f"({self.n_tracks} tracks)", fontsize=9)
         path = Path(path)
-        try:
+        with writing(path):
             fig.savefig(path, dpi=120)
-        except OSError as e:
-            raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
         return path
 
     def save_coverage_png(self, path: str | Path, *, title: str = "", marks: Sequence[float] = ()) -> Path:

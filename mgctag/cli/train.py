@@ -235,14 +235,12 @@ def _check_writable(path: Path) -> None:
     """That a file can be created where `path` will go (its folder is made if missing), as a one-line error."""
     import tempfile
 
-    from ..errors import MgctagError
+    from ..errors import writing
 
-    try:
+    with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
-    except OSError as e:
-        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
 
 
 def portable_command(argv: list[str]) -> str:
