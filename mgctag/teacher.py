@@ -24,7 +24,6 @@ the teacher again.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -74,13 +73,14 @@ class Teacher:
         so a student may learn any genre the teacher knows.
         """
         from . import weights
+        from .install import sha256_of
 
         members, hashes = [], []
         for path in resolve(model):
             net, meta = weights.load(path, device)
             meta = replace(meta, defaults={k: v for k, v in meta.defaults.items() if k != "genres"})
             members.append(member(net, meta, path=path, genre_map=genre_map))
-            hashes.append(_sha256(path))
+            hashes.append(sha256_of(path))
         return cls(Analyser.of(members), hashes, weight=weight, temperature=temperature, device=device)
 
     @property
@@ -237,11 +237,3 @@ def _key(path: Path, weights_hash: str, student: FrontendSpec, window: WindowSpe
     layout = {"segment_samples": student.segment_samples, "segment_rate": student.sample_rate,
               "window_samples": window.n_samples, "window_rate": window.sample_rate}
     return cache.file_key(path, "teacher", TEACHER_CACHE_VERSION, weights_hash, layout)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
