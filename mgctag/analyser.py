@@ -60,7 +60,7 @@ class Analyser:
         self.members, self.genres, self.vote_method = members, genres, vote_method
         self.min_confidence = min_confidence     # the model's own default; 0 for an ensemble
         self.columns = [[m.genres.index(g) for g in genres] for m in members]
-        self.batch_size = batch_size   # None: each model's own (Architecture.batch_size)
+        # segments per batch, per member: `batch_size`, or None for each model's own (Architecture.batch_size)
         self.batch_sizes = [batch_size or get_architecture(m.meta.arch).batch_size for m in members]
         self.batchers = [BatchedInference(m.model, batch_size=b) for m, b in zip(members, self.batch_sizes)]
         self.order: deque[tuple[int, Hashable]] = deque()   # (ticket, key) fed and not yet yielded
