@@ -13,7 +13,6 @@ validation and early stopping always use the true labels.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -33,7 +32,7 @@ from torch import nn
 
 from . import cache, splits
 from .dataset import Track, TrackSet
-from .errors import DataError, MgctagError, TrainError
+from .errors import DataError, TrainError, writing
 from .evaluate import EvalReport, check_labels, quiet, report
 from .frontends import FrontendSpec
 from .model import Classifier
@@ -149,7 +148,9 @@ def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptio
     valid_raw = _features(list(valid), spec, options, progress, allow_empty=True)
     labels = _labels(train_raw.tracks)
     check_labels(valid_raw.tracks, labels)
-    train_raw, n_unlabelled = _taught(train_raw, list(unlabelled), labels, spec, teacher, options, progress)
+    train_raw, extra = _taught(train_raw, list(unlabelled), labels, spec, teacher, options, progress)
+    n_unlabelled = len(extra.tracks) if extra is not None else 0
+    train_raw = train_raw.plus(extra) if extra is not None else train_raw
     device = pick_device(options.device)
     model = _build(arch, labels, options)
     net = Net(model)
@@ -180,17 +181,17 @@ def _check_teacher(teacher: Teacher | None, unlabelled: Sequence[Track]) -> None
 
 
 def _taught(fs: cache.FeatureSet, unlabelled: list[Track], labels: list[str], spec: FrontendSpec,
-            teacher: Teacher | None, options: TrainOptions, progress: Progress) -> tuple[cache.FeatureSet, int]:
-    """The training features with the teacher's targets attached and the unlabelled tracks after
-    the labelled ones (unchanged without a teacher), and how many unlabelled tracks joined."""
+            teacher: Teacher | None, options: TrainOptions,
+            progress: Progress) -> tuple[cache.FeatureSet, cache.FeatureSet | None]:
+    """The labelled features with the teacher's targets attached (unchanged without a teacher), and
+    the unlabelled tracks' features with theirs (None without a teacher or unlabelled tracks)."""
     if teacher is None:
-        return fs, 0
+        return fs, None
     fs = _teach(fs, labels, spec, teacher, options, progress)
     if not unlabelled:
-        return fs, 0
-    extra = _teach(_features(unlabelled, spec, options, progress, what="unlabelled track"), labels, spec, teacher,
-                   options, progress)
-    return fs.plus(extra), len(extra.tracks)
+        return fs, None
+    return fs, _teach(_features(unlabelled, spec, options, progress, what="unlabelled track"), labels, spec,
+                      teacher, options, progress)
 
 
 def _teach(fs: cache.FeatureSet, labels: list[str], spec: FrontendSpec, teacher: Teacher, options: TrainOptions,
@@ -379,12 +380,7 @@ def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: Trai
     spec = _architecture(arch, options).frontend
     raw = _features(list(tracks), spec, options, progress)
     labels = _labels(raw.tracks)
-    extra = None
-    if teacher is not None:
-        raw = _teach(raw, labels, spec, teacher, options, progress)
-        if unlabelled:
-            extra = _teach(_features(list(unlabelled), spec, options, progress, what="unlabelled track"), labels,
-                           spec, teacher, options, progress)
+    raw, extra = _taught(raw, list(unlabelled), labels, spec, teacher, options, progress)
     template = Net(_build(arch, labels, options))
     fs = template.inputs(raw, device=device)
     extra = template.inputs(extra, device=device) if extra is not None else None
@@ -505,21 +501,13 @@ def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
     stem = out_path.name[: -len(".safetensors")] if out_path.name.endswith(".safetensors") else out_path.stem
     weights_path = save(out_path, result.model, result.meta)
     history_path = out_path.with_name(f"{stem}.history.json")
-    with _writing(history_path):
+    with writing(history_path):
         _write_history(result, history_path)
-    with _writing(out_path.with_name(f"{stem}.curves.png")) as curves_path:
+    curves_path = out_path.with_name(f"{stem}.curves.png")
+    with writing(curves_path):
         save_curves(result.history, curves_path, best_epoch=result.best_epoch,
                     title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
     return {"weights": weights_path, "history": history_path, "curves": curves_path}
-
-
-@contextlib.contextmanager
-def _writing(path: Path):
-    """An output file's OSError as one line naming it."""
-    try:
-        yield path
-    except OSError as e:
-        raise MgctagError(f"cannot write {path}: {(e.strerror or str(e)).lower()}") from None
 
 
 def _write_history(result: TrainResult, history_path: Path) -> None:
