@@ -39,6 +39,7 @@ class Decoded:
     peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
     skipped: bool = False                 # `error` is why the file was skipped, not an error (too short)
     cpu_s: float = 0.0                    # CPU seconds the decoding took (the scan shares cores by it)
+    heard: int = 0                        # windows of the first model: the weight of this file in its album
     witness: decode.Witness | None = None  # the file's audio as analysed, for a write's check (DecodeJob(witness=True))
 
 
@@ -90,7 +91,7 @@ class DecodeJob:
             existing = tags.read(path)
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
             return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak,
-                           witness=self._witness(path))
+                           witness=self._witness(path), heard=len(windows[0]))
         except decode.TooShort as e:
             return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
         except Exception as e:  # a decoder bug must cost one file, not the run

@@ -20,7 +20,8 @@ from .errors import MgctagError
 from .report_html import HtmlReport
 from .result import FileResult
 
-COLUMNS = ("path", "status", "genre", "confidence", "genres", "existing_genre", "model", "error", "note")
+COLUMNS = ("path", "status", "genre", "confidence", "genres", "existing_genre", "model", "error", "note", "album",
+           "decided_by")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,6 +38,8 @@ def row(result: FileResult) -> dict:
         "model": result.model,
         "error": result.error,
         "note": result.note,
+        "album": result.album,
+        "decided_by": result.decided_by,
     }
 
 

@@ -27,7 +27,7 @@ BINS = 20              # confidence histogram: bins of 0.05
 GENRE_COLOUR, BIN_COLOUR, LINE_COLOUR = "#4e79a7", "#f28e2b", "#d62728"
 COLUMNS = (("doubt", "doubtful", "num"), ("status", "status", "text"), ("genre", "genre", "text"),
            ("confidence", "confidence", "num"), ("existing", "existing genre", "text"),
-           ("path", "file", "text"), ("note", "error / note", "text"))
+           ("path", "file", "text"), ("note", "error / note", "text"), ("album", "album", "text"))
 
 SCRIPT = """"use strict";
 (function () {
@@ -172,6 +172,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
         f"{_bar_chart(genres.most_common())}</figure>\n",
         f"<figure id=\"confidence-chart\"><figcaption>Confidence of the top genre ({len(confidences)} files)"
         f"</figcaption>\n{_histogram(confidences, line)}</figure>\n</section>\n",
+        _disagreeing(results),
         "<section>\n<h2>Files</h2>\n<div class=\"controls\">\n",
         "<input id=\"filter-text\" type=\"search\" placeholder=\"filter: any text\" aria-label=\"filter\">\n",
         "<select id=\"filter-status\" aria-label=\"status\"><option value=\"\">every status</option>"
@@ -189,6 +190,18 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
         f"<script>{SCRIPT}</script>\n</body>\n</html>\n",
     ]
     return "".join(parts)
+
+
+def _disagreeing(results: list[FileResult]) -> str:
+    """The albums whose tracks' own answers differed most from the album's genre (the note says
+    "its own guess: ..."), the ones a person may want to look at; nothing when every album agreed."""
+    tracks = Counter(r.album for r in results if r.album)
+    differ = Counter(r.album for r in results if r.album and r.note.startswith("its own guess"))
+    if not differ:
+        return ""
+    items = "".join(f"<li>{_esc(album)}: {n} of {tracks[album]} tracks heard another genre</li>\n"
+                    for album, n in sorted(differ.items(), key=lambda t: (-t[1] / tracks[t[0]], t[0]))[:20])
+    return f"<section id=\"albums\">\n<h2>Albums whose tracks disagreed</h2>\n<ul>\n{items}</ul>\n</section>\n"
 
 
 def _esc(value) -> str:
@@ -229,6 +242,7 @@ def _row(r: FileResult, doubts: list[str], rank: float) -> str:
         f"<td>{e(r.existing_genre)}</td>",
         f"<td class=\"path\">{e(printable(r.path))}</td>",
         f"<td>{e(r.error or r.note)}</td>",
+        f"<td title=\"decided by {e(r.decided_by)}\">{e(r.album)}</td>",
     )
     cls = " class=\"doubtful\"" if doubts else ""
     return f"<tr{cls} data-status=\"{e(r.status)}\">{''.join(cells)}</tr>\n"

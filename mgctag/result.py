@@ -17,6 +17,8 @@ class FileResult:
     model: str = ""
     error: str = ""                     # one-line reason when status is error
     note: str = ""                      # why a file was skipped or kept
+    album: str = ""                     # the album it was decided with ("" when judged alone)
+    decided_by: str = "track"           # track | album | album (user genre): mgctag.albums
 
     @property
     def genre(self) -> str:

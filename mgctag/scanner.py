@@ -1,7 +1,8 @@
-"""The scan flow: discover -> triage -> decode -> segment -> features+model -> vote -> tags/report.
+"""The scan flow: discover -> triage -> decode -> segment -> features+model -> vote -> albums -> tags/report.
 
-`scan()` yields one FileResult per file as soon as its segments are voted, so a caller can
-print, report or stop at any point. Triage costs one stat per file: files the state database
+`scan()` yields one FileResult per file as soon as it is decided: alone, as soon as its segments
+are voted (`albums="off"`), or with its album once the rest of its folder is heard (mgctag.albums),
+so a caller can print, report or stop at any point. Triage costs one stat per file: files the state database
 knows unchanged since the last run, and hard-linked files a write would split, are answered
 before any decoding. Decoding runs in worker processes that feed a bounded window of tracks;
 the main process fills model batches with segments of many tracks. Every write is journalled
@@ -22,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import discover, safe, state, tags
+from . import albums, discover, safe, state, tags
 from .errors import MgctagError
 from .genremap import GenreMap
 from .analyser import Analyser
@@ -48,6 +49,7 @@ class ScanOptions:
     batch_size: int | None = None       # segments per model batch; None: each model's own
     workers: int | None = None          # decoding processes; None: one per usable core, 0: decode inline
     segments: int | None = None         # segments voted per track; None: the model's default
+    albums: str = "auto"                # auto: an album's tracks get one genre, decided from all of them; off: each alone
     vote: str = "mean"                  # mean | majority
     include_hidden: bool = False
     follow_symlinks: bool = False
@@ -77,6 +79,8 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
 
     if options.hardlinks not in safe.HARDLINK_POLICIES:
         raise MgctagError(f"hardlinks must be one of {', '.join(safe.HARDLINK_POLICIES)}")
+    if options.albums not in albums.MODES:
+        raise MgctagError(f"albums must be one of {', '.join(albums.MODES)}")
     stop = should_stop or (lambda: False)
     with state.opened(options.state, wait=options.wait, should_stop=stop) as db:
         device = "cpu" if options.ray else pick_device(options.device)  # with ray, each actor picks its own
@@ -93,15 +97,24 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
             db.prune(paths, [f.path for f in found if not f.problem])
             if on_found:
                 on_found(len(found))
-            todo = []
+            todo, early = [], []
             for f in found:
-                early = run.triage(f)
-                if early is None:
+                result = run.triage(f)
+                if result is None:
                     todo.append(f.path)
                 else:
-                    yield early
+                    early.append(result)
+            folders = _Folders(todo if options.albums == "auto" else (), [f.path for f in found])
+            for result in early:   # an unchanged track waits for its folder only when something there is new
+                if not folders.hold(result.path, result):
+                    yield result
             for d, scores in _until(stop, _analyse(todo, analyser, options, stop)):
-                yield run.failed(d) if scores is None else run.finish(d, scores)
+                if options.albums == "off":
+                    yield run.failed(d) if scores is None else run.finish(d, scores)
+                    continue
+                done = folders.add(d.path, (d, scores))
+                if done:   # a stop leaves the rest of the folder for the next run, as it leaves unheard files
+                    yield from run.settle(done, stop)
             run.complete = not stop()
         except BrokenProcessPool:
             if not stop():  # a SIGTERM sent to the whole process group also ends the workers
@@ -194,7 +207,8 @@ def _settings(analyser: Analyser, options: ScanOptions) -> str:
     """What a file's result depends on besides the file: the weights and the decision options."""
     return state.settings_key(analyser.weights_files, top_k=options.top_k, min_confidence=_floor(analyser, options),
                               keep_existing=options.keep_existing, genres=analyser.genres,
-                              genre_map=options.genre_map.table, segments=analyser.segments, vote=options.vote)
+                              genre_map=options.genre_map.table, segments=analyser.segments, vote=options.vote,
+                              albums=options.albums)
 
 
 def _floor(analyser: Analyser, options: ScanOptions) -> float:
@@ -208,6 +222,39 @@ def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
         if stop():
             return
         yield item
+
+
+class _Folders:
+    """Files waiting for the rest of their folder (albums.home), so that an album is decided from
+    all its tracks: memory holds the folders being heard, never the library. Results may come in
+    any order (Ray): a folder is complete when every file of it that is being heard is back. A
+    folder of more than albums.MAX_TRACKS files (a flat library, a downloads folder) is no album:
+    its files are decided alone as they come."""
+
+    def __init__(self, todo: Iterable[Path], everything: Iterable[Path]):
+        self.big = {folder for folder, n in Counter(map(albums.home, everything)).items() if n > albums.MAX_TRACKS}
+        self.left = Counter(folder for folder in map(albums.home, todo) if folder not in self.big)
+        self.waiting: dict[Path, list] = {}
+
+    def hold(self, path: Path, item) -> bool:
+        """Keep `item` (an unchanged file's result) with its folder when something there is being heard."""
+        folder = albums.home(path)
+        if not self.left[folder]:
+            return False
+        self.waiting.setdefault(folder, []).append(item)
+        return True
+
+    def add(self, path: Path, item) -> list | None:
+        """A heard file; its folder's items once this was the folder's last."""
+        folder = albums.home(path)
+        if folder in self.big:
+            return [item]
+        self.waiting.setdefault(folder, []).append(item)
+        self.left[folder] -= 1
+        if self.left[folder] > 0:
+            return None
+        del self.left[folder]
+        return self.waiting.pop(folder)
 
 
 def _workers(options: ScanOptions) -> int:
@@ -226,6 +273,7 @@ class _Run:
                                write_tags=options.write_tags, writing=self.writing)
         self.counts: Counter[str] = Counter()
         self.complete = False
+        self.known: dict[Path, state.Seen] = {}   # unchanged files' earlier results, for their albums
 
     def triage(self, f: discover.Found) -> FileResult | None:
         """The result for a file that needs no decoding, or None when it must be analysed."""
@@ -243,9 +291,65 @@ class _Run:
         if not o.rescan:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
+                self.known[f.path] = seen
+                decided = (seen.evidence or {}).get("decided", {})
                 return self._count(FileResult(f.path, "skipped", seen.genres, seen.existing_genre, self.model_id,
-                                              note=UNCHANGED_NOTE))
+                                              note=UNCHANGED_NOTE, album=decided.get("album", ""),
+                                              decided_by=decided.get("by", albums.TRACK)))
         return None
+
+    def settle(self, items: list, stop: Callable[[], bool] = lambda: False) -> Iterator[FileResult]:
+        """Decide one folder: each album from all its tracks (mgctag.albums), the other files alone.
+
+        `items` are the folder's files heard now, as (Decoded, scores), and its unchanged files'
+        earlier results (FileResult); an unchanged file is decided again, from the evidence the
+        state kept, only when its album has a track heard now. Once `stop()` is true no further
+        file is decided (nor written): they are left for the next run."""
+        tracks: dict[Path, albums.Track] = {}
+        for item in items:
+            if isinstance(item, FileResult):
+                seen = self.known.get(item.path)
+                if seen and seen.evidence and seen.status != "skipped":
+                    tracks[item.path] = albums.Track.from_json(item.path, seen.evidence)
+            elif item[1] is not None and item[0].peak > SILENT_PEAK:
+                tracks[item[0].path] = self._track(*item)
+        verdicts = albums.decide(list(tracks.values()), self.analyser.genres)
+        fresh = {verdicts[p].album for p in tracks if p in verdicts and p not in self.known}
+        for item in items:
+            if stop():
+                return
+            if isinstance(item, FileResult):
+                verdict = verdicts.get(item.path)
+                if verdict is None or verdict.album not in fresh:
+                    yield item
+                else:
+                    self.counts[item.status] -= 1
+                    yield self._again(tracks[item.path], verdict)
+            else:
+                d, scores = item
+                yield self.failed(d) if scores is None else self.finish(d, scores, verdicts.get(d.path),
+                                                                        tracks.get(d.path))
+
+    def _track(self, d: Decoded, scores: np.ndarray) -> albums.Track:
+        e = d.existing
+        user = tuple(e.genres) if self.options.keep_existing and e.genres and not self._ours(d) else ()
+        return albums.Track(d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user)
+
+    def _ours(self, d: Decoded) -> bool:
+        """Whether the file's genre is one mgctag wrote (and nobody changed since): mgctag's to refresh."""
+        return bool(d.existing.model) and self.db.wrote(d.path, d.existing.genres)
+
+    def _again(self, track: albums.Track, verdict: albums.Verdict) -> FileResult:
+        """An unchanged file whose album gained a track: decided again from its kept evidence."""
+        try:
+            st = os.stat(track.path)
+            existing = tags.read(track.path)
+        except (OSError, MgctagError) as e:
+            result = FileResult(track.path, "error", model=self.model_id,
+                                error=str(e) if isinstance(e, MgctagError) else (e.strerror or str(e)).lower())
+            return self._count(result)
+        d = Decoded(track.path, existing=existing, stat=(st.st_size, st.st_mtime_ns), peak=1.0, heard=track.heard)
+        return self.finish(d, track.scores, verdict, track)
 
     def failed(self, d: Decoded) -> FileResult:
         if d.skipped:  # decodable, but nothing a model can honestly vote on (too short): settled, not an error
@@ -256,13 +360,16 @@ class _Run:
         self.db.record(result, None, run_id=self.id, settings=self.settings)
         return self._count(result)
 
-    def finish(self, d: Decoded, scores: np.ndarray) -> FileResult:
-        """Decide, write if asked, record. Whatever goes wrong here is this file's error, not the run's."""
-        stat, written = d.stat, None
+    def finish(self, d: Decoded, scores: np.ndarray, verdict: albums.Verdict | None = None,
+               track: albums.Track | None = None) -> FileResult:
+        """Decide (alone, or by its album's `verdict`), write if asked, record with the file's
+        evidence (`track`). Whatever goes wrong here is this file's error, not the run's."""
+        stat, written, evidence = d.stat, None, None
         try:
-            ours = bool(d.existing.model) and self.db.wrote(d.path, d.existing.genres)
+            if d.peak > SILENT_PEAK:
+                evidence = (track or self._track(d, scores)).to_json()
             result, values = _decide(d, scores, self.analyser.genres, self.model_id, self.options,
-                                     floor=self.floor, ours=ours)
+                                     floor=self.floor, ours=self._ours(d), verdict=verdict)
             if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...
                 result, values = replace(result, status="skipped", note=d.existing.unwritable), None
             if values is not None and self.options.write_tags:
@@ -270,7 +377,9 @@ class _Run:
         except Exception as e:  # a bug must cost one file; BaseException (Ctrl-C) still ends the run
             log.debug("unexpected failure on %s", d.path, exc_info=True)
             result = FileResult(d.path, "error", model=self.model_id, error=_unexpected(e))
-        self.db.record(result, stat, run_id=self.id, settings=self.settings, written=written)
+        if evidence is not None:
+            evidence["decided"] = {"album": result.album, "by": result.decided_by}
+        self.db.record(result, stat, run_id=self.id, settings=self.settings, written=written, evidence=evidence)
         return self._count(result)
 
     def _write(self, d: Decoded, result: FileResult, values: dict):
@@ -308,30 +417,49 @@ def _unexpected(e: BaseException) -> str:
 
 
 def _decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, options: ScanOptions, *,
-            floor: float, ours: bool) -> tuple[FileResult, dict | None]:
-    """The keep / confidence rules over a file's genre scores.
+            floor: float, ours: bool, verdict: albums.Verdict | None = None) -> tuple[FileResult, dict | None]:
+    """The keep / confidence rules over a file's genre scores, or over its album's (`verdict`).
 
     `ours`: the file's current genre is one mgctag wrote (and nobody changed since), so it may
     be refreshed even with --keep-existing. Returns the result and, when it is "would-tag", the
     values to write (write_safely's keywords).
     """
-    scored = top_k(scores, genres, len(genres))
+    own = top_k(scores, genres, len(genres))
+    scored = own if verdict is None else top_k(verdict.scores, genres, len(genres))
     chosen = [(g, p) for g, p in scored[: options.top_k] if p >= floor]
     existing = d.existing
-    result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id)
+    users = options.keep_existing and existing.genres and not ours
+    result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id,
+                        album=verdict.album if verdict else "", decided_by=albums.ALBUM if verdict else albums.TRACK)
     if d.peak <= SILENT_PEAK:
         result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
         return result, None
+    if verdict and verdict.user and not users:   # the album follows the genre the user gave some of its tracks
+        share = {g: float(verdict.scores[genres.index(g)]) for g in verdict.user if g in genres}
+        chosen = [(g, share.get(g, 0.0)) for g in verdict.user]
+        result.genres, result.decided_by = chosen, albums.ALBUM_USER
+        result.note = f"source: album (the user's genre on {verdict.user_tracks} of its {verdict.tracks} tracks)"
+        values = dict(genres=list(verdict.user), model_id=model_id,
+                      confidences=[round(p, 3) for _, p in chosen] if len(share) == len(chosen) else None)
+        return _changes(result, existing, values)
+    whose = "the album's " if verdict else ""
     if not chosen:
         best, p = scored[0]
         shown = math.floor(p * 1000) / 1000  # rounded down, so it never reads as reaching the minimum
-        result.status, result.note = "skipped", f"not sure enough: best guess {best} ({shown:.3f}) is below " \
+        result.status, result.note = "skipped", f"not sure enough: {whose}best guess {best} ({shown:.3f}) is below " \
                                                 f"--min-confidence {floor:g}"
         return result, None
     values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
-    if options.keep_existing and existing.genres and not ours:
+    if users:
         result.status, result.note = "kept", "has a genre mgctag did not write (use --overwrite)"
         return result, None
+    if verdict and own[0][0] != scored[0][0]:
+        result.note = f"its own guess: {own[0][0]} ({own[0][1]:.2f})"
+    return _changes(result, existing, values)
+
+
+def _changes(result: FileResult, existing: tags.TagState, values: dict) -> tuple[FileResult, dict | None]:
+    """ "unchanged" when the file already holds `values`, else "would-tag" and the values."""
     if not tags.would_change(existing, **values):
         result.status = "unchanged"
         return result, None

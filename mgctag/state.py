@@ -13,6 +13,10 @@ an unfinished transaction back on the next open) with three tables:
 
 Every change is committed at once: rows come only from files that were decoded, each of which
 costs far more than a WAL commit, so there is nothing to gain from batching.
+
+A file's row also keeps its evidence (its scores over the genres, the windows heard, its album
+tags), so a run that finds a new track in a known album decides the album again from all its
+tracks without hearing the old ones (mgctag.albums).
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from .result import FileResult
     from .tags import TagState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "state.sqlite"
 # results a re-run with the same file, model and settings would only repeat
 SETTLED = frozenset({"tagged", "unchanged", "kept", "skipped"})
@@ -63,7 +67,8 @@ CREATE TABLE IF NOT EXISTS files (
     existing_genre TEXT NOT NULL,
     error TEXT NOT NULL,
     written TEXT,                                 -- JSON Values, when this run wrote the file
-    run_id INTEGER NOT NULL
+    run_id INTEGER NOT NULL,
+    evidence TEXT                                 -- JSON: what the file's album is decided from
 );
 CREATE TABLE IF NOT EXISTS journal (
     run_id INTEGER NOT NULL,
@@ -134,6 +139,7 @@ class Seen:
     status: str
     genres: list[tuple[str, float]]
     existing_genre: str
+    evidence: dict | None = None    # what record() was given as evidence; None for rows from before it
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,8 @@ class State:
                 self.db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30,
                                           isolation_level=None)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:    # schema 1 had no evidence column; its rows simply have none
+                self.db.execute("ALTER TABLE files ADD COLUMN evidence TEXT")
             if version > SCHEMA_VERSION:
                 raise MgctagError(f"state database {self.path} is from a newer mgctag (schema {version})")
             if not create and version == 0:
@@ -244,28 +252,31 @@ class State:
         Errors are always retried (a full disk or a permission may have been fixed), and a dry
         run's "would-tag" does not excuse a run that writes.
         """
-        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre "
+        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre, evidence "
                               "FROM files WHERE path = ?", (key(path),)).fetchone()
         if row is None:
             return None
-        size, mtime_ns, row_model, row_settings, status, genres, existing = row
+        size, mtime_ns, row_model, row_settings, status, genres, existing, evidence = row
         if (size, mtime_ns, row_model, row_settings) != (st.st_size, st.st_mtime_ns, model, settings):
             return None
         if status not in SETTLED and not (status == "would-tag" and not write_tags):
             return None
-        return Seen(status, [(g, p) for g, p in json.loads(genres)], existing)
+        return Seen(status, [(g, p) for g, p in json.loads(genres)], existing,
+                    json.loads(evidence) if evidence else None)
 
     def record(self, result: "FileResult", stat: tuple[int, int] | None, *, run_id: int, settings: str,
-               written: Values | None = None) -> None:
-        """Remember one file's result; without a stat (the file is gone) its row is dropped."""
+               written: Values | None = None, evidence: dict | None = None) -> None:
+        """Remember one file's result; without a stat (the file is gone) its row is dropped.
+        `evidence` (JSON-able) is what its album is decided from in a later run."""
         with self._tx() as db:
             if stat is None:
                 db.execute("DELETE FROM files WHERE path = ?", (key(result.path),))
                 return
             db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, model, settings, status, genres, "
-                       "existing_genre, error, written, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "existing_genre, error, written, run_id, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (key(result.path), *stat, result.model, settings, result.status, json.dumps(result.genres),
-                        result.existing_genre, result.error, written.to_json() if written else None, run_id))
+                        result.existing_genre, result.error, written.to_json() if written else None, run_id,
+                        json.dumps(evidence) if evidence is not None else None))
 
     def forget(self, paths: Iterable[str | os.PathLike]) -> None:
         with self._tx() as db:

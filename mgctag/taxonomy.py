@@ -72,6 +72,36 @@ AUDIOSET_GENRE_INDICES: tuple[int, ...] = tuple(range(AUDIOSET_FIRST_GENRE, AUDI
 NOT_GENRES: frozenset[str] = frozenset({"Beatboxing", "Children's", "Vocal", "A Cappella", "Christian",
                                         "Traditional", "Indie"})
 
+# The genre tree: each sub-genre's parent, as AudioSet's public ontology places its music-genre
+# classes (Rock music's children, Electronic music's, Jazz's Swing, ...), in canonical names. When
+# a preset or a genre map leaves a sub-genre out, its evidence goes to its nearest ancestor that is
+# still written (mgctag.analyser), instead of being lost: under `--genres gtzan`, Punk counts for Rock.
+PARENT: dict[str, str] = {
+    "Metal": "Rock", "Punk": "Rock", "Grunge": "Rock", "Progressive Rock": "Rock", "Rock & Roll": "Rock",
+    "Psychedelic Rock": "Rock",
+    "Beatboxing": "Hip-Hop",
+    "Bluegrass": "Country",
+    "Swing": "Jazz",
+    "Opera": "Classical",
+    "House": "Electronic", "Techno": "Electronic", "Dubstep": "Electronic", "Drum & Bass": "Electronic",
+    "Electronica": "Electronic", "EDM": "Electronic", "Ambient": "Electronic", "Trance": "Electronic",
+    "Salsa": "Latin", "Flamenco": "Latin",
+    "A Cappella": "Vocal",
+    "Afrobeat": "African",
+    "Gospel": "Christian",
+    "Carnatic": "Asian", "Bollywood": "Asian",
+}
+
+
+def ancestors(label: str) -> list[str]:
+    """`label`'s parents in the genre tree, nearest first (canonical names; [] for a root or an unknown)."""
+    chain, name = [], canonical(label)
+    while name in PARENT and PARENT[name] not in chain:
+        name = PARENT[name]
+        chain.append(name)
+    return chain
+
+
 GTZAN = ("Blues", "Classical", "Country", "Disco", "Hip-Hop", "Jazz", "Metal", "Pop", "Reggae", "Rock")
 
 # `common`: the genres real libraries file music under. Sub-genres (Grunge, Swing, EDM, Salsa ...)

@@ -10,7 +10,7 @@ import audiogen
 from mgctag.cli import app
 
 SUMMARY = re.compile(r"^\d+ files seen: \d+ tagged, \d+ would-tag, \d+ kept, \d+ unchanged, \d+ skipped, "
-                     r"\d+ errors in \d+\.\d s \(run \d+\)$")
+                     r"\d+ errors in \d+\.\d s; \d+ albums? decided, \d+ tracks? alone \(run \d+\)$")
 
 
 def invoke(*args):

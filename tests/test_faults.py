@@ -161,7 +161,8 @@ def test_decode_workers_exit_when_the_run_is_killed(tmp_path, originals, band_mo
     """SIGKILL cannot be handled: the workers notice their parent is gone and exit."""
     lib = tmp_path / "lib"
     expected = fresh_copy(originals, lib)
-    proc = cliproc.start(*scan_args(lib, band_model, tmp_path / "state.sqlite", "--workers", 2))
+    # --albums off: the first file is written while the others are still being decoded
+    proc = cliproc.start(*scan_args(lib, band_model, tmp_path / "state.sqlite", "--workers", 2, "--albums", "off"))
     for line in proc.stdout:
         if line.startswith("tagged"):
             break

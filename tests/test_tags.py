@@ -153,7 +153,7 @@ def test_write_sets_genres_and_fields_and_keeps_everything_else(tmp_path, fmt):
     assert audio_digest(path) == digest
     state = tags.read(path)
     assert state == tags.TagState(genres=tuple(GENRES), confidences=("0.823", "0.100"), model=MODEL, artist=ARTIST,
-                                  format=FAMILY[fmt])
+                                  format=FAMILY[fmt], album=ALBUM)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -173,7 +173,7 @@ def test_removing_fields(tmp_path, fmt):
     before = _others(path, fmt)
     tags.write(path, genres=[], confidences=None, model_id=None)
     assert all(_raw(path, key) == [] for key in KEYS[FAMILY[fmt]])
-    assert tags.read(path) == tags.TagState((), (), None, ARTIST, FAMILY[fmt])
+    assert tags.read(path) == tags.TagState((), (), None, ARTIST, FAMILY[fmt], album=ALBUM)
     assert _others(path, fmt) == before
 
 

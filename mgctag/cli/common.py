@@ -90,6 +90,11 @@ WaitOpt = Annotated[bool, typer.Option("--wait", help="If another run holds the 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the summary.")]
 
 
+class Albums(str, enum.Enum):
+    auto = "auto"
+    off = "off"
+
+
 class Hardlinks(str, enum.Enum):
     skip = "skip"
     brk = "break"

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
+from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, Albums, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
                      Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app,
                      err, fail, out, show_path)
 
@@ -41,6 +41,10 @@ def scan(
     segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
                                                     "(default: the model's).")] = None,
     vote: VoteOpt = VoteMethod.mean,
+    albums: Annotated[Albums, typer.Option(help="auto: the tracks of one album (by its tags, else its folder; disc "
+                                           "folders CD1, CD2 join their parent) get one genre, decided from all of "
+                                           "them; compilations and folders of unrelated tracks stay per track. "
+                                           "off: every track is judged alone.")] = Albums.auto,
     include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also scan hidden files and "
                                                  "folders.")] = False,
     follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Follow symlinked folders "
@@ -85,7 +89,7 @@ def scan(
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         options = ScanOptions(model=model, write_tags=write_tags, top_k=top_k, min_confidence=min_confidence,
                               keep_existing=keep_existing, genres=genres, genre_map=gmap, device=device.value,
-                              batch_size=batch_size, workers=workers, segments=segments, vote=vote.value,
+                              batch_size=batch_size, workers=workers, segments=segments, vote=vote.value, albums=albums.value,
                               include_hidden=include_hidden, follow_symlinks=follow_symlinks, id3v23=id3v23,
                               keep_mtime=keep_mtime, hardlinks=hardlinks.value, state=state or default_path(),
                               rescan=rescan, wait=wait, ray=ray_address or ("local" if ray else None),
@@ -102,6 +106,7 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     counts: dict[str, int] = {}
+    decided: dict[str, set[str]] = {"album": set(), "track": set()}   # albums decided, tracks judged alone
     found, run_id = [0], [None]
     resolved: dict[str, object] = {}  # the settings the model decides when the user left them out
     started = time.monotonic()
@@ -116,6 +121,8 @@ def scan(
         text = f"{seen} files seen: " + ", ".join(
             f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
             f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
+        if options.albums == "auto" and seen:
+            text += f"; {_n(len(decided['album']), 'album')} decided, {_n(len(decided['track']), 'track')} alone"
         if run_id[0] is not None:
             text += f" (run {run_id[0]})"
         if stop():
@@ -143,6 +150,8 @@ def scan(
                     if n == 0:
                         lines.header()      # once there is a result: not above a model or state error
                     counts[res.status] = counts.get(res.status, 0) + 1
+                    if res.status != "error":
+                        decided["album" if res.album else "track"].add(res.album or str(res.path))
                     if r:
                         r.write(res)
                     lines.result(res)
@@ -170,3 +179,7 @@ def scan(
                 text += f"; {INSTALL_HINT}"
         lines.summary(text)
     raise typer.Exit(code)
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -28,7 +28,7 @@ from mgctag import formats
 from mgctag.errors import TagError
 
 from . import apev2, asf, id3, mp4, vorbis
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, WRITTEN, Format
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, WRITTEN, Format
 
 HANDLERS: tuple[Format, ...] = (id3.MP3_HANDLER, id3.CHUNK_HANDLER, vorbis.HANDLER, mp4.HANDLER, asf.HANDLER,
                                 apev2.HANDLER)
@@ -68,6 +68,9 @@ class TagState:
     artist: str | None  # first artist value (training uses it for artist-grouped splits)
     format: str  # short format name: "id3", "vorbis", "mp4", "asf", "apev2"; "none" without a tag container
     unwritable: str = ""  # why a write would be refused ("no tag container", ...), "" when it would not
+    album: str | None = None  # album title, album artist and compilation flag: mgctag.albums groups by them
+    album_artist: str | None = None
+    compilation: bool = False
     raw: str | None = field(default=None, compare=False, repr=False)  # exact snapshot (JSON), for undo
 
 
@@ -77,10 +80,12 @@ def read(path: str | os.PathLike) -> TagState:
         handler, f = _open(path)
         if handler is None:
             return TagState((), (), None, None, NO_CONTAINER_FORMAT, unwritable=formats.NO_TAG_CONTAINER)
-        model, artist = handler.get(f, MODEL), handler.get(f, ARTIST)
+        first = {name: next(iter(handler.get(f, name)), None) for name in (MODEL, ARTIST, ALBUM, ALBUM_ARTIST,
+                                                                           COMPILATION)}
         return TagState(genres=tuple(handler.get(f, GENRE)), confidences=tuple(handler.get(f, CONFIDENCE)),
-                        model=model[0] if model else None, artist=artist[0] if artist else None,
-                        format=handler.name, unwritable=handler.blocked(f), raw=_snapshot(handler, f))
+                        model=first[MODEL], artist=first[ARTIST], format=handler.name,
+                        unwritable=handler.blocked(f), album=first[ALBUM], album_artist=first[ALBUM_ARTIST],
+                        compilation=_flag(first[COMPILATION]), raw=_snapshot(handler, f))
 
 
 def write(path: str | os.PathLike, *, genres: Sequence[str], confidences: Sequence[float] | None,
@@ -146,6 +151,11 @@ def _field_values(*, genres, confidences, model_id) -> dict[str, tuple[str, ...]
     if confidences is not None and len(confidences) != len(genres):
         raise ValueError(f"{len(confidences)} confidences for {len(genres)} genres")
     return {GENRE: genres, CONFIDENCE: format_confidences(confidences), MODEL: (model_id,) if model_id else ()}
+
+
+def _flag(text: str | None) -> bool:
+    """A compilation flag as tag editors store it: "1", "True" (MP4's cpil), "yes"."""
+    return (text or "").strip().casefold() in ("1", "true", "yes")
 
 
 def _snapshot(handler: Format, f: mutagen.FileType) -> str:

@@ -14,14 +14,15 @@ import mutagen
 from mutagen.apev2 import BINARY, APEv2File, APEValue
 
 from . import trailing
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, KeyedFormat
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, KeyedFormat
 from .id3 import leading_genre
 
 
 class Apev2Format(KeyedFormat):
     name = key = "apev2"
     genre_words = "APEv2 `Genre`"
-    keys = {GENRE: "Genre", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "Artist"}
+    keys = {GENRE: "Genre", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "Artist",
+            ALBUM: "Album", ALBUM_ARTIST: "Album Artist", COMPILATION: "Compilation"}
 
     def open(self, path, detected):
         # True Audio is an ID3 file to mutagen; its players (and FFmpeg's muxer) use APEv2

@@ -10,7 +10,7 @@ import base64
 
 from mutagen.asf import ASFValue
 
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, KeyedFormat
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, KeyedFormat
 
 BINARY_TYPES = (1, 6)  # BYTEARRAY, GUID: stored as base64
 
@@ -18,7 +18,8 @@ BINARY_TYPES = (1, 6)  # BYTEARRAY, GUID: stored as base64
 class AsfFormat(KeyedFormat):
     name = key = "asf"
     genre_words = "`WM/Genre`"
-    keys = {GENRE: "WM/Genre", CONFIDENCE: "MGCTAG/Confidence", MODEL: "MGCTAG/Model", ARTIST: "Author"}
+    keys = {GENRE: "WM/Genre", CONFIDENCE: "MGCTAG/Confidence", MODEL: "MGCTAG/Model", ARTIST: "Author",
+            ALBUM: "WM/AlbumTitle", ALBUM_ARTIST: "WM/AlbumArtist", COMPILATION: "WM/IsCompilation"}
 
     def to_raw(self, value):
         v = value.value

@@ -18,6 +18,9 @@ GENRE = "genre"
 CONFIDENCE = "confidence"  # mgctag's own: one value per genre, "0.823"
 MODEL = "model"  # mgctag's own: the model id that chose the genre
 ARTIST = "artist"  # read only (training groups by artist)
+ALBUM = "album"  # read only, as are the next two: which album a track belongs to (mgctag.albums)
+ALBUM_ARTIST = "album_artist"
+COMPILATION = "compilation"  # the format's compilation flag ("1", True)
 WRITTEN = (GENRE, CONFIDENCE, MODEL)  # the fields a write (and undo) changes
 
 

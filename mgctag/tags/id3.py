@@ -29,12 +29,13 @@ from mutagen.id3 import TCON, TXXX, Encoding, Frame
 from mutagen.id3._specs import EncodedTextSpec, EncodingSpec, MultiSpec
 
 from . import trailing
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, Format
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, Format
 
 V23_SEP = "/"
 V1_WINDOW = 131  # mutagen looks for an ID3v1 tag in the last 128 + 3 bytes
 TXXX_DESC = {CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL"}
-KEYS = {GENRE: "TCON", ARTIST: "TPE1", **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()}}
+KEYS = {GENRE: "TCON", ARTIST: "TPE1", ALBUM: "TALB", ALBUM_ARTIST: "TPE2", COMPILATION: "TCMP",
+        **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()}}
 SPLIT_IN_V23 = (GENRE, CONFIDENCE, MODEL)  # fields mgctag writes as several values
 # mutagen drops a text frame whose text is empty when it saves; a frame class of the same name that
 # is not a TextFrame is written as it is (encoding byte and an empty string), so undo can put back
@@ -81,8 +82,8 @@ class Id3Format(Format):
         return [str(v) for v in values]
 
     def set(self, f, field, values: Sequence[str]):
-        if field == ARTIST:
-            raise ValueError("mgctag does not write the artist field")
+        if field not in SPLIT_IN_V23:
+            raise ValueError(f"mgctag does not write the {field} field")
         self.restore_field(f, field, list(values) or None)
 
     def snapshot_field(self, f, field):

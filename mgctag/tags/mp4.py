@@ -11,14 +11,14 @@ import base64
 
 from mutagen.mp4 import AtomDataType, MP4FreeForm
 
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, KeyedFormat
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, KeyedFormat
 
 
 class Mp4Format(KeyedFormat):
     name = key = "mp4"
     genre_words = "`©gen` atom"
     keys = {GENRE: "\xa9gen", CONFIDENCE: "----:com.mgctag:confidence", MODEL: "----:com.mgctag:model",
-            ARTIST: "\xa9ART"}
+            ARTIST: "\xa9ART", ALBUM: "\xa9alb", ALBUM_ARTIST: "aART", COMPILATION: "cpil"}
 
     def to_text(self, field, value):
         return bytes(value).decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -7,13 +7,14 @@ exact snapshot keeps each entry's key as spelled ("Genre", "GENRE"), so undo put
 """
 from __future__ import annotations
 
-from .base import ARTIST, CONFIDENCE, GENRE, MODEL, KeyedFormat
+from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, KeyedFormat
 
 
 class VorbisFormat(KeyedFormat):
     name = key = "vorbis"
     genre_words = "Vorbis comment `GENRE`, one per genre"
-    keys = {GENRE: "GENRE", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "ARTIST"}
+    keys = {GENRE: "GENRE", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "ARTIST",
+            ALBUM: "ALBUM", ALBUM_ARTIST: "ALBUMARTIST", COMPILATION: "COMPILATION"}
 
     def snapshot_field(self, f, field):
         key = self.keys[field].lower()
