@@ -6,6 +6,9 @@ model load, batched inference, files matched back to items by path). mgctag itse
 a file here (`write_tags=False`): beets stores the genres and, when `import.write` / `-w` says
 so, writes them with its own tag writer, as every beets command does.
 
+Albums are beets' own: the items of one beets album with a title (not a compilation) are decided
+together (mgctag.albums, as a scan decides a tagged album), and the album gets the genre too.
+
 The `mgctag:` config section passes its keys to `mgctag.ScanOptions` by name (model, top_k,
 min_confidence, segments, genre_map, device, ...); a new ScanOptions field is usable at once,
 and needs an entry in CONVERTERS only when its YAML value is not the value ScanOptions takes.
@@ -17,6 +20,7 @@ import os
 import re
 import threading
 from collections import Counter
+from pathlib import Path
 
 from beets import ui
 from beets.dbcore import types
@@ -156,6 +160,7 @@ class MgctagPlugin(BeetsPlugin):
         options = self.scan_options()  # a bad config is an error before anything is looked at
         counts: Counter[str] = Counter()
         todo: dict[str, object] = {}
+        albums_of: dict[Path, str] = {}   # beets' albums, for mgctag to decide each as one
         for item in items:
             if item.genres and not force and not _set_by_mgctag(item):
                 self._log.info("{}: keeps its genre {} (--force replaces it)", displayable_path(item.path),
@@ -168,7 +173,11 @@ class MgctagPlugin(BeetsPlugin):
                 counts["errors"] += 1
                 continue
             todo[path] = item
+            album = item.get_album()   # one with no title (`import -A` of a loose folder) is left to mgctag's rules
+            if album is not None and album.album.strip() and not album.comp:
+                albums_of[Path(path)] = f"{album.albumartist or item.artist} - {album.album} (beets album {album.id})"
         changed = []
+        decided: dict[int, list] = {}   # beets album id -> its items that mgctag decided with the album
         floor = [options.min_confidence]  # None until the model is loaded: then its own minimum
 
         def on_model(analyser) -> None:
@@ -176,7 +185,7 @@ class MgctagPlugin(BeetsPlugin):
                 floor[0] = analyser.min_confidence
 
         try:
-            for result in mgctag.scan(list(todo), options, on_model=on_model) if todo else ():
+            for result in mgctag.scan(list(todo), options, on_model=on_model, albums_of=albums_of) if todo else ():
                 item = todo.pop(os.fspath(result.path), None)
                 if item is None:
                     continue
@@ -184,8 +193,12 @@ class MgctagPlugin(BeetsPlugin):
                 counts[outcome] += 1
                 if outcome == "tagged":
                     changed.append(item)
+                if result.album and outcome in ("tagged", "unchanged"):
+                    decided.setdefault(item.album_id, []).append(item)
         except MgctagError as e:
             raise ui.UserError(f"mgctag: {e}") from None
+        if not pretend:
+            self._set_albums(decided)
         for item in todo.values():  # the same file twice (hard links): answered under one name only
             self._log.warning("{}: not analysed (the same file as another item)", displayable_path(item.path))
             counts["errors"] += 1
@@ -193,6 +206,20 @@ class MgctagPlugin(BeetsPlugin):
         self._log.info("{} {}, {} unchanged, {} kept, {} skipped, {} errors", counts["tagged"], verb,
                        counts["unchanged"], counts["kept"], counts["skipped"], counts["errors"])
         return changed
+
+    def _set_albums(self, decided: dict[int, list]) -> None:
+        """A beets album whose items all got one genre from it gets that genre too (its items are
+        stored already)."""
+        for items in decided.values():
+            album = items[0].get_album()
+            answers = {tuple(i.genres) for i in items}
+            if album is None or len(answers) != 1 or len(items) != len(album.items()):
+                continue
+            (genres,) = answers
+            if list(album.genres) != list(genres):
+                album.genres = list(genres)
+                album.store(inherit=False)
+                self._log.info("album {} - {}: {}", album.albumartist, album.album, "; ".join(genres))
 
     def _apply(self, item, result, floor: float, *, write: bool, pretend: bool) -> str:
         """Set one item's genres from its result: the top-k genres at or above the `floor`."""

@@ -60,6 +60,7 @@ class Track:
     artist: str | None = None
     compilation: bool = False
     user_genres: tuple[str, ...] = ()   # a genre the user set (not mgctag's): the album follows it
+    given: str | None = None        # the album a caller says it is in (beets' albums), instead of its tags
 
     def to_json(self) -> dict:
         """What the state database keeps, so a later run need not hear the track again."""
@@ -83,6 +84,11 @@ class Verdict:
     user_tracks: int = 0            # ... set on this many of its tracks
 
 
+def unit(t: Track) -> object:
+    """What a track waits for before its album is decided: the album it was given, else its home folder."""
+    return t.given if t.given else home(t.path)
+
+
 def home(path: Path) -> Path:
     """The folder an album is looked for in: the file's folder, or its parent for a disc folder."""
     folder = Path(os.path.abspath(path)).parent
@@ -95,9 +101,9 @@ def _norm(text: str | None) -> str:
 
 def decide(tracks: Sequence[Track], genres: Sequence[str]) -> dict[Path, Verdict]:
     """Each track that belongs to an album -> that album's verdict; tracks judged alone are left out."""
-    by_home: dict[Path, list[Track]] = {}
+    by_home: dict[object, list[Track]] = {}
     for t in tracks:
-        by_home.setdefault(home(t.path), []).append(t)
+        by_home.setdefault(unit(t), []).append(t)
     out: dict[Path, Verdict] = {}
     for members_of_home in by_home.values():
         for name, (members, tagged) in split(members_of_home)[0].items():
@@ -116,7 +122,9 @@ def split(tracks: Sequence[Track]) -> tuple[dict[str, tuple[list[Track], bool]],
     folder for an untagged one."""
     groups: dict[tuple, list[Track]] = {}
     for t in tracks:
-        if t.album and _norm(t.album):
+        if t.given:
+            groups.setdefault(("given", t.given), []).append(t)
+        elif t.album and _norm(t.album):
             groups.setdefault(("tags", _norm(t.album), _norm(t.album_artist)), []).append(t)
         else:
             groups.setdefault(("folder",), []).append(t)
@@ -124,7 +132,9 @@ def split(tracks: Sequence[Track]) -> tuple[dict[str, tuple[list[Track], bool]],
     alone: list[Track] = []
     for k, members in groups.items():
         artists = {_norm(t.artist) for t in members if _norm(t.artist)}
-        if k[0] == "tags":
+        if k[0] == "given":      # the caller's album (its compilations already left out)
+            name = k[1]
+        elif k[0] == "tags":
             first = members[0]
             by = first.album_artist if _norm(first.album_artist) else (first.artist or "")
             various = k[2] in VARIOUS or not k[2]   # no album artist: the tracks must share an artist
@@ -140,7 +150,7 @@ def split(tracks: Sequence[Track]) -> tuple[dict[str, tuple[list[Track], bool]],
         if len(members) < 2:
             alone += members
             continue
-        albums[name] = (members, k[0] == "tags")
+        albums[name] = (members, k[0] != "folder")
     return albums, alone
 
 

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -66,14 +66,16 @@ class ScanOptions:
 def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
          on_found: Callable[[int], None] | None = None, on_run: Callable[[int], None] | None = None,
          should_stop: Callable[[], bool] | None = None,
-         on_model: Callable[[Analyser], None] | None = None) -> Iterator[FileResult]:
+         on_model: Callable[[Analyser], None] | None = None,
+         albums_of: Mapping[Path, str] | None = None) -> Iterator[FileResult]:
     """Analyse every audio file under `paths` and (optionally) write their genres.
 
     Yields a FileResult per file, errors included; raises only for problems that stop the
     whole run (no model, bad options, a path that does not exist, LockError when another run
     holds the state). `on_model` gets the loaded Analyser, `on_run` the run id (for `undo`);
     once `should_stop()` is true no new file is started, the state is committed and the
-    generator ends.
+    generator ends. `albums_of` names the album of some files (a beets album), which then
+    stands for their tags and folder (mgctag.albums).
     """
     from .infer import pick_device
 
@@ -89,7 +91,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                                  batch_size=options.batch_size)
         if on_model:
             on_model(analyser)
-        run = _Run(db, paths, options, analyser)
+        run = _Run(db, paths, options, analyser, albums_of or {})
         if on_run:
             on_run(run.id)
         try:
@@ -104,7 +106,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                     todo.append(f.path)
                 else:
                     early.append(result)
-            folders = _Folders(todo if options.albums == "auto" else (), [f.path for f in found])
+            folders = _Folders(todo if options.albums == "auto" else (), [f.path for f in found], run.unit)
             for result in early:   # an unchanged track waits for its folder only when something there is new
                 if not folders.hold(result.path, result):
                     yield result
@@ -231,14 +233,15 @@ class _Folders:
     folder of more than albums.MAX_TRACKS files (a flat library, a downloads folder) is no album:
     its files are decided alone as they come."""
 
-    def __init__(self, todo: Iterable[Path], everything: Iterable[Path]):
-        self.big = {folder for folder, n in Counter(map(albums.home, everything)).items() if n > albums.MAX_TRACKS}
-        self.left = Counter(folder for folder in map(albums.home, todo) if folder not in self.big)
-        self.waiting: dict[Path, list] = {}
+    def __init__(self, todo: Iterable[Path], everything: Iterable[Path], unit: Callable[[Path], object]):
+        self.unit = unit
+        self.big = {folder for folder, n in Counter(map(unit, everything)).items() if n > albums.MAX_TRACKS}
+        self.left = Counter(folder for folder in map(unit, todo) if folder not in self.big)
+        self.waiting: dict[object, list] = {}
 
     def hold(self, path: Path, item) -> bool:
         """Keep `item` (an unchanged file's result) with its folder when something there is being heard."""
-        folder = albums.home(path)
+        folder = self.unit(path)
         if not self.left[folder]:
             return False
         self.waiting.setdefault(folder, []).append(item)
@@ -246,7 +249,7 @@ class _Folders:
 
     def add(self, path: Path, item) -> list | None:
         """A heard file; its folder's items once this was the folder's last."""
-        folder = albums.home(path)
+        folder = self.unit(path)
         if folder in self.big:
             return [item]
         self.waiting.setdefault(folder, []).append(item)
@@ -264,8 +267,9 @@ def _workers(options: ScanOptions) -> int:
 class _Run:
     """One run's bookkeeping: triage by stat, decisions, journalled writes, state rows, counts."""
 
-    def __init__(self, db: state.State, roots: Sequence[str | Path], options: ScanOptions, analyser: Analyser):
-        self.db, self.options, self.analyser = db, options, analyser
+    def __init__(self, db: state.State, roots: Sequence[str | Path], options: ScanOptions, analyser: Analyser,
+                 albums_of: Mapping[Path, str]):
+        self.db, self.options, self.analyser, self.albums_of = db, options, analyser, albums_of
         self.model_id, self.settings = analyser.model_id, _settings(analyser, options)
         self.floor = _floor(analyser, options)
         self.writing = dict(hardlinks=options.hardlinks, id3v23=options.id3v23, keep_mtime=options.keep_mtime)
@@ -310,7 +314,8 @@ class _Run:
             if isinstance(item, FileResult):
                 seen = self.known.get(item.path)
                 if seen and seen.evidence and seen.status != "skipped":
-                    tracks[item.path] = albums.Track.from_json(item.path, seen.evidence)
+                    tracks[item.path] = replace(albums.Track.from_json(item.path, seen.evidence),
+                                                given=self.albums_of.get(item.path))
             elif item[1] is not None and item[0].peak > SILENT_PEAK:
                 tracks[item[0].path] = self._track(*item)
         verdicts = albums.decide(list(tracks.values()), self.analyser.genres)
@@ -333,7 +338,12 @@ class _Run:
     def _track(self, d: Decoded, scores: np.ndarray) -> albums.Track:
         e = d.existing
         user = tuple(e.genres) if self.options.keep_existing and e.genres and not self._ours(d) else ()
-        return albums.Track(d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user)
+        return albums.Track(d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user,
+                            self.albums_of.get(d.path))
+
+    def unit(self, path: Path) -> object:
+        """What a file waits for (albums.unit), known from its path before it is heard."""
+        return self.albums_of.get(path) or albums.home(path)
 
     def _ours(self, d: Decoded) -> bool:
         """Whether the file's genre is one mgctag wrote (and nobody changed since): mgctag's to refresh."""

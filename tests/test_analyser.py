@@ -6,6 +6,7 @@ import pytest
 
 import audiogen
 from conftest import make_band_model
+from mgctag import taxonomy
 from mgctag.analyser import Analyser, resolve
 from mgctag.errors import MgctagError
 from mgctag.genremap import GenreMap
@@ -100,3 +101,23 @@ def test_model_defaults_apply_unless_overridden(tmp_path):
     b = Analyser.load(str(m), genres="all", segments=5)
     assert b.genres == ["Rock", "Grunge"] and b.segments == [5]
     assert isinstance(a.job(), DecodeJob)
+
+
+def test_a_dropped_subgenre_counts_for_its_nearest_written_ancestor(tmp_path):
+    """The genre tree (taxonomy.PARENT): under --genres gtzan a softmax model's Punk and Swing
+    probabilities go to Rock and Jazz instead of being lost; a tagger's own Rock output already
+    hears punk, so its Punk sigmoid is not merged in; a tagger without a Rock output moves it up."""
+    labels = ["Rock", "Punk", "Jazz", "Swing", "Techno"]
+    soft = Analyser.load(str(make_band_model(tmp_path / "s.safetensors", labels, low=(0.1, 0.05, 0, -0.05, 0))),
+                         genres="gtzan")
+    assert soft.genres == ["Rock", "Jazz"] and [list(g) for g in soft.members[0].groups] == [[0, 1], [2, 3]]
+    probs = np.array([[0.2, 0.3, 0.1, 0.3, 0.1]])
+    np.testing.assert_allclose(soft.members[0].genre_probs(probs), [[0.5, 0.4]])   # Techno has no written ancestor
+
+    tagger = Analyser.load(str(make_band_model(tmp_path / "t.safetensors", labels, arch="test-band-tagger",
+                                               low=(0.1, 0.05, 0, -0.05, 0))), genres="gtzan")
+    assert [list(g) for g in tagger.members[0].groups] == [[0], [2]]
+    no_rock = make_band_model(tmp_path / "n.safetensors", ["Punk", "Jazz"], arch="test-band-tagger", low=(0.1, -0.1))
+    moved = Analyser.load(str(no_rock), genre_map=GenreMap.parse("punk: -"))
+    assert moved.genres == ["Rock", "Jazz"]
+    assert taxonomy.ancestors("Punk rock") == ["Rock"] and taxonomy.ancestors("Rock") == []

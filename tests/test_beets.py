@@ -204,3 +204,26 @@ def test_a_bad_config_value_is_a_clear_error(plugin_with, section, message):
 
     with pytest.raises(UserError, match=message):
         plugin_with(**section).scan_options()
+
+
+def test_a_beets_album_is_decided_as_one_and_gets_the_genre_too(tmp_path, band_model):
+    from test_albums import LOW as LOW_MIX, WEAK_HIGH, track
+
+    lib = Beets(tmp_path, band_model)
+    src = tmp_path / "src" / "Ann" / "A"
+    for i, mix in enumerate((LOW_MIX, LOW_MIX, WEAK_HIGH)):
+        p = track(src / f"{i}.flac", mix, album="A", album_artist="Ann", artist="Ann", seed=i)
+        f = __import__("mutagen").File(p, easy=True)
+        f["title"] = [f"t{i}"]
+        f.save()
+    lib.beet("import", "-A", tmp_path / "src" / "Ann" / "A")
+    lib.beet("mgctag")
+    items = lib.items()
+    assert {tuple(items[f"t{i}"]["genres"]) for i in range(3)} == {("Low",)}, items
+    assert {file_genres(src / f"{i}.flac") for i in range(3)} == {("Low",)}
+    library = beets_library.Library(str(lib.db), str(lib.music))
+    try:
+        (album,) = library.albums()
+        assert list(album.genres) == ["Low"]
+    finally:
+        library._close()

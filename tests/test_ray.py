@@ -70,8 +70,8 @@ def same_answers(local: dict, remote: dict) -> None:
     assert set(local) == set(remote)
     for name, a in local.items():
         b = remote[name]
-        assert (b.status, b.error, b.note, b.existing_genre, b.model) == \
-               (a.status, a.error, a.note, a.existing_genre, a.model), name
+        assert (b.status, b.error, b.note, b.existing_genre, b.model, b.album, b.decided_by) == \
+               (a.status, a.error, a.note, a.existing_genre, a.model, a.album, a.decided_by), name
         assert [g for g, _ in b.genres] == [g for g, _ in a.genres], name
         np.testing.assert_allclose([p for _, p in b.genres], [p for _, p in a.genres], atol=1e-5, err_msg=name)
 
@@ -278,3 +278,21 @@ def until(condition, timeout: float = KILL_WAIT_S) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_albums_are_decided_on_the_driver_as_locally(tmp_path, band_model, cluster):
+    """Results come back from Ray in any order; each folder's albums are decided once it is all back."""
+    from test_albums import LOW, WEAK_HIGH, track
+
+    root = tmp_path / "lib"
+    for n, album in enumerate(("A", "B")):
+        for i, mix in enumerate((LOW, LOW, WEAK_HIGH)):
+            track(root / album / ("CD1" if i < 2 else "CD2") / f"{album}{i}.flac", mix, album=album, artist="Ann",
+                  seed=10 * n + i)
+    track(root / "misc" / "x.flac", WEAK_HIGH, seed=99)
+    local = by_name(scan([root], ScanOptions(model=str(band_model), workers=0)))
+    remote = by_name(scan([root], ScanOptions(model=str(band_model), ray="local", batch_size=2)))
+    same_answers(local, remote)
+    assert {(r.album, r.decided_by) for r in remote.values()} == {("Ann - A", "album"), ("Ann - B", "album"),
+                                                                 ("", "track")}
+    assert {r.genre for n, r in remote.items() if n != "x.flac"} == {"Low"} and remote["x.flac"].genre == "High"

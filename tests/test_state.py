@@ -217,3 +217,24 @@ def test_copy_of_a_tagged_file_is_new_to_the_state(tmp_path, band_model, decoded
     results = run(tmp_path / "lib", band_model, db, write_tags=True)
     # the copy joins a's folder album, so a is decided again from its kept evidence, not heard again
     assert decoded == [tmp_path / "lib" / "copy.flac"] and results[a].status == "unchanged"
+
+
+def test_a_schema_1_database_gains_the_evidence_column_and_keeps_its_rows(tmp_path, band_model, decoded):
+    """Rows from before the evidence column still skip their files; a new run fills it in."""
+    import sqlite3
+
+    files = library(tmp_path / "lib", 2)
+    db = tmp_path / "state.sqlite"
+    run(tmp_path / "lib", band_model, db, write_tags=True)
+    con = sqlite3.connect(db)   # make it the database an mgctag of schema 1 left
+    con.execute("ALTER TABLE files DROP COLUMN evidence")
+    con.execute("PRAGMA user_version=1")
+    con.commit()
+    con.close()
+    decoded.clear()
+    again = run(tmp_path / "lib", band_model, db, write_tags=True)
+    assert decoded == [] and {r.status for r in again.values()} == {"skipped"}
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM files WHERE evidence IS NULL").fetchone()[0] == len(files)
+    con.close()

@@ -109,7 +109,8 @@ class KeyedFormat(Format):
         key = self.keys[field]
         if f.tags is None or key not in f.tags:
             return []
-        return [self.to_text(field, v) for v in f.tags[key]]
+        values = f.tags[key]   # a list, but MP4's flags (cpil) are a bare bool
+        return [self.to_text(field, v) for v in (values if isinstance(values, list) else [values])]
 
     def set(self, f: mutagen.FileType, field: str, values: Sequence[str]) -> None:
         key = self.keys[field]
