@@ -313,7 +313,7 @@ class _Run:
         for item in items:
             if isinstance(item, FileResult):
                 seen = self.known.get(item.path)
-                if seen and seen.evidence and seen.status != "skipped":
+                if seen and seen.evidence:
                     tracks[item.path] = replace(albums.Track.from_json(item.path, seen.evidence),
                                                 given=self.albums_of.get(item.path))
             elif item[1] is not None and item[0].peak > SILENT_PEAK:
