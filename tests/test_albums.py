@@ -273,3 +273,16 @@ def test_album_tags_are_read_in_every_format(tmp_path, fmt):
     _set_album_tags(path, family)
     st = tags.read(path)
     assert (st.album, st.album_artist, st.artist, st.compilation) == ("Ærø", "Various Artists", "Ann", True)
+
+
+def test_tracks_skipped_as_not_sure_enough_still_count_for_their_album_later(tmp_path, band_model, decoded):
+    db = tmp_path / "state.sqlite"
+    old = [track(tmp_path / "A" / f"0{i}.flac", WEAK_HIGH, album="A", artist="Ann", seed=i) for i in range(2)]
+    first = run(tmp_path, band_model, state=db, min_confidence=0.95)
+    assert {first[p].status for p in old} == {"skipped"}
+    new = track(tmp_path / "A" / "10.flac", HIGH, album="A", artist="Ann", seed=9)
+    decoded.clear()
+    again = run(tmp_path, band_model, state=db, min_confidence=0.95)
+    assert decoded == [new]
+    assert {again[p].confidence for p in old + [new]} == {again[new].confidence}   # all decided with the new one
+    assert all("unchanged since last run" not in again[p].note for p in old)
