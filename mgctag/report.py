@@ -33,7 +33,7 @@ def row(result: FileResult) -> dict:
         "status": result.status,
         "genre": result.genre,
         "confidence": None if conf is None else round(conf, 4),
-        "genres": [(g, round(p, 4)) for g, p in result.genres],
+        "genres": [(g, None if p is None else round(p, 4)) for g, p in result.genres],
         "existing_genre": result.existing_genre,
         "model": result.model,
         "error": result.error,
@@ -58,7 +58,7 @@ class CsvReport:
 
     def write(self, result: FileResult) -> None:
         r = row(result)
-        r["genres"] = "; ".join(f"{g}:{p:.3f}" for g, p in r["genres"])
+        r["genres"] = "; ".join(g if p is None else f"{g}:{p:.3f}" for g, p in r["genres"])
         self.w.writerow([csv_safe(r[c]) for c in COLUMNS])
 
     def close(self, summary: str | None) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from .genremap import GenreMap
 from .result import STATUSES, FileResult, printable
 
+HELD = ("tagged", "would-tag", "unchanged", "kept")   # the genre chart: what the files hold (or will), not guesses
 DOUBTFUL_BELOW = 0.5   # a top genre below this (or below --min-confidence) is a doubtful one
 MAX_BARS = 30          # genres drawn as bars; any more are summed into one "other" bar
 BINS = 20              # confidence histogram: bins of 0.05
@@ -123,7 +124,7 @@ tr.doubtful td.doubt { color: #9a4a00; font-weight: 600; }
 tr[data-status=error] td { color: #a00000; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num, td.status { white-space: nowrap; }
-td.path { word-break: break-all; }
+td.path { overflow-wrap: normal; word-break: normal; }
 .controls { margin: 8px 0; display: flex; gap: 14px; align-items: center; flex-wrap: wrap; }
 .controls input[type=search] { width: 22em; }
 """
@@ -150,7 +151,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
     threshold = max(DOUBTFUL_BELOW, line or 0.0)
     counts = Counter(r.status for r in results)
     models = sorted({r.model for r in results if r.model})
-    genres = Counter(r.genre for r in results if r.genre and r.status != "error")
+    genres = Counter(r.genre for r in results if r.genre and r.status in HELD)
     confidences = [r.confidence for r in results if r.confidence is not None and r.status != "error"]
     rows = sorted(((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(t[0], t[2]), t[1]))
     n_doubtful = sum(1 for d, _, _ in rows if d)
@@ -168,7 +169,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
         "<p class=\"counts\">" + "".join(f"<span><b>{counts[s]}</b> {e(s)}</span>" for s in statuses)
         + f"<span><b>{n_doubtful}</b> doubtful</span></p>\n</header>\n",
         "<section class=\"charts\">\n",
-        f"<figure id=\"genre-chart\"><figcaption>Genres ({sum(genres.values())} files with a genre)</figcaption>\n"
+        f"<figure id=\"genre-chart\"><figcaption>Genres written or kept ({sum(genres.values())} files)</figcaption>\n"
         f"{_bar_chart(genres.most_common())}</figure>\n",
         f"<figure id=\"confidence-chart\"><figcaption>Confidence of the top genre ({len(confidences)} files)"
         f"</figcaption>\n{_histogram(confidences, line)}</figure>\n</section>\n",
@@ -232,7 +233,7 @@ def _rank(doubts: list[str], r: FileResult) -> float:
 def _row(r: FileResult, doubts: list[str], rank: float) -> str:
     e = _esc
     conf = r.confidence
-    scored = ", ".join(f"{g} {p:.2f}" for g, p in r.genres)
+    scored = ", ".join(g if p is None else f"{g} {p:.2f}" for g, p in r.genres)
     cells = (
         f"<td class=\"doubt\" data-v=\"{rank:.4f}\">{e('; '.join(doubts))}</td>",
         f"<td class=\"status\">{e(r.status)}</td>",
@@ -240,7 +241,8 @@ def _row(r: FileResult, doubts: list[str], rank: float) -> str:
         f"<td class=\"num\" data-v=\"{'' if conf is None else f'{conf:.4f}'}\">"
         f"{'' if conf is None else f'{conf:.2f}'}</td>",
         f"<td>{e(r.existing_genre)}</td>",
-        f"<td class=\"path\">{e(printable(r.path))}</td>",
+        # a long path may wrap after a slash, never inside a name
+        f"<td class=\"path\" title=\"{e(printable(r.path))}\">{'/<wbr>'.join(map(e, printable(r.path).split('/')))}</td>",
         f"<td>{e(r.error or r.note)}</td>",
         f"<td title=\"decided by {e(r.decided_by)}\">{e(r.album)}</td>",
     )
@@ -249,8 +251,8 @@ def _row(r: FileResult, doubts: list[str], rank: float) -> str:
 
 
 def _setting(value) -> str:
-    if value is None:
-        return "default"
+    if value is None:   # not used (ray, ray-actors without --ray); the defaults a run chose are filled in
+        return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, GenreMap):

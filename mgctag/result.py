@@ -12,7 +12,8 @@ STATUSES = ("tagged", "would-tag", "kept", "unchanged", "skipped", "error")
 class FileResult:
     path: Path
     status: str
-    genres: list[tuple[str, float]] = field(default_factory=list)  # top-k, best first
+    # top-k, best first; for "kept", the genres kept, with the model's confidence in each (None: it cannot name it)
+    genres: list[tuple[str, float | None]] = field(default_factory=list)
     existing_genre: str = ""
     model: str = ""
     error: str = ""                     # one-line reason when status is error
@@ -26,6 +27,7 @@ class FileResult:
 
     @property
     def confidence(self) -> float | None:
+        """The top genre's confidence (None when the model cannot name a genre that was kept)."""
         return self.genres[0][1] if self.genres else None
 
 

@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import albums, discover, safe, state, tags
+from . import albums, discover, safe, state, tags, taxonomy
 from .errors import MgctagError
 from .genremap import GenreMap
 from .analyser import Analyser
@@ -296,10 +296,7 @@ class _Run:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
                 self.known[f.path] = seen
-                decided = (seen.evidence or {}).get("decided", {})
-                return self._count(FileResult(f.path, "skipped", seen.genres, seen.existing_genre, self.model_id,
-                                              note=UNCHANGED_NOTE, album=decided.get("album", ""),
-                                              decided_by=decided.get("by", albums.TRACK)))
+                return self._count(_remembered(f.path, seen, self.model_id))
         return None
 
     def settle(self, items: list, stop: Callable[[], bool] = lambda: False) -> Iterator[FileResult]:
@@ -421,6 +418,15 @@ class _Run:
         self.db.finish_run(self.id, counts=dict(self.counts), outcome="done" if self.complete else "interrupted")
 
 
+def _remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
+    """An unchanged file's answer from the state, without listening again: what the last run
+    decided, and why (a file it wrote now holds that, so it is "unchanged")."""
+    decided = (seen.evidence or {}).get("decided", {})
+    status = "unchanged" if seen.status == "tagged" else seen.status
+    return FileResult(path, status, seen.genres, seen.existing_genre, model_id, note=seen.note or UNCHANGED_NOTE,
+                      album=decided.get("album", ""), decided_by=decided.get("by", albums.TRACK))
+
+
 def _unexpected(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"unexpected {type(e).__name__}" + (f": {text[:160]}" if text else "")
@@ -460,11 +466,23 @@ def _decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, op
                                                 f"--min-confidence {floor:g}"
         return result, None
     values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
-    if users:
-        result.status, result.note = "kept", "has a genre mgctag did not write (use --overwrite)"
+    if users:   # the line shows the genre kept; the model's guess goes in the note
+        heard = dict(scored)
+        result.genres = [(g, heard.get(taxonomy.canonical(g))) for g in existing.genres]
+        guess = ", ".join(f"{g} ({p:.2f})" for g, p in chosen)
+        result.status = "kept"
+        if [taxonomy.key(g) for g in existing.genres] == [taxonomy.key(g) for g in values["genres"]]:
+            result.note = f"mgctag hears the same: {guess}"
+        else:
+            result.note = f"a genre mgctag did not write; it hears {guess} (--overwrite replaces it)"
         return result, None
+    notes = []
     if verdict and own[0][0] != scored[0][0]:
-        result.note = f"its own guess: {own[0][0]} ({own[0][1]:.2f})"
+        notes.append(f"its own guess: {own[0][0]} ({own[0][1]:.2f})")
+    if len(chosen) < min(options.top_k, len(scored)):
+        g, p = scored[len(chosen)]
+        notes.append(f"not written: {g} ({math.floor(p * 1000) / 1000:.3f}) and below, under --min-confidence {floor:g}")
+    result.note = "; ".join(notes)
     return _changes(result, existing, values)
 
 

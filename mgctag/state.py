@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS files (
     error TEXT NOT NULL,
     written TEXT,                                 -- JSON Values, when this run wrote the file
     run_id INTEGER NOT NULL,
-    evidence TEXT                                 -- JSON: what the file's album is decided from
+    evidence TEXT,                                -- JSON: what the file's album is decided from
+    note TEXT NOT NULL DEFAULT ''                 -- why it was skipped or kept, shown again on a re-run
 );
 CREATE TABLE IF NOT EXISTS journal (
     run_id INTEGER NOT NULL,
@@ -140,6 +141,7 @@ class Seen:
     genres: list[tuple[str, float]]
     existing_genre: str
     evidence: dict | None = None    # what record() was given as evidence; None for rows from before it
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,9 @@ class State:
                 self.db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30,
                                           isolation_level=None)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:    # schema 1 had no evidence column; its rows simply have none
+            if version == 1:    # schema 1 had no evidence or note columns; its rows simply have none
                 self.db.execute("ALTER TABLE files ADD COLUMN evidence TEXT")
+                self.db.execute("ALTER TABLE files ADD COLUMN note TEXT NOT NULL DEFAULT ''")
             if version > SCHEMA_VERSION:
                 raise MgctagError(f"state database {self.path} is from a newer mgctag (schema {version})")
             if not create and version == 0:
@@ -252,17 +255,17 @@ class State:
         Errors are always retried (a full disk or a permission may have been fixed), and a dry
         run's "would-tag" does not excuse a run that writes.
         """
-        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre, evidence "
-                              "FROM files WHERE path = ?", (key(path),)).fetchone()
+        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre, evidence, "
+                              "note FROM files WHERE path = ?", (key(path),)).fetchone()
         if row is None:
             return None
-        size, mtime_ns, row_model, row_settings, status, genres, existing, evidence = row
+        size, mtime_ns, row_model, row_settings, status, genres, existing, evidence, note = row
         if (size, mtime_ns, row_model, row_settings) != (st.st_size, st.st_mtime_ns, model, settings):
             return None
         if status not in SETTLED and not (status == "would-tag" and not write_tags):
             return None
         return Seen(status, [(g, p) for g, p in json.loads(genres)], existing,
-                    json.loads(evidence) if evidence else None)
+                    json.loads(evidence) if evidence else None, note)
 
     def record(self, result: "FileResult", stat: tuple[int, int] | None, *, run_id: int, settings: str,
                written: Values | None = None, evidence: dict | None = None) -> None:
@@ -273,10 +276,11 @@ class State:
                 db.execute("DELETE FROM files WHERE path = ?", (key(result.path),))
                 return
             db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, model, settings, status, genres, "
-                       "existing_genre, error, written, run_id, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "existing_genre, error, written, run_id, evidence, note) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (key(result.path), *stat, result.model, settings, result.status, json.dumps(result.genres),
                         result.existing_genre, result.error, written.to_json() if written else None, run_id,
-                        json.dumps(evidence) if evidence is not None else None))
+                        json.dumps(evidence) if evidence is not None else None, result.note))
 
     def forget(self, paths: Iterable[str | os.PathLike]) -> None:
         with self._tx() as db:

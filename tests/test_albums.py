@@ -178,7 +178,7 @@ def test_a_new_track_that_flips_the_album_refreshes_the_old_ones_without_hearing
     assert {first[p].genre for p in old} == {"Low"} and {tags.read(p).genres for p in old} == {("Low",)}
     decoded.clear()
     again = run(tmp_path, band_model, state=db, write_tags=True)   # nothing new: nothing heard, nothing written
-    assert decoded == [] and {again[p].status for p in old} == {"skipped"}
+    assert decoded == [] and {again[p].status for p in old} == {"unchanged"}
     assert {again[p].album for p in old} == {"Ann - A"}
 
     new = [track(tmp_path / "A" / f"1{i}.flac", HIGH, seed=10 + i, **tagged) for i in range(3)]

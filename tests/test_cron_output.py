@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 import audiogen
 from mgctag.cli import app
 
-SUMMARY = re.compile(r"^\d+ files seen: \d+ tagged, \d+ would-tag, \d+ kept, \d+ unchanged, \d+ skipped, "
-                     r"\d+ errors in \d+\.\d s; \d+ albums? decided, \d+ tracks? alone \(run \d+\)$")
+SUMMARY = re.compile(r"^\d+ files? seen: \d+ tagged, \d+ would-tag, \d+ kept, \d+ unchanged, \d+ skipped, "
+                     r"\d+ errors? in \d+\.\d s; \d+ albums? decided, \d+ tracks? alone \(run \d+\)$")
 
 
 def invoke(*args):
@@ -33,7 +33,7 @@ def test_plain_lines_and_one_summary_line(tmp_path, band_model):
     assert f"{lib}/[bold]song.flac" in r.stdout   # a file name is never read as markup
     (summary,) = [line for line in r.stderr.splitlines() if "files seen" in line]
     assert SUMMARY.match(summary), summary
-    assert summary.startswith("3 files seen: 0 tagged, 2 would-tag, 0 kept, 0 unchanged, 0 skipped, 1 errors")
+    assert summary.startswith("3 files seen: 0 tagged, 2 would-tag, 0 kept, 0 unchanged, 0 skipped, 1 error in")
 
 
 def test_quiet_prints_only_errors_and_the_summary_and_log_file_gets_everything(tmp_path, band_model):
@@ -61,7 +61,7 @@ def test_state_path_from_the_environment(tmp_path, band_model, monkeypatch):
     r = invoke("scan", lib, "--model", band_model, "--workers", 0)
     assert r.exit_code == 1 and db.is_file() and os.path.exists(f"{db}.lock")
     r = invoke("scan", lib, "--model", band_model, "--workers", 0)
-    assert "2 skipped" in r.stderr
+    assert "2 would-tag" in r.stderr and "(run 2)" in r.stderr   # the same database: answers remembered
 
 
 def test_unusable_state_path_is_a_usage_error(tmp_path, band_model):
@@ -73,3 +73,18 @@ def test_unusable_state_path_is_a_usage_error(tmp_path, band_model):
     assert r.exit_code == 2
     r = invoke("scan", lib, "--model", band_model, "--hardlinks", "keep")
     assert r.exit_code == 2
+
+
+def test_one_file_and_no_file_read_as_english(tmp_path, band_model):
+    one = tmp_path / "one"
+    one.mkdir()
+    audiogen.make(one / "a.flac", seconds=2.5, freq=150.0)
+    r = invoke("scan", one, "--model", band_model, "--workers", 0, "--state", tmp_path / "s.sqlite")
+    assert r.stderr.startswith("1 file seen: 0 tagged, 1 would-tag") and ", 0 errors in" in r.stderr, r.stderr
+    assert "0 albums decided, 1 track alone" in r.stderr
+    empty = tmp_path / "empty"
+    (empty / ".hidden").mkdir(parents=True)
+    audiogen.make(empty / ".hidden" / "b.flac", seconds=2.5, freq=150.0)
+    r = invoke("scan", empty, "--model", band_model, "--state", tmp_path / "s.sqlite")
+    assert r.exit_code == 0 and r.stderr.startswith("0 files seen")
+    assert "no audio file was found under the paths given (hidden ones need --include-hidden)" in r.stderr

@@ -127,7 +127,8 @@ def test_values_from_files_stay_text_and_nothing_is_fetched():
 
 def test_charts_count_genres_and_bin_confidences():
     dom = Dom(render())
-    assert dom.shapes["genre-chart"].count("bar") == 3          # Rock, Jazz, Pop (the error has no genre)
+    # Rock, Jazz: what the files hold or will; not the skipped file's guess (Pop), nor the error
+    assert dom.shapes["genre-chart"].count("bar") == 2
     bins = dom.shapes["confidence-chart"]
     assert bins.count("bin") == 4 and bins.count("min-confidence") == 1
     assert "min-confidence 0.4" in dom.texts["confidence-chart"]
@@ -154,7 +155,7 @@ def test_report_writes_html_with_settings_and_summary(tmp_path):
     page = out.read_text(encoding="utf-8")
     assert "5 files seen: 1 would-tag (run 3)" in page
     assert re.search(r"<th>top-k</th><td>2</td>", page) and re.search(r"<th>write-tags</th><td>no</td>", page)
-    assert re.search(r"<th>model</th><td>default</td>", page)
+    assert re.search(r"<th>model</th><td>—</td>", page)   # a library caller that left it unresolved
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -173,7 +174,9 @@ def test_the_cli_reports_what_the_model_decided(tmp_path):
     assert "<th>min-confidence</th><td>0.55</td>" in page and "min-confidence 0.55" in page
     assert "<th>genres</th><td>Low, High</td>" in page and "<th>segments</th><td>3</td>" in page
     assert f"<th>model</th><td>{model}</td>" in page and "<th>top-k</th><td>1</td>" in page
-    assert "1 files seen" in page
+    assert "1 file seen" in page
+    assert "<td>default</td>" not in page and "<th>ray</th><td>—</td>" in page   # the values used
+    assert "<th>workers</th><td>0</td>" in page and re.search(r"<th>batch-size</th><td>\d+</td>", page)
 
 
 # --- in a real browser ------------------------------------------------------------------------

@@ -253,3 +253,26 @@ def test_a_decoded_file_says_what_its_decoding_cost(tmp_path):
     song = audiogen.write_audio(tmp_path / "song.flac", audiogen.tone(6.0, 22050, 440.0), 22050)
     d = DecodeJob(WindowSpec(22050, 22050, 3))(song)
     assert not d.error and 0.0 < d.cpu_s < 30.0
+
+
+def test_a_kept_file_shows_the_genre_kept_and_the_guess_in_the_note(tmp_path, band_model):
+    users = {"blues.flac": "Blues", "low.flac": "Low"}
+    for name, genre in users.items():
+        p = audiogen.make(tmp_path / name, seconds=2.5, sr=22050, freq=LOW)
+        f = mutagen.File(p)
+        f["genre"] = [genre]
+        f.save()
+    results = {p.name: r for p, r in run(tmp_path, band_model, albums="off").items()}
+    blues, low = results["blues.flac"], results["low.flac"]
+    assert (blues.status, blues.genre, blues.confidence) == ("kept", "Blues", None)   # the model cannot name Blues
+    assert blues.note == "a genre mgctag did not write; it hears Low (1.00) (--overwrite replaces it)"
+    assert (low.status, low.genre) == ("kept", "Low") and low.confidence > 0.9
+    assert low.note.startswith("mgctag hears the same: Low") and "--overwrite" not in low.note
+
+
+def test_top_k_says_why_a_genre_was_not_written(tmp_path, band_model):
+    p = audiogen.make(tmp_path / "a.flac", seconds=2.5, sr=22050, freq=LOW)
+    r = run(tmp_path, band_model, top_k=2, min_confidence=0.3)[p]
+    assert r.status == "would-tag" and [g for g, _ in r.genres] == ["Low", "High"]   # the report lists both
+    assert r.note == "not written: High (0.000) and below, under --min-confidence 0.3"
+    assert run(tmp_path, band_model, top_k=2, min_confidence=0.0)[p].note == ""

@@ -51,7 +51,7 @@ def test_rerun_skips_unchanged_files_without_decoding_or_writing(tmp_path, band_
     assert decoded == []
     for p in files:
         r = again[p]
-        assert (r.status, r.note) == ("skipped", UNCHANGED_NOTE)
+        assert (r.status, r.note) == ("unchanged", UNCHANGED_NOTE)   # what the last run wrote, not heard again
         assert r.genres == first[p].genres and r.model == "band"
         assert (p.stat().st_mtime_ns, p.stat().st_ino) == (stats[p].st_mtime_ns, stats[p].st_ino)
 
@@ -71,7 +71,7 @@ def test_changed_moved_and_deleted_files(tmp_path, band_model, decoded):
     results = run(lib, band_model, db, write_tags=True)
     assert sorted(decoded) == sorted([a, moved])
     assert results[a].status == "unchanged" and results[moved].status == "unchanged"
-    assert results[d].status == "skipped"
+    assert results[d].status == "unchanged"
     state = State(db)
     rows = {bytes(p) for (p,) in state.db.execute("SELECT path FROM files")}
     state.close()
@@ -121,7 +121,8 @@ def test_dry_run_does_not_excuse_a_writing_run(tmp_path, band_model, decoded):
     db = tmp_path / "state.sqlite"
     assert {r.status for r in run(tmp_path / "lib", band_model, db).values()} == {"would-tag"}
     decoded.clear()
-    assert {r.status for r in run(tmp_path / "lib", band_model, db).values()} == {"skipped"}
+    again = run(tmp_path / "lib", band_model, db).values()   # a second dry run shows the answer it stored
+    assert {(r.status, r.note) for r in again} == {("would-tag", UNCHANGED_NOTE)} and all(r.genre for r in again)
     assert decoded == []
     results = run(tmp_path / "lib", band_model, db, write_tags=True)
     assert {r.status for r in results.values()} == {"tagged"} and sorted(decoded) == sorted(files)
@@ -141,7 +142,8 @@ def test_errors_are_retried_and_kept_rows_are_not(tmp_path, band_model, decoded)
     decoded.clear()
     again = run(lib, band_model, db, write_tags=True)
     assert decoded == [bad] and again[bad].status == "error"
-    assert again[kept].status == "skipped" and tags.read(kept).genres == ("Polka",)
+    assert again[kept].status == "kept" and tags.read(kept).genres == ("Polka",)
+    assert again[kept].note == first[kept].note   # the reason is kept with the answer
 
 
 def test_state_survives_reopening_and_takes_any_file_name(tmp_path, band_model):
@@ -151,7 +153,7 @@ def test_state_survives_reopening_and_takes_any_file_name(tmp_path, band_model):
     audiogen.make(lib / "plain.flac", seconds=2.5, freq=HIGH).rename(odd)  # libsndfile cannot create it
     db = tmp_path / "deeper" / "state.sqlite"   # its folder is created
     assert run(lib, band_model, db, write_tags=True)[odd].status == "tagged"
-    assert run(lib, band_model, db, write_tags=True)[odd].status == "skipped"
+    assert run(lib, band_model, db, write_tags=True)[odd].status == "unchanged"
     state = State(db)
     (run_row,) = [r for r in state.runs() if r.id == 1]
     assert run_row.outcome == "done" and run_row.counts == {"tagged": 1} and run_row.changed == 1
@@ -183,7 +185,7 @@ def test_many_unchanged_files_cost_one_stat_each(tmp_path, band_model, decoded):
     state.close()
     results = list(scan([lib], options))
     assert decoded == [] and len(results) == 2000
-    assert {(r.status, r.note, r.genre) for r in results} == {("skipped", UNCHANGED_NOTE, "Low")}
+    assert {(r.status, r.note, r.genre) for r in results} == {("unchanged", UNCHANGED_NOTE, "Low")}
 
 
 def test_library_use_without_a_state_file_keeps_nothing(tmp_path, band_model, decoded):
@@ -228,12 +230,13 @@ def test_a_schema_1_database_gains_the_evidence_column_and_keeps_its_rows(tmp_pa
     run(tmp_path / "lib", band_model, db, write_tags=True)
     con = sqlite3.connect(db)   # make it the database an mgctag of schema 1 left
     con.execute("ALTER TABLE files DROP COLUMN evidence")
+    con.execute("ALTER TABLE files DROP COLUMN note")
     con.execute("PRAGMA user_version=1")
     con.commit()
     con.close()
     decoded.clear()
     again = run(tmp_path / "lib", band_model, db, write_tags=True)
-    assert decoded == [] and {r.status for r in again.values()} == {"skipped"}
+    assert decoded == [] and {r.status for r in again.values()} == {"unchanged"}
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     assert con.execute("SELECT count(*) FROM files WHERE evidence IS NULL").fetchone()[0] == len(files)

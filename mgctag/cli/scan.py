@@ -118,13 +118,15 @@ def scan(
 
     def summary() -> str:
         seen = sum(counts.values())
-        text = f"{seen} files seen: " + ", ".join(
+        text = f"{_n(seen, 'file')} seen: " + ", ".join(
             f"{counts.get(s, 0)} {s}" for s in ("tagged", "would-tag", "kept", "unchanged", "skipped")) + \
-            f", {counts.get('error', 0)} errors in {time.monotonic() - started:.1f} s"
+            f", {_n(counts.get('error', 0), 'error')} in {time.monotonic() - started:.1f} s"
         if options.albums == "auto" and seen:
             text += f"; {_n(len(decided['album']), 'album')} decided, {_n(len(decided['track']), 'track')} alone"
         if run_id[0] is not None:
             text += f" (run {run_id[0]})"
+        if not found[0] and not stop():
+            text += "; no audio file was found under the paths given (hidden ones need --include-hidden)"
         if stop():
             text += f"; stopped by {_signal_name(stop.signum)}, {max(found[0] - seen, 0)} files left for the next run"
         return text
@@ -140,8 +142,13 @@ def scan(
                     progress.update(task, total=n)
 
                 def on_model(analyser) -> None:
-                    resolved.update({k: v for k, v in (("min_confidence", analyser.min_confidence),
-                                                       ("genres", analyser.genres), ("segments", analyser.segments))
+                    from ..pool import usable_cpus
+
+                    resolved.update({k: v for k, v in (("model", analyser.model_id),
+                                                       ("min_confidence", analyser.min_confidence),
+                                                       ("genres", analyser.genres), ("segments", analyser.segments),
+                                                       ("batch_size", analyser.batch_sizes),
+                                                       ("workers", None if options.ray else usable_cpus()))
                                      if getattr(options, k) is None})
 
                 results = run_scan(paths, options, on_found=on_found, should_stop=stop, on_model=on_model,
