@@ -411,3 +411,21 @@ def test_trailing_tags_are_told_apart(tmp_path):
         fh.write(appended_id3v24({"TIT2": "t"}) + v1)
     kinds = trailing.trailers(path)
     assert [t.kind for t in kinds] == ["id3v1", "id3v2", "apev2"] and kinds[-1].start == audio_end
+
+
+def test_an_id3v1_genre_is_the_users_and_is_kept(tmp_path, band_model):
+    """A file whose only genre is in its ID3v1 tag: read as its genre, so --keep-existing keeps it,
+    and an --overwrite writes ID3v2 and leaves the ID3v1 bytes as they were."""
+    from mutagen.id3 import MakeID3v1
+
+    from mgctag.scanner import ScanOptions, scan
+
+    path = make(tmp_path / "old.mp3", seconds=2.5, freq=150.0)
+    v1 = MakeID3v1({"TCON": TCON(encoding=0, text=["Abstract"]), "TIT2": TIT2(encoding=0, text=["Old"])})
+    with open(path, "ab") as fh:
+        fh.write(v1)
+    assert tags.read(path).genres == ("Abstract",)
+    (kept,) = scan([path], ScanOptions(model=str(band_model), workers=0, write_tags=True))
+    assert (kept.status, kept.genre) == ("kept", "Abstract") and path.read_bytes().endswith(v1)
+    (written,) = scan([path], ScanOptions(model=str(band_model), workers=0, write_tags=True, keep_existing=False))
+    assert written.status == "tagged" and tags.read(path).genres == ("Low",) and path.read_bytes().endswith(v1)

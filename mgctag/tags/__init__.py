@@ -82,7 +82,8 @@ def read(path: str | os.PathLike) -> TagState:
             return TagState((), (), None, None, NO_CONTAINER_FORMAT, unwritable=formats.NO_TAG_CONTAINER)
         first = {name: next(iter(handler.get(f, name)), None) for name in (MODEL, ARTIST, ALBUM, ALBUM_ARTIST,
                                                                            COMPILATION)}
-        return TagState(genres=tuple(handler.get(f, GENRE)), confidences=tuple(handler.get(f, CONFIDENCE)),
+        genres = handler.get(f, GENRE) or handler.older_genres(f)
+        return TagState(genres=tuple(genres), confidences=tuple(handler.get(f, CONFIDENCE)),
                         model=first[MODEL], artist=first[ARTIST], format=handler.name,
                         unwritable=handler.blocked(f), album=first[ALBUM], album_artist=first[ALBUM_ARTIST],
                         compilation=_flag(first[COMPILATION]), raw=_snapshot(handler, f))

@@ -46,6 +46,11 @@ class Format:
         """The file loaded for reading or writing tags; `detected` is mutagen.File's default load."""
         return detected
 
+    def older_genres(self, f: mutagen.FileType) -> list[str]:
+        """A genre the file keeps in an older tag beside the one mgctag writes (MP3's ID3v1): the
+        user's genre too, read when the main tag has none."""
+        return []
+
     def blocked(self, f: mutagen.FileType) -> str:
         """Why this file's tags must not be written (one line), "" when they may be."""
         return ""

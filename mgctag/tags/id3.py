@@ -72,6 +72,13 @@ class Id3Format(Format):
                     return "its genre is in an APEv2 tag after the audio, which mgctag does not write: not written"
         return ""
 
+    def older_genres(self, f):
+        if not self.v1:
+            return []
+        v1 = next((t for t in trailing.trailers(f.filename) if t.kind == "id3v1"), None)
+        frame = mutagen.id3.ParseID3v1(trailing.read_span(f.filename, v1)).get("TCON") if v1 else None
+        return [str(g) for g in frame.genres if g.strip()] if frame else []
+
     def get(self, f, field):
         frame = f.tags.get(KEYS[field]) if f.tags is not None else None
         if frame is None:
