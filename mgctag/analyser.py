@@ -15,6 +15,7 @@ efficientat-mn04: precision 0.93 against 0.73 on the 30% most confident files; w
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .pool import DecodeJob, WindowSpec
 from .vote import vote
 
 ENSEMBLE_SEP = "+"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Analyser:
         for path in resolve(model):
             net, meta = weights.load(path, device)
             members.append(member(net, meta, path=path, genres=genres, genre_map=genre_map, segments=segments))
+        _warn_unused(genre_map, members)
         return cls.of(members, vote_method=vote_method, batch_size=batch_size, only=only)
 
     @classmethod
@@ -209,3 +212,13 @@ def _target(label: str, maps: Sequence[GenreMap], *, skip: set[str] = frozenset(
         if target is not None:
             return target
     return None
+
+
+def _warn_unused(genre_map: GenreMap, members: Sequence[Member]) -> None:
+    """A --genre-map line whose source no model names does nothing: most likely a misspelling."""
+    known = {GenreMap.key(name) for m in members for label in m.meta.labels
+             for name in (label, *taxonomy.ancestors(label))}
+    unused = [source for source in genre_map.table if source not in known]
+    if unused:
+        log.warning("--genre-map: no model here names %s; %s nothing", ", ".join(repr(s) for s in unused),
+                    "that line does" if len(unused) == 1 else "those lines do")

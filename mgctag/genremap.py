@@ -43,7 +43,8 @@ class GenreMap:
             have = {cls.key(label) for label in labels}
             missing = [g for k, g in wanted.items() if k not in have]
             if missing:
-                raise MgctagError(f"--genres: the model cannot name {', '.join(missing)}")
+                raise MgctagError(f"--genres: the model cannot name {', '.join(missing)}"
+                                  + _suggest(missing, [taxonomy.canonical(label) for label in labels]))
             targets = {label: wanted.get(cls.key(label)) for label in labels}
         return cls({cls.key(label): target for label, target in targets.items()}, keep_unlisted=False)
 
@@ -75,3 +76,13 @@ class GenreMap:
         if k in self.table:
             return self.table[k]
         return taxonomy.canonical(label) if self.keep_unlisted else None
+
+
+def _suggest(missing: list[str], names: list[str]) -> str:
+    """"(did you mean Jazz?)" for names that look like a misspelling of ones the model has."""
+    import difflib
+
+    by_key = {taxonomy.key(n): n for n in names}
+    near = [by_key[k] for g in missing for k in difflib.get_close_matches(taxonomy.key(g), list(by_key), n=2, cutoff=0.6)]
+    near = list(dict.fromkeys(near)) + [p for g in missing for p in difflib.get_close_matches(g, taxonomy.PRESETS, n=1)]
+    return f" (did you mean {' or '.join(near)}?)" if near else f" (it names: {', '.join(names)})"

@@ -83,3 +83,16 @@ def test_a_run_that_fails_midway_leaves_the_previous_report(tmp_path, band_model
         assert r.exit_code == 2 and "the disk went away" in r.output, r.output
         assert rep.read_text() == "the previous report\n"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_misspelt_genre_gets_a_suggestion_and_a_map_line_that_does_nothing_a_warning(tmp_path, band_model):
+    (tmp_path / "lib").mkdir()
+    audiogen.make(tmp_path / "lib" / "a.flac", seconds=2.5, freq=150.0)
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--model", str(band_model), "--genres", "lwo"])
+    assert r.exit_code == 2 and "cannot name lwo (did you mean Low?)" in r.output, r.output
+    gmap = tmp_path / "map.txt"
+    gmap.write_text("Low: Bass\nJaz: Jazz\n")
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--model", str(band_model), "--workers", "0",
+                                 "--genre-map", str(gmap), "--state", str(tmp_path / "s.sqlite")])
+    assert r.exit_code == 0 and "--genre-map: no model here names 'jaz'; that line does nothing" in r.stderr, r.output
+    assert "Bass" in r.stdout
