@@ -234,13 +234,23 @@ class MgctagPlugin(BeetsPlugin):
         item["mgctag_confidence"] = round(result.confidence, 3)
         item["mgctag_model"] = result.model
         item["mgctag_genres"] = "; ".join(genres)  # what mgctag set: a later edit makes the genre the user's
-        in_db = not ui.show_model_changes(item, fields=FIELDS)
+        in_db = not _show_changes(item)
         in_file = result.existing_genre == "; ".join(genres)
         if in_db and (in_file or not write):
             return "unchanged"
         if not pretend:
             item.try_sync(write=write, move=False)
         return "tagged"
+
+
+def _show_changes(item) -> bool:
+    """beets' diff of the fields mgctag sets, headed by the item; an item with no artist or title
+    (beets would print " -  - ") is named by its path. True when something changed."""
+    fresh = item.get_fresh_from_db()
+    if not any(item.get(f) != fresh.get(f) for f in FIELDS):
+        return False
+    ui.print_(format(fresh) if (fresh.artist or fresh.title) else displayable_path(fresh.path))
+    return ui.show_model_changes(item, fresh, fields=FIELDS, print_obj=False)
 
 
 def _set_by_mgctag(item) -> bool:

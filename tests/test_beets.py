@@ -227,3 +227,12 @@ def test_a_beets_album_is_decided_as_one_and_gets_the_genre_too(tmp_path, band_m
         assert list(album.genres) == ["Low"]
     finally:
         library._close()
+
+
+def test_pretend_names_an_item_without_artist_or_title_by_its_path(tmp_path, band_model):
+    lib = Beets(tmp_path, band_model)
+    (tmp_path / "src").mkdir()
+    p = audiogen.make(tmp_path / "src" / "untitled.flac", seconds=2.5, freq=LOW)
+    lib.beet("import", "-A", tmp_path / "src")
+    r = lib.beet("mgctag", "-p")
+    assert " -  - " not in r.stdout and f"{p}" in r.stdout and "Low" in r.stdout, r.output
