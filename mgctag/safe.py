@@ -99,6 +99,9 @@ def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int
         _copy_metadata(seen, target, tmp, keep_mtime=keep_mtime)
         _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
+    except tags.Unwritable:   # a refusal with its own reason (the copy would read differently elsewhere)
+        _remove(tmp)
+        raise
     except (MgctagError, OSError) as e:
         _remove(tmp)
         raise TagError(_reason(e)) from e
@@ -175,11 +178,15 @@ def _verify(tmp: Path, verify, original: decode.Witness) -> None:
     decoder input, or else the same decoded samples (a refusal is always a decode's)."""
     verify(tags.read(tmp))
     try:
-        same = decode.same_audio(original, tmp).same
+        same, by = decode.same_audio(original, tmp)
     except MgctagError as e:
         raise TagError(f"verification failed: {e}") from e
-    if not same:
+    if same:
+        return
+    if by in decode.compare.CHECKS:
         raise TagError("verification failed: audio differs")
+    raise tags.Unwritable(f"not written: {by} would read the tagged copy differently (its tag would change how "
+                          "another player decodes it)")
 
 
 def _copy_metadata(st: os.stat_result, original: Path, tmp: Path, *, keep_mtime: bool) -> None:

@@ -398,6 +398,8 @@ class _Run:
             changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat, witness=d.witness)
         except Exception as e:  # the original is untouched whatever was raised (write_safely's promise)
             self.db.journal_set(self.id, d.path, None)
+            if isinstance(e, tags.Unwritable):   # found only by trying: skipped, as a blocked file is
+                return replace(result, status="skipped", note=str(e)), d.stat, None
             return replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)), \
                 d.stat, None
         if not changed:

@@ -236,7 +236,7 @@ def test_undo_removes_the_tag_it_created(tmp_path, band_model):
     metadata box or comment header, so they are left out here)."""
     lib = tmp_path / "lib"
     lib.mkdir()
-    fmts = ["mp3", "wav", "aiff", "aifc", "dsf", "mp3.wav", "wv", "tta"]
+    fmts = ["mp3", "wav", "aiff", "aifc", "dsf", "wv", "tta"]   # an MP3-in-WAV is not written (test_verify)
     files = {fmt: make(lib, fmt, name=f"bare-{fmt.replace('.', '-')}") for fmt in fmts}
     original = {fmt: p.read_bytes() for fmt, p in files.items()}
     db = tmp_path / "state.sqlite"

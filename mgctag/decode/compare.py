@@ -48,6 +48,11 @@ layout, sample format, bit rate, frame size, profile, delay, time base, extradat
   pictures and padding. Hashed: STREAMINFO and every byte from the first frame (whose sync code
   must follow the last block) to the end of the file.
 - decode: no fast check; both files are decoded.
+
+The decoder mgctag uses is not the only one a player may use: an MP3 inside a WAV is FFmpeg's to
+mgctag, but libsndfile reads it too, and an ID3 chunk after its data makes libsndfile count other
+frames. So the witness also keeps how the other decoder sees the original (`views`), and a copy
+that decoder sees differently is not the same audio, whatever the first one says.
 """
 from __future__ import annotations
 
@@ -102,7 +107,7 @@ CHECKS: dict[str, Check] = {
 
 class Verdict(NamedTuple):
     same: bool
-    by: str  # the check that decided: a key of CHECKS, or "decode"
+    by: str  # the check that decided: a key of CHECKS, "decode", or the other decoder that reads the copy differently
 
 
 @dataclass
@@ -113,12 +118,13 @@ class Witness:
     check: str                  # its format's check
     fast: str | None            # the fast digest; None when that check cannot vouch for this file
     digest: str | None = None   # the full decode's, taken the first time a comparison needs it
+    views: dict[str, tuple] | None = None   # the other decoder's view of it, when it reads it (`_views`)
 
 
 def witness(path: str | os.PathLike) -> Witness:
     """Take `path`'s fast digest now; its full decode waits until a comparison needs one."""
     name = check_for(path)
-    return Witness(Path(path), name, fast_digest(path, name))
+    return Witness(Path(path), name, fast_digest(path, name), views=_views(path))
 
 
 def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
@@ -127,6 +133,17 @@ def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
     decode while the original does differs; DecodeError when the original does not decode."""
     from mgctag import decode  # the package, at call time: its audio_digest is the full decode
 
+    verdict = _same_for_mgctag(original, path, decode)
+    if verdict.same and original.views:
+        now = _views(path, only=original.views)
+        for name, view in original.views.items():
+            if now.get(name) != view:
+                return Verdict(False, name)
+    return verdict
+
+
+def _same_for_mgctag(original: Witness, path, decode) -> Verdict:
+    """The comparison by the decoder mgctag uses: the fast check, else two full decodes."""
     if original.fast is not None and fast_digest(path, original.check) == original.fast:
         return Verdict(True, original.check)
     log.debug("%s: %s cannot tell, decoding", path, original.check)
@@ -136,6 +153,27 @@ def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
         return Verdict(decode.audio_digest(path) == original.digest, DECODE)
     except DecodeError:
         return Verdict(False, DECODE)
+
+
+def _views(path: str | os.PathLike, only=None) -> dict[str, tuple]:
+    """How libsndfile sees `path` (format, subtype, rate, channels, frames) when it is not the
+    decoder mgctag uses for it but can read it; {} otherwise. Never raises."""
+    if only is not None and "libsndfile" not in only:
+        return {}
+    try:
+        from mgctag import decode
+
+        entry = formats.for_path(path)
+        if entry is None or entry.decoder == "soundfile":   # unless it hands the file over (MP3 inside a WAV)
+            with decode._reader(path) as r:
+                if r.backend == "soundfile":
+                    return {}
+        import soundfile
+
+        info = soundfile.info(os.fsdecode(path))
+        return {"libsndfile": (info.format, info.subtype, info.samplerate, info.channels, info.frames)}
+    except Exception:  # it cannot read it (or cannot any more): that is a view too
+        return {"libsndfile": ("unreadable",)} if only else {}
 
 
 def check_for(path: str | os.PathLike) -> str:
