@@ -96,3 +96,13 @@ def test_a_misspelt_genre_gets_a_suggestion_and_a_map_line_that_does_nothing_a_w
                                  "--genre-map", str(gmap), "--state", str(tmp_path / "s.sqlite")])
     assert r.exit_code == 0 and "--genre-map: no model here names 'jaz'; that line does nothing" in r.stderr, r.output
     assert "Bass" in r.stdout
+
+
+def test_the_summary_says_what_was_measured_of_the_audioset_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))   # nothing installed: the embedded default
+    (tmp_path / "lib").mkdir()
+    audiogen.make(tmp_path / "lib" / "a.flac", seconds=4.0, freq=440.0)
+    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--workers", "0"])
+    assert r.exit_code == 0, r.output
+    assert "far more accurate" not in r.stderr
+    assert "writes fewer wrong genres (0.85 of them right against 0.74 on 57 independent recordings)" in r.stderr

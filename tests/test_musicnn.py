@@ -146,3 +146,12 @@ def test_frequency_max_block_eval_shortcut_matches_literal_order(kind):
     block.train()   # batch statistics: the shortcut does not hold, so the literal order must run
     with torch.no_grad():
         assert torch.allclose(block(x), literal(block), atol=1e-6, rtol=0)
+
+
+def test_the_embedded_default_scans_in_small_batches():
+    """musicnn's activations are large: 64 windows a batch peaked near 1.5 GB on 20 clips, 8 under
+    0.5 GB at the same speed (bench/RESULTS.md); a scan uses 8 unless --batch-size says otherwise."""
+    from mgctag.analyser import Analyser
+
+    assert Analyser.load("musicnn-gtzan-mini").batch_sizes == [8]
+    assert Analyser.load("musicnn-gtzan-mini", batch_size=32).batch_sizes == [32]
