@@ -20,6 +20,22 @@ def _private_state(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def decoded(monkeypatch):
+    """The paths the decode step was asked for (workers=0 decodes in this process)."""
+    from mgctag import pool
+
+    calls = []
+    real = pool.DecodeJob.__call__
+
+    def counting(self, path):
+        calls.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(pool.DecodeJob, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
 def gtzan_mini() -> Path:
     if not GTZAN_MINI.is_dir():
         pytest.skip(f"../shared/data/gtzan-mini not found at {GTZAN_MINI}")

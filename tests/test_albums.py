@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import audiogen
-from mgctag import albums, pool, state, tags
+from mgctag import albums, state, tags
 from mgctag.scanner import ScanOptions, scan
 from mgctag.undo import pick_run, undo
 
@@ -45,19 +45,6 @@ def track(path: Path, mix=LOW, *, album=None, album_artist=None, artist=None, co
 def run(root, model, **kw):
     kw.setdefault("workers", 0)
     return {r.path: r for r in scan([root], ScanOptions(model=str(model), **kw))}
-
-
-@pytest.fixture
-def decoded(monkeypatch):
-    calls = []
-    real = pool.DecodeJob.__call__
-
-    def counting(self, path):
-        calls.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(pool.DecodeJob, "__call__", counting)
-    return calls
 
 
 # --- what an album is ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import audiogen
-from mgctag import pool, tags
+from mgctag import tags
 from mgctag.analyser import Analyser
 from mgctag.scanner import UNCHANGED_NOTE, ScanOptions, _settings, scan
 from mgctag.state import State, Values, key, settings_key
@@ -19,20 +19,6 @@ def library(root, n=4):
     root.mkdir(parents=True, exist_ok=True)
     fmts = ("flac", "mp3", "wav", "ogg")
     return [audiogen.make(root / f"{i}.{fmts[i % 4]}", seconds=2.5, freq=(LOW, HIGH)[i % 2], seed=i) for i in range(n)]
-
-
-@pytest.fixture
-def decoded(monkeypatch):
-    """The paths the decode step was asked for (workers=0 decodes in this process)."""
-    calls = []
-    real = pool.DecodeJob.__call__
-
-    def counting(self, path):
-        calls.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(pool.DecodeJob, "__call__", counting)
-    return calls
 
 
 def run(root, model, state, **kw):
