@@ -86,3 +86,13 @@ def test_the_wheel_holds_every_module_and_the_shipped_weights(tmp_path):
     assert "mgctag/shipped/README.md" in shipped and "mgctag/shipped/musicnn-gtzan-mini.safetensors" in shipped
     assert sorted(shipped - names) == []
     assert not any(n.startswith(("tests/", "tools/", "bench/", "weights/")) for n in names), sorted(names)[:20]
+
+
+def test_the_version_is_written_in_one_place():
+    """pyproject.toml takes it from mgctag.__version__ (what `mgctag --version` and Ray's check say)."""
+    import importlib.metadata
+
+    import mgctag
+
+    assert "version" in _project()["dynamic"] and "version" not in _project()
+    assert importlib.metadata.version("mgctag") == mgctag.__version__
