@@ -54,6 +54,19 @@ class WeightsMeta:
         return self.provenance.get("id", self.arch)
 
 
+# The weights mgctag trained itself and ships carry no licence of their own: they are part of
+# mgctag's package, under its licence.
+SHIPPED_LICENCE = "MIT (mgctag's own)"
+
+
+def licence_line(meta: WeightsMeta, path: str | Path) -> str:
+    """The licence's first line, for listings; weights shipped without one are under mgctag's."""
+    first = (meta.licence.strip().splitlines() or [""])[0]
+    if first:
+        return first
+    return SHIPPED_LICENCE if Path(path).parent == shipped_dir() else "not stated"
+
+
 def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     """Write a Classifier's state and metadata atomically (temp file, then rename).
 

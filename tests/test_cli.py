@@ -106,3 +106,91 @@ def test_the_summary_says_what_was_measured_of_the_audioset_model(tmp_path, monk
     assert r.exit_code == 0, r.output
     assert "far more accurate" not in r.stderr
     assert "writes fewer wrong genres (0.85 of them right against 0.74 on 57 independent recordings)" in r.stderr
+
+
+# --- help and usage errors in plain words ----------------------------------------------------------
+
+TYPER_WORDS = ("<bool>", "<int", "<float", "<str>", "<path>", "<file>", "<dir>", "<list", "{paths}", "{name}",
+               "range]", "[x>=", "x<=")
+
+
+def _panels(text: str) -> dict[str, str]:
+    """Each long option in a help text -> the title of the panel it is listed in."""
+    where, panel = {}, None
+    for line in text.splitlines():
+        if line.startswith("╭─ "):
+            panel = line[3:].split(" ─", 1)[0]
+        elif line.startswith("│ "):
+            first = line[2:].split()
+            opt = next((w for w in first[:2] if w.startswith("--")), None)
+            if opt:
+                where[opt] = panel
+    return where
+
+
+def test_scan_help_at_80_columns_names_values_plainly_in_panels():
+    r = runner.invoke(app, ["scan", "--help"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "scan [OPTIONS] PATHS..." in [ln.strip().split(" ", 2)[-1] for ln in r.output.splitlines()]
+    assert not [w for w in TYPER_WORDS if w in r.output], r.output
+    assert len(r.output.splitlines()) < 150, "205 lines in one panel before"       # 80 columns, as a terminal
+    where = _panels(r.output)
+    expected = {"--write-tags": "Writing", "--min-confidence": "Writing", "--keep-existing": "Writing",
+                "--model": "Model and genres", "--genres": "Model and genres", "--albums": "Model and genres",
+                "--include-hidden": "Selection", "--state": "State", "--rescan": "State", "--report": "Output",
+                "--quiet": "Output", "--workers": "Performance", "--device": "Performance",
+                "--ray": "Ray cluster", "--ray-actors": "Ray cluster"}
+    assert {o: where.get(o) for o in expected} == expected
+    lines = r.output.splitlines()
+    assert any(ln.split()[1:3] == ["--top-k", "N"] for ln in lines if ln.startswith("│")), r.output
+    assert any(ln.split()[1:3] == ["--device", "auto|cpu|cuda"] for ln in lines if ln.startswith("│")), r.output
+
+
+def test_every_command_help_is_free_of_typer_type_names():
+    for args in ([], ["train"], ["evaluate"], ["undo"], ["models"], ["models", "install"], ["models", "remove"]):
+        r = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "80"})
+        assert r.exit_code == 0, (args, r.output)
+        assert not [w for w in TYPER_WORDS if w in r.output], (args, r.output)
+    r = runner.invoke(app, ["models", "install", "--help"], env={"COLUMNS": "80"})
+    assert "models install [OPTIONS] NAME" in [ln.strip().split(" ", 2)[-1] for ln in r.output.splitlines()]
+
+
+def test_a_bad_value_is_named_in_plain_words(tmp_path):
+    for args, words in ((["--top-k", "0"], "'--top-k': 0 is not a whole number of 1 or more"),
+                        (["--top-k", "two"], "'--top-k': two is not a whole number of 1 or more"),
+                        (["--min-confidence", "2"], "'--min-confidence': 2 is not a number from 0 to 1"),
+                        (["--device", "gpu"], "'--device': gpu is not one of auto, cpu, cuda"),
+                        (["--workers", "-1"], "'--workers': -1 is not a whole number of 0 or more")):
+        r = runner.invoke(app, ["scan", str(tmp_path), *args], env={"COLUMNS": "200"})
+        assert r.exit_code == 2 and words in r.output, r.output
+        assert "Input should" not in r.output and "Value error" not in r.output, r.output
+    r = runner.invoke(app, ["scan", str(tmp_path / "missing")], env={"COLUMNS": "200"})
+    assert r.exit_code == 2 and "'PATHS'" in r.output, r.output
+
+
+def test_genres_help_agrees_with_the_presets_and_the_readme():
+    from pathlib import Path
+
+    from mgctag.taxonomy import COMMON
+
+    r = runner.invoke(app, ["scan", "--help"], env={"COLUMNS": "300"})
+    assert f"common (the {len(COMMON)} genres libraries use" in r.output and "folded" not in r.output
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"| `common` | {len(COMMON)} genres libraries use" in readme
+
+
+def test_models_keeps_names_whole_and_shows_min_confidence_and_licence():
+    from mgctag import weights
+
+    narrow = runner.invoke(app, ["models"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    for name in weights.installed():
+        assert f"│ {name} " in narrow.output, (name, narrow.output)
+    row = narrow.output.split("│ cnn-gtzan-mini ", 1)[1].split("│ cnn1d-gtzan-mini ", 1)[0]
+    assert "min-confidence 0;" in row and f"licence: {weights.SHIPPED_LICENCE}" in row, row
+    wide = runner.invoke(app, ["models"], env={"COLUMNS": "300"})
+    header = [ln for ln in wide.output.splitlines() if "┃ name" in ln][-1]        # the weights', not the architectures'
+
+    assert "min-confidence" in header and "licence" in header
+    row = next(ln for ln in wide.output.splitlines() if ln.startswith("│ cnn-gtzan-mini "))
+    assert weights.SHIPPED_LICENCE in row

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import EXIT_OK, Lines, app, err, fail, out
+from .common import EXIT_OK, App, Lines, app, err, fail, out
 
-models_app = typer.Typer(help="List, install and remove models.", no_args_is_help=False)
+models_app = App(help="List, install and remove models.", no_args_is_help=False)
 app.add_typer(models_app, name="models")
 
 
@@ -29,10 +29,10 @@ def install(
     name: Annotated[str, typer.Argument(help="The model to install, e.g. efficientat-mn04 (`mgctag models` "
                                               "lists the names).", show_default=False)],
     from_file: Annotated[Optional[Path], typer.Option(
-        "--from", dir_okay=False, show_default=False,
+        "--from", metavar="FILE", show_default=False,
         help="Import this checkpoint file (downloaded by hand) instead of downloading it.")] = None,
     url: Annotated[Optional[str], typer.Option(
-        show_default=False, help="Download from this address instead of the official release (a mirror).")] = None,
+        metavar="URL", show_default=False, help="Download from this address instead of the official release (a mirror).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Accept a file whose sha256 is unknown or not the official one (its tensors are still "
                         "checked), and replace an installed model of that name.")] = False,
@@ -127,8 +127,10 @@ def _list() -> None:
     out.print(arch_table)
 
     user = weights.user_dir()
+    wide = out.width >= WIDE
     w_table = Table(title=f"Installed weights (default: {weights.default_model()})", title_justify="left")
-    for col in ("name", "where", "arch", "labels", "trained on", "metrics", "licence"):
+    w_table.add_column("name", no_wrap=True)       # a name is what the user types: never split
+    for col in (FIELDS if wide else ("about",)):
         w_table.add_column(col, overflow="fold")
     with Lines(quiet=False, log_file=None):             # a weights file left out is a warning on stderr
         found = weights.installed()
@@ -137,20 +139,33 @@ def _list() -> None:
         try:
             m = weights.read_meta(path)
         except WeightsError as e:
-            w_table.add_row(name, where, "[red]unreadable[/red]", str(e), "", "", "")
+            w_table.add_row(Text(name), *([Text("unreadable", "red"), Text(str(e))] + [""] * 5 if wide else
+                                          [Text(f"{where}; unreadable: {e}", "red")]))
             continue
         labels = ", ".join(m.labels[:12]) + (f" (+{len(m.labels) - 12})" if len(m.labels) > 12 else "")
         data = str(m.provenance.get("data", ""))
         kind, _, folder = data.partition(":")
         data = f"{kind}:{Path(folder).name}" if kind == "folders" else data   # the data set, not this machine's path
-        w_table.add_row(*map(Text, (name, where, m.arch, labels, data, _metrics_text(m.metrics),   # the file's words, not markup
-                                    (m.licence.splitlines() or [""])[0])))
+        cells = dict(zip(FIELDS, (where, m.arch, labels, data, _metrics_text(m.metrics),
+                                  f"{m.defaults.get('min_confidence', 0):g}", weights.licence_line(m, path))))
+        if wide:                                   # the file's words, never markup
+            w_table.add_row(Text(name), *map(Text, cells.values()))
+        else:
+            c = cells
+            w_table.add_row(Text(name), Text("\n".join(line for line in (
+                f"{c['where']}, {c['arch']}" + (f", trained on {c['trained on']}" if c["trained on"] else ""),
+                f"labels: {c['labels']}", c["metrics"],
+                f"min-confidence {c['min-confidence']}; licence: {c['licence']}") if line)))
     out.print(w_table)
     out.print(f"user models: {user}", soft_wrap=True)
     missing = [c for c in inst.CHECKPOINTS.values() if c.name not in found]
     if missing:
         out.print("can be installed (`mgctag models install NAME`, or `--from FILE` for a file you downloaded): "
                   + ", ".join(c.name for c in missing), soft_wrap=True)
+
+
+WIDE = 150   # terminal columns from which the weights table has a column per field, else one cell per model
+FIELDS = ("where", "arch", "labels", "trained on", "metrics", "min-confidence", "licence")
 
 
 def _metrics_text(metrics: dict) -> str:

@@ -10,66 +10,75 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, Albums, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
-                     Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt, VoteMethod, VoteOpt, WaitOpt, _signal_name, app,
-                     err, fail, out, show_path)
+from .common import (EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, MODEL, OUTPUT, RAY, SELECTION, STATE, WRITING, Albums,
+                     BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt, Hardlinks, Lines, ModelOpt, QuietOpt, StateOpt,
+                     VoteMethod, VoteOpt, WaitOpt, WorkersOpt, _signal_name, app, err, fail, out, show_path)
 
 
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders to scan (recursively).")],
-    write_tags: Annotated[bool, typer.Option("--write-tags", help="Write the genres into the files. "
-                                             "Without it, scan only reports (a dry run).")] = False,
-    model: ModelOpt = None,
-    top_k: Annotated[int, typer.Option(min=1, help="How many genres to write per file, best first.")] = 1,
+    write_tags: Annotated[bool, typer.Option("--write-tags", rich_help_panel=WRITING, help="Write the genres into "
+                                             "the files. Without it, scan only reports (a dry run).")] = False,
+    top_k: Annotated[int, typer.Option(min=1, rich_help_panel=WRITING,
+                                       help="How many genres to write per file, best first.")] = 1,
     min_confidence: Annotated[Optional[float], typer.Option(
-        min=0.0, max=1.0, show_default=False,
+        min=0.0, max=1.0, show_default=False, rich_help_panel=WRITING,
         help="Don't write genres below this confidence (0-1); such files are skipped, with the best guess in the "
-             "note. Default: the model's own (chosen from its precision/coverage curve; 0 for models without one, "
-             "see `mgctag models`).")] = None,
-    keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", help="Keep a genre that "
-                             "mgctag did not write, or overwrite it. Genres mgctag wrote are always updated.")] = True,
+             "note. Default: the model's own (chosen from its precision/coverage curve; `mgctag models` lists it), "
+             "else 0.")] = None,
+    keep_existing: Annotated[bool, typer.Option("--keep-existing/--overwrite", rich_help_panel=WRITING,
+                             help="Keep a genre that mgctag did not write, or overwrite it. Genres mgctag wrote "
+                                  "are always updated.")] = True,
+    id3v23: Annotated[bool, typer.Option("--id3v23", rich_help_panel=WRITING, help="Write ID3v2.3 (for old "
+                                         "players) instead of v2.4 in MP3, WAV and AIFF.")] = False,
+    keep_mtime: Annotated[bool, typer.Option("--keep-mtime", rich_help_panel=WRITING, help="Keep files' "
+                                             "modification times when writing tags.")] = False,
+    hardlinks: Annotated[Hardlinks, typer.Option(rich_help_panel=WRITING, help="A hard-linked file: skip it (the "
+                                                 "link stays intact), or break the link and write this name's "
+                                                 "own copy.")] = Hardlinks.skip,
+    model: ModelOpt = None,
     genres: GenresOpt = None,
     genre_map: GenreMapOpt = None,
-    report: Annotated[Optional[Path], typer.Option(help="Also write a report: out.csv or out.json (one row "
-                                                   "per file), or out.html (a page with charts and a table "
-                                                   "that sorts and filters).")] = None,
+    segments: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=MODEL, help="Segments per track to "
+                                                    "vote over (default: the model's).")] = None,
+    vote: VoteOpt = VoteMethod.mean,
+    albums: Annotated[Albums, typer.Option(rich_help_panel=MODEL, help="auto: the tracks of one album (by its "
+                                           "tags, else its folder; disc folders CD1, CD2 join their parent) get "
+                                           "one genre, decided from all of them; compilations and folders of "
+                                           "unrelated tracks stay per track. off: every track is judged "
+                                           "alone.")] = Albums.auto,
+    include_hidden: Annotated[bool, typer.Option("--include-hidden", rich_help_panel=SELECTION,
+                                                 help="Also scan hidden files and folders.")] = False,
+    follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", rich_help_panel=SELECTION,
+                                                  help="Follow symlinked folders (loops are detected either "
+                                                       "way).")] = False,
+    state: StateOpt = None,
+    rescan: Annotated[bool, typer.Option("--rescan", rich_help_panel=STATE, help="Analyse every file again, even "
+                                         "those unchanged since the last run.")] = False,
+    wait: WaitOpt = False,
+    report: Annotated[Optional[Path], typer.Option(metavar="FILE", rich_help_panel=OUTPUT,
+                                                   help="Also write a report: out.csv or out.json (one row per "
+                                                        "file), or out.html (a page with charts and a table that "
+                                                        "sorts and filters).")] = None,
+    quiet: QuietOpt = False,
+    log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, rich_help_panel=OUTPUT, help="Also append "
+                                                     "plain-text per-file lines and the summary to this "
+                                                     "file.")] = None,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = None,
-    workers: Annotated[Optional[int], typer.Option(min=0, help="Decoding processes (default: one per core; "
-                                                   "0 decodes in the main process).")] = None,
-    segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
-                                                    "(default: the model's).")] = None,
-    vote: VoteOpt = VoteMethod.mean,
-    albums: Annotated[Albums, typer.Option(help="auto: the tracks of one album (by its tags, else its folder; disc "
-                                           "folders CD1, CD2 join their parent) get one genre, decided from all of "
-                                           "them; compilations and folders of unrelated tracks stay per track. "
-                                           "off: every track is judged alone.")] = Albums.auto,
-    include_hidden: Annotated[bool, typer.Option("--include-hidden", help="Also scan hidden files and "
-                                                 "folders.")] = False,
-    follow_symlinks: Annotated[bool, typer.Option("--follow-symlinks", help="Follow symlinked folders "
-                                                  "(loops are detected either way).")] = False,
-    id3v23: Annotated[bool, typer.Option("--id3v23", help="Write ID3v2.3 (for old players) instead of "
-                                         "v2.4 in MP3, WAV and AIFF.")] = False,
-    keep_mtime: Annotated[bool, typer.Option("--keep-mtime", help="Keep files' modification times when "
-                                             "writing tags.")] = False,
-    hardlinks: Annotated[Hardlinks, typer.Option(help="A hard-linked file: skip it (the link stays intact), or "
-                                                 "break the link and write this name's own copy.")] = Hardlinks.skip,
-    ray: Annotated[bool, typer.Option("--ray", help="Decode and run the model on a Ray cluster (pip install "
-                                      "'mgctag\\[ray]'): a local one, or the one --ray-address names. The files "
-                                      "must be readable at the same paths on every node.")] = False,
+    workers: WorkersOpt = None,
+    ray: Annotated[bool, typer.Option("--ray", rich_help_panel=RAY, help="Decode and run the model on a Ray "
+                                      "cluster (pip install 'mgctag\\[ray]'): a local one, or the one "
+                                      "--ray-address names. The files must be readable at the same paths on "
+                                      "every node.")] = False,
     ray_address: Annotated[Optional[str], typer.Option(
-        show_default=False, help="The Ray cluster to run on (implies --ray): auto (the one running here), HOST:PORT, "
-                                 "or ray://HOST:10001.")] = None,
-    ray_actors: Annotated[Optional[int], typer.Option(min=1, show_default=False, help="Model actors on the Ray cluster "
-                                                      "(default: one per GPU, else half the CPUs).")] = None,
-    state: StateOpt = None,
-    rescan: Annotated[bool, typer.Option("--rescan", help="Analyse every file again, even those unchanged "
-                                         "since the last run.")] = False,
-    wait: WaitOpt = False,
-    quiet: QuietOpt = False,
-    log_file: Annotated[Optional[Path], typer.Option(dir_okay=False, help="Also append plain-text per-file "
-                                                     "lines and the summary to this file.")] = None,
+        metavar="ADDRESS", show_default=False, rich_help_panel=RAY,
+        help="The Ray cluster to run on (implies --ray): auto (the one running here), HOST:PORT, or "
+             "ray://HOST:10001.")] = None,
+    ray_actors: Annotated[Optional[int], typer.Option(min=1, show_default=False, rich_help_panel=RAY,
+                                                      help="Model actors on the Ray cluster (default: one per "
+                                                           "GPU, else half the CPUs).")] = None,
 ):
     """Predict the genre of every audio file under PATHS; print it, and write it with --write-tags.
 
