@@ -183,17 +183,36 @@ def data_genres(tracks: Sequence[Track]) -> str:
     return ",".join(sorted({t.label for t in tracks}))
 
 
-def evaluate(analyser, tracks: Sequence[Track], *, workers: int = 0) -> EvalReport:
+HELD_OUT = ("valid", "test")   # split lists a model was not trained on
+
+
+def in_sample(metas: Sequence, source: str, *, split_dir: str | Path | None = None,
+              split: str | None = None) -> list[str]:
+    """The models (WeightsMeta) whose provenance says they were trained on `source` (a TrackSet's,
+    e.g. "folders:gtzan"): on it they are scored on music they learnt, so their figures say
+    nothing about new music. A valid or test list of the split files a model was trained with
+    (`split_dir`, `split`) is held out, not in-sample."""
+    from .splits import described
+
+    held_out = split_dir is not None and split in HELD_OUT
+    return [m.model_id for m in metas if m.provenance.get("data") == source
+            and not (held_out and m.provenance.get("split") == described(split_dir))]
+
+
+def evaluate(analyser, tracks: Sequence[Track], *, workers: int | None = 0) -> EvalReport:
     """Label `tracks` as `scan` would with `analyser` (an mgctag.analyser.Analyser, or a
     (Classifier, WeightsMeta) pair, evaluated on every label it has) and compare.
 
-    Tracks that cannot be decoded are listed in `skipped`.
+    Tracks that cannot be decoded are listed in `skipped`. `workers`: decoding processes, as
+    in a scan (None: one per usable core, 0: in this process).
     """
     from .analyser import Analyser, member
-    from .pool import decode_all
+    from .pool import decode_all, usable_cpus
 
     if isinstance(analyser, tuple):
         analyser = Analyser.of([member(*analyser)])
+    if workers is None:
+        workers = usable_cpus()
 
     truth = check_labels(tracks, analyser.genres)
     heard: dict[int, list[np.ndarray]] = {}

@@ -20,6 +20,12 @@ from .dataset import SPLITS, Track
 from .errors import DataError
 
 
+def described(folder: str | Path) -> str:
+    """How a weights file's provenance names split files: the folder's name, never its path
+    (train writes it, evaluate reads it to tell held-out lists from trained-on data)."""
+    return f"split files {Path(folder).name}/"
+
+
 def track_key(path: Path) -> str:
     """``genre/stem`` as split files name a track: the parent folder and the name without extension."""
     return f"{path.parent.name}/{path.stem}"

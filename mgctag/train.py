@@ -445,7 +445,7 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     for n in notes:
         progress.note(n)
     if split_dir:
-        split = f"split files {Path(split_dir).name}/"
+        split = splits.described(split_dir)
     elif any(t.split for t in tracks):
         tracks = [t if t.split else replace(t, split="train") for t in tracks]
         split = "manifest split column"

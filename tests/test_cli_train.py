@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -88,6 +89,71 @@ def test_evaluate_matches_labels_in_any_spelling_and_a_closed_set(trained, data,
     assert json.loads(closed.stdout)["labels"] == ["HIGH", "LOW"]
     rep_c = json.loads(closed.stdout)
     assert rep_c["n_tracks"] == 2 * PER_CLASS and len(rep_c["coverage"]) == 2 * PER_CLASS
+
+
+def test_evaluate_writes_no_file_unless_asked(trained, data, tmp_path, monkeypatch):
+    out, _ = trained
+    monkeypatch.chdir(tmp_path)
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--device", "cpu", "--workers", 0)
+    assert r.exit_code == 0, r.output
+    assert list(tmp_path.iterdir()) == [] and ".png" not in r.output
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--device", "cpu", "--workers", 0,
+               "--out", "figures", "--json")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["cnn-synth-confusion.png",
+                                                                        "cnn-synth-coverage.png"]
+    rep = json.loads(r.stdout)
+    assert rep["confusion_png"] == str(Path("figures", "cnn-synth-confusion.png"))
+    assert rep["coverage_png"] == str(Path("figures", "cnn-synth-coverage.png"))
+
+
+def test_evaluate_on_the_data_a_model_learnt_warns_in_sample(trained, data, tmp_path):
+    import shutil
+
+    out, _ = trained
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--device", "cpu", "--workers", 0)
+    assert r.exit_code == 0, r.output
+    warning = [ln for ln in r.stderr.splitlines() if "in-sample" in ln]
+    assert len(warning) == 1 and warning[0].startswith(f"warning: in-sample: cnn-synth was trained on this data "
+                                                       f"(folders:{data.name}, says its provenance)"), r.stderr
+    assert "(in-sample)" in next(ln for ln in r.stdout.splitlines() if ln.startswith("track accuracy"))
+    fresh = tmp_path / "new-recordings"
+    shutil.copytree(data, fresh)
+    r = invoke("evaluate", fresh, "--model", out / "cnn-synth.safetensors", "--device", "cpu", "--workers", 0,
+               "--json")
+    assert r.exit_code == 0, r.output
+    assert "in-sample" not in r.stderr and json.loads(r.stdout)["in_sample"] == []
+
+
+def test_evaluate_decodes_with_one_worker_per_core_as_scan_does(trained, data, monkeypatch):
+    from typer.main import get_command
+
+    from mgctag import pool
+
+    group = get_command(app)
+
+    def workers(command):
+        return next(p for p in group.commands[command].params if p.name == "workers").default
+
+    assert workers("evaluate") == workers("scan") and workers("scan") is None      # None: one per core
+    asked, real = [], pool.decode_all
+    monkeypatch.setattr(pool, "usable_cpus", lambda: 7)
+    monkeypatch.setattr(pool, "decode_all", lambda paths, job, n: asked.append(n) or real(paths, job, 0))
+    out, _ = trained
+    r = invoke("evaluate", data, "--model", out / "cnn-synth.safetensors", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert asked == [7]
+
+
+def test_train_writes_its_files_with_the_mode_the_umask_gives(trained):
+    import os
+    import stat
+
+    out, _ = trained
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("cnn-synth.safetensors", "cnn-synth.history.json", "cnn-synth.curves.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~mask, name
 
 
 def _map(tmp_path, text):

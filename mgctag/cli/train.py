@@ -11,27 +11,28 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import (EXIT_INTERRUPTED, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt, ModelOpt, VoteMethod,
-                     VoteOpt, app, err, fail, out)
+from .common import (DATA, EXIT_INTERRUPTED, MODEL, OUTPUT, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
+                     ModelOpt, VoteMethod, VoteOpt, WorkersOpt, app, err, fail, out)
 
 DataArg = Annotated[Optional[Path], typer.Argument(
     show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
                              "manifest of path,genre[,split] rows.")]
 FromTagsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--from-tags", exists=True, show_default=False,
-    help="Learn from the genre tags already in this library instead of DATA (repeatable).")]
-MinCountOpt = Annotated[int, typer.Option(min=1, help="Leave out genres with fewer tracks than this.")]
+    "--from-tags", exists=True, show_default=False, rich_help_panel=DATA,
+    help="Take the labels from the genre tags already in this library instead of DATA (repeatable).")]
+MinCountOpt = Annotated[int, typer.Option(min=1, rich_help_panel=DATA, help="Leave out genres with fewer tracks than this.")]
 SplitDirOpt = Annotated[Optional[Path], typer.Option(
-    exists=True, file_okay=False, show_default=False,
+    exists=True, file_okay=False, show_default=False, rich_help_panel=DATA,
     help="A folder of train/valid/test split lists (e.g. the fault-filtered GTZAN ones); files are matched "
          "by genre and name.")]
-WorkersOpt = Annotated[int, typer.Option(min=0, help="Decoding processes (0 decodes in the main process).")]
+TrainWorkersOpt = Annotated[int, typer.Option(min=0, help="Decoding processes (0 decodes in the main process).")]
 
 
 @app.command()
 def train(
     data: DataArg = None,
-    arch: Annotated[str, typer.Option("--arch", "-a", help="Architecture to train (see `mgctag models`).")] = ...,
+    arch: Annotated[str, typer.Option("--arch", "-a", metavar="NAME",
+                                      help="Architecture to train (see `mgctag models`).")] = ...,
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", "-o", dir_okay=False, show_default=False,
         help="Where to write the weights (.safetensors); the history (.history.json) and curves (.curves.png) "
@@ -47,29 +48,29 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, help="Most epochs per model.")] = 100,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a lower "
                                           "validation loss; the best epoch is kept.")] = 5,
-    batch_size: Annotated[int, typer.Option(min=2, help="Segments per training step, at most.")] = 128,
+    batch_size: Annotated[int, typer.Option(min=2, help="Segments per training step, at most (2 or more).")] = 128,
     lr: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
     valid_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of the training tracks held "
-                                                  "out for early stopping when no split says.")] = 0.1,
+                                                  "out for early stopping when no split says (0-0.5).")] = 0.1,
     test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share held out for the test figures "
-                                                 "(random split only, without --folds).")] = 0.1,
+                                                 "(0-0.5; random split only, without --folds).")] = 0.1,
     param: Annotated[Optional[list[str]], typer.Option(
-        "--param", show_default=False, help="An architecture setting, KEY=VALUE (JSON value), e.g. dropout=0.3.")] = None,
+        "--param", metavar="KEY=VALUE", show_default=False, help="An architecture setting, KEY=VALUE (JSON value), e.g. dropout=0.3.")] = None,
     device: DeviceOpt = Device.auto,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = True,
-    workers: WorkersOpt = 0,
+    workers: TrainWorkersOpt = 0,
     cache_dir: Annotated[Optional[Path], typer.Option(file_okay=False, show_default=False,
                                                       help="Feature cache folder (default: the user cache).")] = None,
     teacher: Annotated[Optional[str], typer.Option(
-        "--teacher", show_default=False,
+        "--teacher", metavar="NAME", show_default=False,
         help="Distil from this model (any --model value, e.g. efficientat-mn04, or A+B): each training segment "
              "also learns the teacher's distribution over the genres, which it must be able to name.")] = None,
     teacher_weight: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="With --teacher: how much of each labelled segment's target is the teacher's "
-                               "(the rest is its label).")] = 0.5,
+                               "(0-1; the rest is its label).")] = 0.5,
     temperature: Annotated[float, typer.Option(
         min=0.01, help="With --teacher: softening of the student's logits and the teacher's distribution "
-                       "(Hinton et al.; 1 leaves them as they are, higher is flatter).")] = 1.0,
+                       "(Hinton et al.; 0.01 or more: 1 leaves them as they are, higher is flatter).")] = 1.0,
     unlabelled: Annotated[Optional[list[Path]], typer.Option(
         "--unlabelled", exists=True, show_default=False,
         help="With --teacher: audio without labels (a folder or file, repeatable), learnt from the teacher "
@@ -144,40 +145,46 @@ def evaluate(
     genre_map: GenreMapOpt = None,
     min_count: MinCountOpt = 1,
     split_dir: SplitDirOpt = None,
-    split: Annotated[str, typer.Option(help="With --split-dir: which list to evaluate (train, valid or test).")]
+    split: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=DATA,
+                                       help="With --split-dir: which list to evaluate (train, valid or test).")]
         = "test",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON instead of tables.")]
-        = False,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print the whole report as JSON instead of tables.")] = False,
     confusion: Annotated[Optional[Path], typer.Option(
-        dir_okay=False, show_default=False,
-        help="Where to write the confusion-matrix PNG (default: <model>-confusion.png in the current folder).")]
-        = None,
+        dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
+        help="Also write the confusion matrix as a PNG here.")] = None,
     coverage: Annotated[Optional[Path], typer.Option(
-        dir_okay=False, show_default=False,
-        help="Where to write the precision/coverage PNG (default: <model>-coverage.png in the current folder).")]
-        = None,
+        dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
+        help="Also write the precision/coverage curve as a PNG here.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", file_okay=False, show_default=False, rich_help_panel=OUTPUT,
+        help="Write both PNGs into this folder, as <model>-confusion.png and <model>-coverage.png (--confusion "
+             "and --coverage name them apart). Without any of these, evaluate writes no file.")] = None,
     genres: GenresOpt = None,
     closed_set: Annotated[bool, typer.Option(
-        "--closed-set", help="Let only the data's own genres compete (by default the model picks among every "
-                             "genre it would write in a scan, as a scan does).")] = False,
-    segments: Annotated[Optional[int], typer.Option(min=1, help="Segments per track to vote over "
-                                                    "(default: the model's, as in scan).")] = None,
+        "--closed-set", rich_help_panel=MODEL,
+        help="Let only the data's own genres compete (by default the model picks among every genre it would "
+             "write in a scan, as a scan does).")] = False,
+    segments: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=MODEL, help="Segments per track to "
+                                                    "vote over (default: the model's, as in scan).")] = None,
     vote: VoteOpt = VoteMethod.mean,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = None,
-    workers: WorkersOpt = 0,
+    workers: WorkersOpt = None,
 ):
     """Measure a model on labelled audio, hearing each track exactly as `scan` does.
 
     Prints track-level and segment-level accuracy, macro-F1, per-class precision and recall, the
     confusion matrix and precision against coverage (how right the written genres are when only
-    the most confident files are written, i.e. what --min-confidence trades), and writes the matrix
-    and the curve as PNGs. Exit status: 0 done, 2 bad data or model.
+    the most confident files are written, i.e. what --min-confidence trades); --confusion,
+    --coverage or --out also write the matrix and the curve as PNGs. A model whose provenance
+    says it was trained on this data gets a warning: its figures are in-sample. Exit status:
+    0 done, 2 bad data or model.
     """
     from .. import dataset, splits
     from ..errors import MgctagError
     from ..analyser import Analyser
-    from ..evaluate import evaluate as run_evaluate
+    from ..evaluate import evaluate as run_evaluate, in_sample
     from ..genremap import GenreMap
     from ..infer import pick_device
 
@@ -190,37 +197,51 @@ def evaluate(
             chosen = splits.by_split(chosen).get(split, [])
             if not chosen:
                 raise MgctagError(f"{split_dir}: no track of DATA is in the {split} list")
-        png = confusion or Path(f"{_name(model)}-confusion.png")
-        curve_png = coverage or Path(f"{_name(model)}-coverage.png")
-        _check_writable(png)
-        _check_writable(curve_png)
+        png = confusion or (out_dir / f"{_name(model)}-confusion.png" if out_dir else None)
+        curve_png = coverage or (out_dir / f"{_name(model)}-coverage.png" if out_dir else None)
+        for path in (png, curve_png):
+            if path:
+                _check_writable(path)
         analyser = Analyser.load(model, device=pick_device(device.value), genres=genres, genre_map=gmap,
                                  segments=segments, vote_method=vote.value, batch_size=batch_size,
                                  only=sorted({t.label for t in chosen}) if closed_set else None)
         name = analyser.model_id
+        learnt = in_sample([m.meta for m in analyser.members], tracks.source, split_dir=split_dir,
+                           split=split if split_dir else None)
         rep = run_evaluate(analyser, chosen, workers=workers)
-        png = rep.save_confusion_png(png, title=f"{name} on {len(chosen)} tracks: track accuracy "
-                                                f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
-        marks = [analyser.min_confidence] if analyser.min_confidence else []
-        curve = rep.save_coverage_png(curve_png, marks=marks,
-                                      title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)")
+        if png:
+            png = rep.save_confusion_png(png, title=f"{name} on {len(chosen)} tracks: track accuracy "
+                                                    f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+        if curve_png:
+            marks = [analyser.min_confidence] if analyser.min_confidence else []
+            curve_png = rep.save_coverage_png(curve_png, marks=marks,
+                                              title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)")
     except MgctagError as e:
         raise fail(str(e))
     except KeyboardInterrupt:
         raise fail("stopped by Ctrl-C", EXIT_INTERRUPTED) from None
+    if learnt:
+        one = len(learnt) == 1
+        err.print(Text(f"warning: in-sample: {' and '.join(learnt)} {'was' if one else 'were'} trained on this data "
+                       f"({tracks.source}, says {'its' if one else 'their'} provenance): these figures show how well "
+                       f"{'it' if one else 'they'} learnt these tracks, not how {'it does' if one else 'they do'} on "
+                       "new music", style="yellow"), soft_wrap=True)
     if as_json:
         out.print_json(json.dumps({"model": name, "weights": [str(p) for p in analyser.weights_files],
-                                   "genres": analyser.genres, "confusion_png": str(png), "coverage_png": str(curve),
-                                   **rep.to_dict()}))
+                                   "genres": analyser.genres, "in_sample": learnt,
+                                   "confusion_png": str(png) if png else None,
+                                   "coverage_png": str(curve_png) if curve_png else None, **rep.to_dict()}))
         return
     scope = "the data's genres only (closed set)" if closed_set else f"the {len(analyser.genres)} genres a scan writes"
     out.print(Text(f"{name}: {rep.n_tracks} tracks; the model picks among {scope}"), soft_wrap=True)
-    _print_report(rep)
+    _print_report(rep, in_sample=bool(learnt))
     _print_coverage(rep, analyser.min_confidence)
     for s in rep.skipped:
         err.print(Text(f"left out {s['path']}: {s['reason']}"), soft_wrap=True)
-    out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
-    out.print(Text(f"precision/coverage: {curve}"), soft_wrap=True)
+    if png:
+        out.print(Text(f"confusion matrix: {png}"), soft_wrap=True)
+    if curve_png:
+        out.print(Text(f"precision/coverage: {curve_png}"), soft_wrap=True)
 
 
 def _name(model: str | None) -> str:
@@ -297,8 +318,8 @@ def _print_cv(cv: dict) -> None:
     out.print(table)
 
 
-def _print_report(rep) -> None:
-    out.print(_headline(rep) + f", vote {rep.vote}", soft_wrap=True)
+def _print_report(rep, *, in_sample: bool = False) -> None:
+    out.print(_headline(rep) + f", vote {rep.vote}" + (" (in-sample)" if in_sample else ""), soft_wrap=True)
     per_class = Table(title="Per class (track level)", title_justify="left")
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
