@@ -119,12 +119,15 @@ def install(name: str, *, source: str | Path | None = None, url: str | None = No
     """
     ck = checkpoint(name)
     dest = destination(name)
+    if source is not None:                       # a file that is not there is an error, installed or not
+        source = Path(source).expanduser()
+        if source.is_dir():
+            raise WeightsError(f"{source}: a folder, not a checkpoint file")
+        if not source.is_file():
+            raise WeightsError(f"{source}: no such file")
     if dest.exists() and not force:
         raise AlreadyInstalled(f"{name} is already installed ({dest}); --force replaces it")
     if source is not None:
-        source = Path(source).expanduser()
-        if not source.is_file():
-            raise WeightsError(f"{source}: no such file")
         return _import(ck, source, dest, origin=ck.url, force=force)
     url = url or ck.url
     if ck.sha256 is None and not force:

@@ -139,14 +139,27 @@ def test_wrong_files_are_refused_with_a_reason(official, user_models, tmp_path):
     assert leftovers(user_models) == []
 
 
+def test_a_missing_or_folder_source_is_an_error_even_when_the_model_is_installed(user_models, tmp_path):
+    """It exited 0 ("already installed") before looking at --from."""
+    installed = install.destination(NAME)
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(b"the installed weights")
+    refused(invoke("models", "install", NAME, "--from", tmp_path / "missing.pt"), "missing.pt: no such file")
+    refused(invoke("models", "install", NAME, "--from", tmp_path), "a folder, not a checkpoint file")
+    assert installed.read_bytes() == b"the installed weights"
+    r = invoke("models", "install", NAME)
+    assert r.exit_code == 0 and "already installed" in r.output, r.output
+
+
 def test_a_failed_write_leaves_nothing(official, user_models, monkeypatch):
-    import safetensors.torch
+    import io
 
-    def full_disk(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"partial")
-        raise OSError(28, "No space left on device")
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            super().write(bytes(data[:7]))
+            raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    monkeypatch.setattr(weights, "open", lambda file, mode="r": FullDisk(file, mode.replace("b", "")), raising=False)
     with pytest.raises(WeightsError, match="No space left"):
         install.install(NAME, source=CHECKPOINT)
     assert leftovers(user_models) == []

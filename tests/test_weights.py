@@ -149,3 +149,22 @@ def test_cli_models_prints_labels_as_they_are(user_weights):
     r = CliRunner().invoke(app, ["models"], env={"COLUMNS": "300"})
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     assert "[/Low], [red]High" in r.output and "cv_folds=3" in r.output
+
+
+@pytest.mark.parametrize("umask", [0o027, 0o002], ids=["umask-027", "umask-002"])
+def test_a_weights_file_gets_the_mode_the_umask_gives(tmp_path, umask):
+    """safetensors' save_file made every weights file 0600, whatever the umask; other outputs followed it."""
+    import os
+    import stat
+
+    from conftest import make_band_model
+
+    old = os.umask(umask)
+    try:
+        path = make_band_model(tmp_path / "band.safetensors")
+        (tmp_path / "other.json").write_text("{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE((tmp_path / "other.json").stat().st_mode)
+    assert weights.load(path)[1].labels == ["Low", "High"]
