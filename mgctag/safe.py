@@ -9,6 +9,8 @@ with a one-line reason. Choices:
 - hard links: writing would give this name a new inode and leave the other names on the old
   content, so by default the file is skipped ("skip"); "break" accepts exactly that.
 - symlinks: the link's target is written and the link itself is kept.
+- undo: `keep(original, copy)` is called just before the rename, so the state can keep what the
+  write replaces (mgctag.delta); `put_back` puts those exact bytes back the same safe way.
 - read-only files and folders are respected even when running as root (no write bit -> error).
 - temporary files carry the writer's pid; `cleanup_temps` removes those whose process is gone
   (a killed run) or that are older than STALE_AFTER (a run on another machine).
@@ -22,10 +24,10 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mgctag import decode, tags
+from mgctag import decode, delta, tags
 from mgctag.errors import MgctagError, TagError
 
 HARDLINK_POLICIES = ("skip", "break")
@@ -36,18 +38,20 @@ _REASONS = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded", "EROFS": "re
             "EACCES": "permission denied", "EPERM": "permission denied", "ENOENT": "file not found",
             "ELOOP": "symlink loop", "ENAMETOOLONG": "file name too long", "EIO": "input/output error"}
 ERRNO_REASONS = {getattr(errno, name): reason for name, reason in _REASONS.items() if hasattr(errno, name)}
+Keep = Callable[[Path, Path], None]   # keep(original, written copy): see write_safely
 
 
 def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences: Sequence[float] | None,
                  model_id: str | None, id3v23: bool = False, keep_mtime: bool = False,
                  expect: tuple[int, int] | None = None, hardlinks: str = "skip",
-                 witness: decode.Witness | None = None) -> bool:
+                 witness: decode.Witness | None = None, keep: Keep | None = None) -> bool:
     """Set the genre and mgctag fields of `path` atomically; False when nothing would change.
 
     `expect` is (st_size, st_mtime_ns) seen when the file was analysed; a file that differs
     now is not written. `witness` is the file's decode.witness taken then (else taken here): the
     copy's audio must match it, so one that no longer fits the file can only refuse a write.
-    `hardlinks` is "skip" (TagError) or "break" (rewrite this name only).
+    `hardlinks` is "skip" (TagError) or "break" (rewrite this name only). `keep(original, copy)`
+    is called with the real file and its verified copy before the rename (undo keeps what changes).
     Raises TagError with a one-line reason; the original is then untouched.
     """
     values = dict(genres=genres, confidences=confidences, model_id=model_id)
@@ -58,7 +62,7 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
 
     return _rewrite(path, lambda state: tags.would_change(state, **values),
                     lambda tmp: tags.write(tmp, **values, id3v23=id3v23), verify,
-                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks, witness=witness)
+                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks, witness=witness, keep=keep)
 
 
 def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, keep_mtime: bool = False,
@@ -74,10 +78,24 @@ def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, k
                     keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
 
 
+def put_back(path: str | os.PathLike, patch: delta.Patch, *, keep_mtime: bool = False,
+             expect: tuple[int, int] | None = None, hardlinks: str = "skip") -> bool:
+    """Give `path` back the original bytes a write replaced (undo), rebuilt from `path` and the kept
+    `patch` into the temporary copy, which must hash as the original did and pass a write's checks
+    (tags readable, audio identical) before the rename. TagError (the file untouched) otherwise."""
+    def rebuild(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            delta.apply(path, patch, out)
+
+    return _rewrite(path, lambda state: True, rebuild, lambda state: None,
+                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+
+
 def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int, int] | None,
-             hardlinks: str, witness: decode.Witness | None = None) -> bool:
+             hardlinks: str, witness: decode.Witness | None = None, keep: Keep | None = None) -> bool:
     """The safe write: `changes(state)` says whether to write at all, `edit(tmp)` changes the
-    temporary copy, `verify(state)` raises unless the copy reads back as asked."""
+    temporary copy, `verify(state)` raises unless the copy reads back as asked, `keep` (if given)
+    sees the original and the finished copy last."""
     if hardlinks not in HARDLINK_POLICIES:
         raise ValueError(f"hardlinks must be one of {HARDLINK_POLICIES}, not {hardlinks!r}")
     try:
@@ -97,6 +115,8 @@ def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int
         _fsync(tmp)
         _verify(tmp, verify, original)
         _copy_metadata(seen, target, tmp, keep_mtime=keep_mtime)
+        if keep is not None:
+            keep(target, tmp)
         _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
     except tags.Unwritable:   # a refusal with its own reason (the copy would read differently elsewhere)

@@ -393,19 +393,21 @@ class _Run:
         """Write through mgctag.safe, journalled: the row is committed before the file changes."""
         after = state.Values(tuple(values["genres"]), tags.format_confidences(values["confidences"]),
                              values["model_id"])
-        self.db.journal_pending(self.id, d.path, before=state.Values.of(d.existing), after=after)
+        real = Path(os.path.realpath(d.path))  # journalled as the real file: a symlink to it may go
+        self.db.journal_pending(self.id, real, before=state.Values.of(d.existing), after=after, seen_as=d.path)
         try:
-            changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat, witness=d.witness)
+            changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat, witness=d.witness,
+                                        keep=self.db.keeper(self.id, real))
         except Exception as e:  # the original is untouched whatever was raised (write_safely's promise)
-            self.db.journal_set(self.id, d.path, None)
+            self.db.journal_set(self.id, real, None)
             if isinstance(e, tags.Unwritable):   # found only by trying: skipped, as a blocked file is
                 return replace(result, status="skipped", note=str(e)), d.stat, None
             return replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)), \
                 d.stat, None
         if not changed:
-            self.db.journal_set(self.id, d.path, None)
+            self.db.journal_set(self.id, real, None)
             return replace(result, status="unchanged"), d.stat, None
-        self.db.journal_set(self.id, d.path, "done")
+        self.db.journal_set(self.id, real, "done")
         try:
             st = os.stat(d.path)
         except OSError:  # gone right after the write: nothing to remember

@@ -1,7 +1,7 @@
 """Incremental state: what each file looked like when mgctag last analysed it, and an undo journal.
 
 One SQLite database in WAL mode (a killed run loses at most the row it was writing; SQLite rolls
-an unfinished transaction back on the next open) with three tables:
+an unfinished transaction back on the next open) with these tables:
 
 - ``runs``: one row per scan: id, start and end, roots, model, settings, outcome and counts;
 - ``files``: per path (as bytes, so any file name fits) the size and mtime seen, the model and
@@ -9,7 +9,10 @@ an unfinished transaction back on the next open) with three tables:
   model and settings all match a settled result, after one ``stat`` and without decoding it;
 - ``journal``: per run and path, the genre-related values before and after a write. A row is
   committed as ``pending`` *before* the file is renamed into place and marked ``done`` after, so
-  a kill between the two still leaves undo something to compare against.
+  a kill between the two still leaves undo something to compare against. Its path is the real
+  file's (a symlink may be gone by the time of the undo);
+- ``originals`` and ``blobs``: per journal row, how to rebuild the original bytes from the written
+  file (mgctag.delta), committed before the rename too (mgctag.originals).
 
 Every change is committed at once: rows come only from files that were decoded, each of which
 costs far more than a WAL commit, so there is nothing to gain from batching.
@@ -33,9 +36,11 @@ from typing import TYPE_CHECKING, Callable
 
 import platformdirs
 
+from . import originals
 from .errors import MgctagError
 
 if TYPE_CHECKING:
+    from .delta import Patch
     from .result import FileResult
     from .tags import TagState
 
@@ -79,7 +84,7 @@ CREATE TABLE IF NOT EXISTS journal (
     state TEXT NOT NULL,                          -- pending | done | undone
     PRIMARY KEY (run_id, path)
 );
-"""
+""" + originals.SCHEMA
 
 
 def default_path() -> Path:
@@ -164,6 +169,7 @@ class JournalEntry:
     before: Values
     after: Values
     state: str              # pending | done | undone
+    seen_as: Path | None = None     # the name the run wrote it by (a symlink), when not `path`
 
 
 def key(path: str | os.PathLike) -> bytes:
@@ -305,8 +311,8 @@ class State:
         row; a file this database has no record of (tagged with another state database) is taken
         to be mgctag's by its fields alone, as before there was a journal.
         """
-        row = self.db.execute("SELECT after FROM journal WHERE path = ? AND state = 'done' ORDER BY run_id DESC "
-                              "LIMIT 1", (key(path),)).fetchone()
+        row = self.db.execute("SELECT after FROM journal WHERE path IN (?, ?) AND state = 'done' "
+                              "ORDER BY run_id DESC LIMIT 1", (key(os.path.realpath(path)), key(path))).fetchone()
         if row is None:
             row = self.db.execute("SELECT written FROM files WHERE path = ? AND written IS NOT NULL",
                                   (key(path),)).fetchone()
@@ -316,25 +322,57 @@ class State:
 
     # --- journal -----------------------------------------------------------------------------
 
-    def journal_pending(self, run_id: int, path: Path, *, before: Values, after: Values) -> None:
-        """Called before a write, committed before the file is touched."""
+    def journal_pending(self, run_id: int, path: Path, *, before: Values, after: Values,
+                        seen_as: Path | None = None) -> None:
+        """Called before a write, committed before the file is touched. `path` is the real file;
+        `seen_as` the name the run found it by, when that is a symlink to it."""
+        seen = None if seen_as is None or key(seen_as) == key(path) else key(seen_as)
         with self._tx() as db:
+            originals.drop(db, run_id, key(path))
             db.execute("INSERT OR REPLACE INTO journal (run_id, path, before, after, state) "
                        "VALUES (?, ?, ?, ?, 'pending')", (run_id, key(path), before.to_json(), after.to_json()))
+            db.execute("INSERT INTO originals (run_id, path, seen_as) VALUES (?, ?, ?)", (run_id, key(path), seen))
 
     def journal_set(self, run_id: int, path: Path, state: str | None) -> None:
-        """Mark a journal row done or undone; None removes it (the write did not happen)."""
+        """Mark a journal row done or undone; None removes it (the write did not happen). Its kept
+        original goes with undone or None: nothing will be rebuilt from it."""
         with self._tx() as db:
+            if state in (None, "undone"):
+                originals.drop(db, run_id, key(path))
             if state is None:
                 db.execute("DELETE FROM journal WHERE run_id = ? AND path = ?", (run_id, key(path)))
             else:
                 db.execute("UPDATE journal SET state = ? WHERE run_id = ? AND path = ?", (state, run_id, key(path)))
 
     def journal(self, run_id: int) -> list[JournalEntry]:
-        rows = self.db.execute("SELECT path, before, after, state FROM journal WHERE run_id = ? ORDER BY path",
-                               (run_id,)).fetchall()
-        return [JournalEntry(Path(os.fsdecode(p)), Values.from_json(b), Values.from_json(a), s)
-                for p, b, a, s in rows]
+        rows = self.db.execute("SELECT j.path, j.before, j.after, j.state, o.seen_as FROM journal j "
+                               "LEFT JOIN originals o ON o.run_id = j.run_id AND o.path = j.path "
+                               "WHERE j.run_id = ? ORDER BY j.path", (run_id,)).fetchall()
+        return [JournalEntry(Path(os.fsdecode(p)), Values.from_json(b), Values.from_json(a), s,
+                             Path(os.fsdecode(seen)) if seen else None) for p, b, a, s, seen in rows]
+
+    # --- originals: what a write replaced (mgctag.originals) -------------------------------------
+
+    def keeper(self, run_id: int, path: Path) -> Callable[[Path, Path], None]:
+        """write_safely's `keep` for a journal row: keep_original with the row's run and path."""
+        return lambda original, written: self.keep_original(run_id, path, original, written)
+
+    def keep_original(self, run_id: int, path: Path, original: Path, written: Path) -> None:
+        """Called with the original and its written copy just before the rename: keep how to
+        rebuild the original (mgctag.delta), for a byte-exact undo. A write that changed more than
+        delta.KEEP_LIMIT bytes keeps nothing (its undo restores the values)."""
+        from . import delta
+
+        patch = delta.diff(original, written)
+        try:
+            with self._tx() as db:
+                originals.store(db, run_id, key(path), patch)
+        except sqlite3.Error as e:
+            raise MgctagError(f"cannot keep the original for undo: {e}") from None
+
+    def original(self, run_id: int, path: Path) -> "Patch | None":
+        """The kept original of a journal row (mgctag.delta.Patch), None when none was kept."""
+        return originals.load(self.db, run_id, key(path))
 
 
 def _require(path: Path) -> None:

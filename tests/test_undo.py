@@ -175,14 +175,14 @@ def test_an_unexpected_failure_costs_one_file_not_the_undo(tmp_path, lib, band_m
     scan_all(lib, band_model, db, keep_existing=False)
     from mgctag import safe
 
-    real = safe.restore_safely
+    real = safe.put_back
 
-    def restore_safely(path, *args, **kw):
+    def put_back(path, *args, **kw):
         if path.name == "users.flac":
             raise KeyError("a mutagen bug")
         return real(path, *args, **kw)
 
-    monkeypatch.setattr(safe, "restore_safely", restore_safely)
+    monkeypatch.setattr(safe, "put_back", put_back)
     r = CliRunner().invoke(app, ["undo", "--state", str(db)])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert "unexpected KeyError: 'a mutagen bug'" in r.output and "2 restored, 0 already, 0 refused, 1 error" in r.output
@@ -248,6 +248,7 @@ def test_rows_journalled_without_a_snapshot_still_undo(tmp_path, lib, band_model
     for path, text in con.execute("SELECT path, before FROM journal").fetchall():
         old = {k: v for k, v in __import__("json").loads(text).items() if k != "raw"}
         con.execute("UPDATE journal SET before = ? WHERE path = ?", (__import__("json").dumps(old), path))
+    con.execute("DELETE FROM originals")   # nor did they keep the original bytes
     con.commit()
     con.close()
     assert {r.status for r in undo_all(db).values()} == {"restored"}
