@@ -24,34 +24,46 @@ class AudioFormat:
     remark: str = ""                # README: what a user should know about this format
     check: str = "packets"          # how a write is proved to leave the audio alone: a key of
                                     # mgctag.decode.compare.CHECKS (why each is exact: its docstring)
+    kept: str = ""                  # README: what the state keeps so undo gives back the original's
+                                    # bytes (mgctag.delta finds it in any format; this says what it is)
 
+
+# What undo keeps (measured: tests/test_undo_bytes.py writes and undoes each format, cmp-equal)
+ID3_KEPT = "the ID3v2 tag (what of it changed)"
+OGG_KEPT = "the header pages; every later page's number and checksum when those pages were re-laid"
+APE_KEPT = "the APEv2 tag at the end (what of it changed)"
 
 # Decoders (why): libsndfile is exact and fastest for PCM and FLAC; FFmpeg for every lossy codec
 # and the rest. Measured with libsndfile 1.2.2: its MP3 reads go wrong at some read boundaries and
 # after seeks, ~10% of its Vorbis seeks land wrongly, its Opus decode is 2x slower, and MP3 inside
 # a WAV is misread once a chunk follows the audio (so the decoder also looks at the codec).
 FORMATS: tuple[AudioFormat, ...] = (
-    AudioFormat("MP3", (".mp3",), "pyav", "id3", ("mp3:MP3",)),
-    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",), check="flac"),
-    AudioFormat("Ogg Vorbis", (".ogg",), "pyav", "vorbis", ("oggvorbis:OggVorbis",)),
-    AudioFormat("Opus", (".opus",), "pyav", "vorbis", ("oggopus:OggOpus",)),
-    AudioFormat("Ogg FLAC", (".oga",), "pyav", "vorbis", ("oggflac:OggFLAC",)),
-    AudioFormat("Speex", (".spx",), "pyav", "vorbis", ("oggspeex:OggSpeex",)),
-    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",), check="mp4"),
+    AudioFormat("MP3", (".mp3",), "pyav", "id3", ("mp3:MP3",), kept=ID3_KEPT),
+    AudioFormat("FLAC", (".flac",), "soundfile", "vorbis", ("flac:FLAC",), check="flac",
+                kept="the metadata blocks (what of them changed)"),
+    AudioFormat("Ogg Vorbis", (".ogg",), "pyav", "vorbis", ("oggvorbis:OggVorbis",), kept=OGG_KEPT),
+    AudioFormat("Opus", (".opus",), "pyav", "vorbis", ("oggopus:OggOpus",), kept=OGG_KEPT),
+    AudioFormat("Ogg FLAC", (".oga",), "pyav", "vorbis", ("oggflac:OggFLAC",), kept=OGG_KEPT),
+    AudioFormat("Speex", (".spx",), "pyav", "vorbis", ("oggspeex:OggSpeex",), kept=OGG_KEPT),
+    AudioFormat("MP4 / M4A (AAC, ALAC)", (".m4a", ".mp4", ".m4b", ".3g2"), "pyav", "mp4", ("mp4:MP4",), check="mp4",
+                kept="what changed in `moov`: the tags, and the chunk offsets when the audio moved"),
     AudioFormat("WAV", (".wav",), "soundfile", "id3-chunk", ("wave:WAVE",), where="ID3 chunk",
-                remark="MP3 inside a WAV is decoded by FFmpeg", check="riff"),
+                remark="MP3 inside a WAV is decoded by FFmpeg", check="riff",
+                kept="the ID3 chunk and the RIFF size (what of them changed)"),
     AudioFormat("AIFF, AIFF-C", (".aif", ".aiff", ".aifc"), "soundfile", "id3-chunk", ("aiff:AIFF",),
-                where="ID3 chunk", check="aiff"),
+                where="ID3 chunk", check="aiff", kept="the ID3 chunk and the FORM size (what of them changed)"),
     AudioFormat("DSF (DSD)", (".dsf",), "pyav", "id3-chunk", ("dsf:DSF",), where="ID3v2 tag at the end",
-                check="dsf"),
-    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",), check="asf"),
-    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",), check="packets+head"),
-    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",), check="packets+head"),
-    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",), check="packets+head"),
-    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",), check="packets+head"),
+                check="dsf", kept="the ID3v2 tag and the header's sizes (what of them changed)"),
+    AudioFormat("WMA", (".wma",), "pyav", "asf", ("asf:ASF",), check="asf", kept="the ASF header object"),
+    AudioFormat("WavPack", (".wv",), "pyav", "apev2", ("wavpack:WavPack",), check="packets+head", kept=APE_KEPT),
+    AudioFormat("Monkey's Audio", (".ape",), "pyav", "apev2", ("monkeysaudio:MonkeysAudio",), check="packets+head",
+                kept=APE_KEPT),
+    AudioFormat("Musepack", (".mpc",), "pyav", "apev2", ("musepack:Musepack",), check="packets+head", kept=APE_KEPT),
+    AudioFormat("True Audio", (".tta",), "pyav", "apev2", ("trueaudio:TrueAudio",), check="packets+head",
+                kept=APE_KEPT),
     AudioFormat("OptimFROG", (".ofr", ".ofs"), "pyav", "apev2", ("optimfrog:OptimFROG",),
-                remark="FFmpeg has no decoder for it: reported as an error", check="packets+head"),
-    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",), check="packets+head"),
+                remark="FFmpeg has no decoder for it: reported as an error", check="packets+head", kept=APE_KEPT),
+    AudioFormat("TAK", (".tak",), "pyav", "apev2", ("tak:TAK",), check="packets+head", kept=APE_KEPT),
     AudioFormat("AAC (ADTS)", (".aac",), "pyav", None, ("aac:AAC",),
                 remark="ADIF AAC: FFmpeg has no decoder for it"),
     AudioFormat("AC-3", (".ac3",), "pyav", None, ("ac3:AC3",)),
@@ -81,19 +93,21 @@ def readme_table() -> str:
     from mgctag.tags import BY_KEY            # the docs need these
 
     names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
-    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields | a write's audio check |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| format | extensions | decoder | genre goes into | mgctag's own fields | a write's audio check "
+            "| byte-exact undo keeps |",
+            "|---|---|---|---|---|---|---|"]
     for f in FORMATS:
         if f.tags is None:
             genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
-            check = "—"
+            check = kept = "—"
         else:
             handler = BY_KEY[f.tags]
             genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
             own = ", ".join(f"`{key}`" for key in handler.own_keys())
             check = CHECKS[f.check].words
+            kept = f.kept
         decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")
-        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} | {check} |")
+        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} | {check} | {kept} |")
     return "\n".join(rows) + "\n"
 
 
