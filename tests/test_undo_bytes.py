@@ -135,10 +135,14 @@ def test_undo_gives_back_the_original_bytes(fmt, tmp_path, band_model):
 
 @pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg"])
 def test_a_shared_cover_is_kept_once_and_comes_back(fmt, tmp_path, band_model):
-    """An album's tracks share one cover (100 kB here); it spans Ogg pages, whose numbers change."""
+    """An album's tracks share one cover (300 kB here); it spans Ogg pages, whose numbers change.
+    Pieces are cut by content (~8 kB, up to 64 kB), so the pieces at the cover's two edges hold
+    each file's own bytes too and are kept per file: less than two covers in all, never three
+    (0 of 1,000 random covers went over in mgctag.delta.chunks alone; at 100 kB and 1.5 covers,
+    28% did)."""
     root = tmp_path / "lib"
     root.mkdir()
-    cover = os.urandom(100_000)
+    cover = os.urandom(300_000)
     files = [audiogen.make(root / f"{i}.{fmt}", seconds=2.5, freq=LOW, seed=i) for i in range(3)]
     for i, p in enumerate(files):
         _add_cover(p, cover, title=f"Track {i}")
@@ -148,7 +152,7 @@ def test_a_shared_cover_is_kept_once_and_comes_back(fmt, tmp_path, band_model):
     kept = blob_bytes(db)
     assert {(r.status, r.reason) for r in undo_all(db).values()} == {("restored", "")}
     assert {p: p.read_bytes() for p in files} == originals
-    assert 0 < kept < 1.5 * len(cover)              # one cover, not 3
+    assert 0 < kept < 2 * len(cover)                # one cover and its edges, not 3
 
 
 def _add_cover(p, cover: bytes, *, title: str) -> None:
