@@ -11,7 +11,6 @@ the main process fills model batches with segments of many tracks. Every write i
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import Counter
@@ -23,17 +22,15 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import albums, discover, safe, state, tags, taxonomy
+from . import albums, decide, discover, safe, state, tags
+from .decide import SILENT_PEAK
 from .errors import MgctagError
 from .genremap import GenreMap
 from .analyser import Analyser
 from .pool import Decoded, decode_all, usable_cpus
 from .result import FileResult
-from .vote import top_k
 
 log = logging.getLogger(__name__)
-UNCHANGED_NOTE = "unchanged since last run"
-SILENT_PEAK = 1e-4   # no sample above about -80 dBFS in the voted windows: any genre would be a guess
 
 
 @dataclass(frozen=True)
@@ -296,7 +293,7 @@ class _Run:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
                 self.known[f.path] = seen
-                return self._count(_remembered(f.path, seen, self.model_id))
+                return self._count(decide.remembered(f.path, seen, self.model_id))
         return None
 
     def settle(self, items: list, stop: Callable[[], bool] = lambda: False) -> Iterator[FileResult]:
@@ -375,8 +372,9 @@ class _Run:
         try:
             if d.peak > SILENT_PEAK:
                 evidence = (track or self._track(d, scores)).to_json()
-            result, values = _decide(d, scores, self.analyser.genres, self.model_id, self.options,
-                                     floor=self.floor, ours=self._ours(d), verdict=verdict)
+            result, values = decide.decide(d, scores, self.analyser.genres, self.model_id, top_k=self.options.top_k,
+                                           keep_existing=self.options.keep_existing, floor=self.floor,
+                                           ours=self._ours(d), verdict=verdict)
             if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...
                 result, values = replace(result, status="skipped", note=d.existing.unwritable), None
             if values is not None and self.options.write_tags:
@@ -422,78 +420,6 @@ class _Run:
         self.db.finish_run(self.id, counts=dict(self.counts), outcome="done" if self.complete else "interrupted")
 
 
-def _remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
-    """An unchanged file's answer from the state, without listening again: what the last run
-    decided, and why (a file it wrote now holds that, so it is "unchanged")."""
-    decided = (seen.evidence or {}).get("decided", {})
-    status = "unchanged" if seen.status == "tagged" else seen.status
-    return FileResult(path, status, seen.genres, seen.existing_genre, model_id, note=seen.note or UNCHANGED_NOTE,
-                      album=decided.get("album", ""), decided_by=decided.get("by", albums.TRACK))
-
-
 def _unexpected(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"unexpected {type(e).__name__}" + (f": {text[:160]}" if text else "")
-
-
-def _decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, options: ScanOptions, *,
-            floor: float, ours: bool, verdict: albums.Verdict | None = None) -> tuple[FileResult, dict | None]:
-    """The keep / confidence rules over a file's genre scores, or over its album's (`verdict`).
-
-    `ours`: the file's current genre is one mgctag wrote (and nobody changed since), so it may
-    be refreshed even with --keep-existing. Returns the result and, when it is "would-tag", the
-    values to write (write_safely's keywords).
-    """
-    own = top_k(scores, genres, len(genres))
-    scored = own if verdict is None else top_k(verdict.scores, genres, len(genres))
-    chosen = [(g, p) for g, p in scored[: options.top_k] if p >= floor]
-    existing = d.existing
-    users = options.keep_existing and existing.genres and not ours
-    result = FileResult(d.path, "", scored[: options.top_k], existing_genre="; ".join(existing.genres), model=model_id,
-                        album=verdict.album if verdict else "", decided_by=albums.ALBUM if verdict else albums.TRACK)
-    if d.peak <= SILENT_PEAK:
-        result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
-        return result, None
-    if verdict and verdict.user and not users:   # the album follows the genre the user gave some of its tracks
-        share = {g: float(verdict.scores[genres.index(g)]) for g in verdict.user if g in genres}
-        chosen = [(g, share.get(g, 0.0)) for g in verdict.user]
-        result.genres, result.decided_by = chosen, albums.ALBUM_USER
-        result.note = f"source: album (the user's genre on {verdict.user_tracks} of its {verdict.tracks} tracks)"
-        values = dict(genres=list(verdict.user), model_id=model_id,
-                      confidences=[round(p, 3) for _, p in chosen] if len(share) == len(chosen) else None)
-        return _changes(result, existing, values)
-    whose = "the album's " if verdict else ""
-    if not chosen:
-        best, p = scored[0]
-        shown = math.floor(p * 1000) / 1000  # rounded down, so it never reads as reaching the minimum
-        result.status, result.note = "skipped", f"not sure enough: {whose}best guess {best} ({shown:.3f}) is below " \
-                                                f"--min-confidence {floor:g}"
-        return result, None
-    values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
-    if users:   # the line shows the genre kept; the model's guess goes in the note
-        heard = dict(scored)
-        result.genres = [(g, heard.get(taxonomy.canonical(g))) for g in existing.genres]
-        guess = ", ".join(f"{g} ({p:.2f})" for g, p in chosen)
-        result.status = "kept"
-        if [taxonomy.key(g) for g in existing.genres] == [taxonomy.key(g) for g in values["genres"]]:
-            result.note = f"mgctag hears the same: {guess}"
-        else:
-            result.note = f"a genre mgctag did not write; it hears {guess} (--overwrite replaces it)"
-        return result, None
-    notes = []
-    if verdict and own[0][0] != scored[0][0]:
-        notes.append(f"its own guess: {own[0][0]} ({own[0][1]:.2f})")
-    if len(chosen) < min(options.top_k, len(scored)):
-        g, p = scored[len(chosen)]
-        notes.append(f"not written: {g} ({math.floor(p * 1000) / 1000:.3f}) and below, under --min-confidence {floor:g}")
-    result.note = "; ".join(notes)
-    return _changes(result, existing, values)
-
-
-def _changes(result: FileResult, existing: tags.TagState, values: dict) -> tuple[FileResult, dict | None]:
-    """ "unchanged" when the file already holds `values`, else "would-tag" and the values."""
-    if not tags.would_change(existing, **values):
-        result.status = "unchanged"
-        return result, None
-    result.status = "would-tag"
-    return result, values

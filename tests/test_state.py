@@ -9,7 +9,8 @@ import pytest
 import audiogen
 from mgctag import tags
 from mgctag.analyser import Analyser
-from mgctag.scanner import UNCHANGED_NOTE, ScanOptions, _settings, scan
+from mgctag.decide import UNCHANGED_NOTE
+from mgctag.scanner import ScanOptions, _settings, scan
 from mgctag.state import State, Values, key, settings_key
 
 LOW, HIGH = 150.0, 5000.0

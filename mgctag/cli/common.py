@@ -81,8 +81,8 @@ def _reflow(text: str | None) -> str | None:
     return "\n\n".join(" ".join(par.split()) for par in inspect.cleandoc(text).split("\n\n"))
 
 
-class Command(TyperCommand):
-    """Every mgctag command: plain value names in help, plain words in errors (see _Option)."""
+class _Plain:
+    """Plain value names in help, plain words in errors (see _Option), paragraphs reflowed."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,13 +92,12 @@ class Command(TyperCommand):
         return _plain(super().get_params(ctx))
 
 
-class Group(TyperGroup):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.help = _reflow(self.help)
+class Command(_Plain, TyperCommand):
+    """Every mgctag command."""
 
-    def get_params(self, ctx):
-        return _plain(super().get_params(ctx))
+
+class Group(_Plain, TyperGroup):
+    """mgctag itself and `mgctag models`."""
 
 
 class App(typer.Typer):
