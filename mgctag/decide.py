@@ -49,7 +49,7 @@ def decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, *, 
         return result, None
     if verdict and verdict.user and not users:   # the album follows the genre the user gave some of its tracks
         share = {g: float(verdict.scores[genres.index(g)]) for g in verdict.user if g in genres}
-        chosen = [(g, share.get(g, 0.0)) for g in verdict.user]
+        chosen = [(g, share.get(g)) for g in verdict.user]   # None: a genre the model cannot name
         result.genres, result.decided_by = chosen, albums.ALBUM_USER
         result.note = f"source: album (the user's genre on {verdict.user_tracks} of its {verdict.tracks} tracks)"
         values = dict(genres=list(verdict.user), model_id=model_id,
@@ -64,11 +64,12 @@ def decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, *, 
         return result, None
     values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
     if users:   # the line shows the genre kept; the model's guess goes in the note
-        heard = dict(scored)
+        heard = dict(own)
         result.genres = [(g, heard.get(taxonomy.canonical(g))) for g in existing.genres]
-        guess = ", ".join(f"{g} ({p:.2f})" for g, p in chosen)
+        mine = [(g, p) for g, p in own[:top_k] if p >= floor] or own[:1]   # this file's own, not its album's
+        guess = ", ".join(f"{g} ({p:.2f})" for g, p in mine)
         result.status = "kept"
-        if [taxonomy.key(g) for g in existing.genres] == [taxonomy.key(g) for g in values["genres"]]:
+        if [taxonomy.key(g) for g in existing.genres] == [taxonomy.key(g) for g, _ in mine]:
             result.note = f"mgctag hears the same: {guess}"
         else:
             result.note = f"a genre mgctag did not write; it hears {guess} (--overwrite replaces it)"

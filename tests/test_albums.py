@@ -273,3 +273,15 @@ def test_tracks_skipped_as_not_sure_enough_still_count_for_their_album_later(tmp
     assert decoded == [new]
     assert {again[p].confidence for p in old + [new]} == {again[new].confidence}   # all decided with the new one
     assert all("unchanged since last run" not in again[p].note for p in old)
+
+
+def test_in_an_album_a_kept_track_says_what_it_hears_itself_and_an_unnamed_user_genre_has_no_confidence(
+        tmp_path, band_model):
+    tagged = dict(album="A", artist="Ann")
+    kept = track(tmp_path / "A" / "k.flac", HIGH, genre="Bebop", seed=1, **tagged)
+    rest = [track(tmp_path / "A" / f"{i}.flac", LOW, seed=5 + i, **tagged) for i in range(2)]
+    results = run(tmp_path, band_model)
+    assert results[kept].status == "kept" and results[kept].note.startswith("a genre mgctag did not write; it hears High")
+    assert results[kept].confidence is None   # the model cannot name Bebop
+    for p in rest:
+        assert (results[p].genre, results[p].confidence, results[p].decided_by) == ("Bebop", None, "album (user genre)")
