@@ -13,6 +13,7 @@ The `mgctag:` config section passes its keys to `mgctag.ScanOptions` by name (mo
 min_confidence, segments, genre_map, device, ...); a new ScanOptions field is usable at once,
 and needs an entry in CONVERTERS only when its YAML value is not the value ScanOptions takes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,8 +30,20 @@ from beets.util import displayable_path
 
 # ScanOptions fields the plugin decides itself: mgctag never writes here, keeps no state of its
 # own (beets' database is the state) and is handed files, not folders to walk.
-OWNED = frozenset({"write_tags", "keep_existing", "state", "rescan", "wait", "include_hidden", "follow_symlinks",
-                   "id3v23", "keep_mtime", "hardlinks"})
+OWNED = frozenset(
+    {
+        "write_tags",
+        "keep_existing",
+        "state",
+        "rescan",
+        "wait",
+        "include_hidden",
+        "follow_symlinks",
+        "id3v23",
+        "keep_mtime",
+        "hardlinks",
+    }
+)
 PLUGIN_KEYS = {"auto": False, "force": False}
 FIELDS = ("genres", "mgctag_confidence", "mgctag_model", "mgctag_genres")
 ANSWERED = ("would-tag", "unchanged")  # statuses whose genres are the answer (keep_existing is off here)
@@ -89,14 +102,22 @@ class MgctagPlugin(BeetsPlugin):
     # --- the command ------------------------------------------------------------------
     def commands(self) -> list[ui.Subcommand]:
         cmd = ui.Subcommand("mgctag", help="set genres by listening to the audio (mgctag)")
-        cmd.parser.add_option("-p", "--pretend", action="store_true", default=False,
-                              help="show what would change, and change nothing")
-        cmd.parser.add_option("-f", "--force", action="store_true", default=None,
-                              help="also replace genres that mgctag did not set")
-        cmd.parser.add_option("-w", "--write", action="store_true", default=None,
-                              help="write the genres into the files (default: import.write)")
-        cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
-                              help="only change the database, not the files")
+        cmd.parser.add_option(
+            "-p", "--pretend", action="store_true", default=False, help="show what would change, and change nothing"
+        )
+        cmd.parser.add_option(
+            "-f", "--force", action="store_true", default=None, help="also replace genres that mgctag did not set"
+        )
+        cmd.parser.add_option(
+            "-w",
+            "--write",
+            action="store_true",
+            default=None,
+            help="write the genres into the files (default: import.write)",
+        )
+        cmd.parser.add_option(
+            "-W", "--nowrite", action="store_false", dest="write", help="only change the database, not the files"
+        )
         cmd.func = self.command
         return [cmd]
 
@@ -137,8 +158,10 @@ class MgctagPlugin(BeetsPlugin):
             if key in PLUGIN_KEYS:
                 continue
             if key not in fields:
-                raise ui.UserError(f"mgctag: unknown option {key!r} in the mgctag: config section "
-                                   f"(known: {', '.join(sorted([*fields, *PLUGIN_KEYS]))})")
+                raise ui.UserError(
+                    f"mgctag: unknown option {key!r} in the mgctag: config section "
+                    f"(known: {', '.join(sorted([*fields, *PLUGIN_KEYS]))})"
+                )
             view = self.config[key]
             try:
                 value = CONVERTERS[key](view) if key in CONVERTERS else view.get()
@@ -160,11 +183,12 @@ class MgctagPlugin(BeetsPlugin):
         options = self.scan_options()  # a bad config is an error before anything is looked at
         counts: Counter[str] = Counter()
         todo: dict[str, object] = {}
-        albums_of: dict[Path, str] = {}   # beets' albums, for mgctag to decide each as one
+        albums_of: dict[Path, str] = {}  # beets' albums, for mgctag to decide each as one
         for item in items:
             if item.genres and not force and not _set_by_mgctag(item):
-                self._log.info("{}: keeps its genre {} (--force replaces it)", displayable_path(item.path),
-                               "; ".join(item.genres))
+                self._log.info(
+                    "{}: keeps its genre {} (--force replaces it)", displayable_path(item.path), "; ".join(item.genres)
+                )
                 counts["kept"] += 1
                 continue
             path = os.path.abspath(os.fsdecode(item.path))  # as mgctag.scan names it
@@ -173,11 +197,11 @@ class MgctagPlugin(BeetsPlugin):
                 counts["errors"] += 1
                 continue
             todo[path] = item
-            album = item.get_album()   # one with no title (`import -A` of a loose folder) is left to mgctag's rules
+            album = item.get_album()  # one with no title (`import -A` of a loose folder) is left to mgctag's rules
             if album is not None and album.album.strip() and not album.comp:
                 albums_of[Path(path)] = f"{album.albumartist or item.artist} - {album.album} (beets album {album.id})"
         changed = []
-        decided: dict[int, list] = {}   # beets album id -> its items that mgctag decided with the album
+        decided: dict[int, list] = {}  # beets album id -> its items that mgctag decided with the album
         floor = [options.min_confidence]  # None until the model is loaded: then its own minimum
 
         def on_model(analyser) -> None:
@@ -203,8 +227,15 @@ class MgctagPlugin(BeetsPlugin):
             self._log.warning("{}: not analysed (the same file as another item)", displayable_path(item.path))
             counts["errors"] += 1
         verb = "would tag" if pretend else "tagged"
-        self._log.info("{} {}, {} unchanged, {} kept, {} skipped, {} errors", counts["tagged"], verb,
-                       counts["unchanged"], counts["kept"], counts["skipped"], counts["errors"])
+        self._log.info(
+            "{} {}, {} unchanged, {} kept, {} skipped, {} errors",
+            counts["tagged"],
+            verb,
+            counts["unchanged"],
+            counts["kept"],
+            counts["skipped"],
+            counts["errors"],
+        )
         return changed
 
     def _set_albums(self, decided: dict[int, list]) -> None:

@@ -8,6 +8,7 @@ at 10,000 files, and auto against off at each count.
 
     .venv/bin/python bench/bench_albums.py --files 100,10000 --model efficientat-mn04
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,11 @@ def main() -> int:
         print(f"bench_albums: skipped: no clips at {GTZAN_MINI}", file=sys.stderr)
         return 2
     extra = ["--min-confidence", "0"] + (["--model", args.model] if args.model else [])
-    print(f"bench_albums {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}; "
-          f"{args.seconds:g}-s files, {args.per_album} to a folder; {' '.join(extra)}", flush=True)
+    print(
+        f"bench_albums {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}; "
+        f"{args.seconds:g}-s files, {args.per_album} to a folder; {' '.join(extra)}",
+        flush=True,
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="mgctag-bench-albums-") as t:
         tmp = Path(t)
@@ -46,18 +50,23 @@ def main() -> int:
             for mode in ("auto", "off"):
                 r = scan_cli(args.mgctag, tree, count, tmp, [*extra, "--albums", mode])
                 rows.append((count, mode, r))
-                print(f"  {count} files, --albums {mode}: {r['wall']:.1f} s, summed peak {mib(r['sum_kib'])}",
-                      flush=True)
+                print(
+                    f"  {count} files, --albums {mode}: {r['wall']:.1f} s, summed peak {mib(r['sum_kib'])}", flush=True
+                )
             shutil.rmtree(tree)
     print(f"\n{'files':>7} {'--albums':>8} {'main':>9} {'worker':>9} {'summed':>9} {'files/s':>8}")
     for count, mode, r in rows:
-        print(f"{count:>7} {mode:>8} {mib(r['main_kib']):>9} {mib(r['worker_kib']):>9} {mib(r['sum_kib']):>9} "
-              f"{count / r['wall']:8.1f}")
+        print(
+            f"{count:>7} {mode:>8} {mib(r['main_kib']):>9} {mib(r['worker_kib']):>9} {mib(r['sum_kib']):>9} "
+            f"{count / r['wall']:8.1f}"
+        )
     auto = [(c, r) for c, m, r in rows if m == "auto"]
     if len(auto) >= 2:
         (c0, a), (c1, b) = auto[0], auto[-1]
-        print(f"--albums auto, {c0} -> {c1} files: summed peak {mib(a['sum_kib'])} -> {mib(b['sum_kib'])} "
-              f"({b['sum_kib'] / a['sum_kib'] - 1:+.1%})")
+        print(
+            f"--albums auto, {c0} -> {c1} files: summed peak {mib(a['sum_kib'])} -> {mib(b['sum_kib'])} "
+            f"({b['sum_kib'] / a['sum_kib'] - 1:+.1%})"
+        )
     return 0
 
 

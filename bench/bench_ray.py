@@ -20,6 +20,7 @@ ray is imported).
     .venv/bin/python bench/bench_ray.py LIB --limit 40 --nodes 1,2,2 --skip-local   # the simulation
     .venv/bin/python bench/bench_ray.py --tiny 6 --nodes 1,1,1                      # a quick check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,13 +35,12 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # before ray is imported: loopback only
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: loopback only
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 from bench_scan import cpu_name  # noqa: E402
-
 
 
 def library(args, tmp: Path) -> list[Path]:
@@ -53,8 +53,9 @@ def library(args, tmp: Path) -> list[Path]:
         root.mkdir()
         formats = ("mp3", "flac", "ogg", "wav", "m4a", "opus")
         for i in range(args.tiny):
-            audiogen.make(root / f"{i:03d}.{formats[i % len(formats)]}", seconds=4.0, sr=22050,
-                          freq=150.0 * (1 + i % 7), seed=i)
+            audiogen.make(
+                root / f"{i:03d}.{formats[i % len(formats)]}", seconds=4.0, sr=22050, freq=150.0 * (1 + i % 7), seed=i
+            )
         args.lib = root
     if args.lib is None:
         raise SystemExit("bench_ray: give a library folder or --tiny N")
@@ -65,7 +66,7 @@ def library(args, tmp: Path) -> list[Path]:
 def timed_scan(paths: list[Path], tmp: Path, **options) -> tuple[float, Counter]:
     from mgctag.scanner import ScanOptions, scan
 
-    folder = tmp / f"files-{len(list(tmp.iterdir()))}"   # the chosen files only, as links (not copies)
+    folder = tmp / f"files-{len(list(tmp.iterdir()))}"  # the chosen files only, as links (not copies)
     folder.mkdir()
     for i, p in enumerate(paths):
         (folder / f"{i:05d}-{p.name}").symlink_to(p)
@@ -92,13 +93,18 @@ def local_vs_ray(paths: list[Path], args, tmp: Path) -> dict:
         startup = time.perf_counter() - start
         cpus = int(ray.cluster_resources().get("CPU", 0))
         print(f"ray start-up (local cluster, {cpus} CPUs): {startup:.1f} s", flush=True)
-        seconds, statuses = timed_scan(paths, tmp, model=args.model, batch_size=args.batch_size, ray="local",
-                                       ray_actors=args.actors)
+        seconds, statuses = timed_scan(
+            paths, tmp, model=args.model, batch_size=args.batch_size, ray="local", ray_actors=args.actors
+        )
         stop = time.perf_counter()
-    out["ray"] = dict(seconds=seconds, statuses=dict(statuses), startup=startup, cpus=cpus,
-                      shutdown=time.perf_counter() - stop)
-    print(f"ray: {len(paths) / seconds:.2f} tracks/s ({seconds:.1f} s, {dict(statuses)}); "
-          f"shut-down {out['ray']['shutdown']:.1f} s", flush=True)
+    out["ray"] = dict(
+        seconds=seconds, statuses=dict(statuses), startup=startup, cpus=cpus, shutdown=time.perf_counter() - stop
+    )
+    print(
+        f"ray: {len(paths) / seconds:.2f} tracks/s ({seconds:.1f} s, {dict(statuses)}); "
+        f"shut-down {out['ray']['shutdown']:.1f} s",
+        flush=True,
+    )
     return out
 
 
@@ -113,19 +119,25 @@ def nodes_run(paths: list[Path], args, tmp: Path) -> dict:
 
     cpus = [int(c) for c in args.nodes.split(",")]
     names = ["head"] + [f"worker{i}" for i in range(1, len(cpus))]
-    store = 300 * 2**20   # object store per node: small, several share this machine's memory
-    cluster = Cluster(initialize_head=True, head_node_args=dict(num_cpus=cpus[0], resources={"bench_head": 1},
-                                                                 object_store_memory=store, include_dashboard=False))
+    store = 300 * 2**20  # object store per node: small, several share this machine's memory
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args=dict(
+            num_cpus=cpus[0], resources={"bench_head": 1}, object_store_memory=store, include_dashboard=False
+        ),
+    )
     address = cluster.address
     try:
         for name, n in zip(names[1:], cpus[1:]):
             cluster.add_node(num_cpus=n, resources={f"bench_{name}": 1}, object_store_memory=store)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
-        by_id = {node["NodeID"]: next((k[len("bench_"):] for k in node["Resources"] if k.startswith("bench_")), "?")
-                 for node in ray.nodes() if node["Alive"]}
-        options = ScanOptions(model=args.model, batch_size=args.batch_size, ray=cluster.address,
-                              ray_actors=args.actors)
+        by_id = {
+            node["NodeID"]: next((k[len("bench_") :] for k in node["Resources"] if k.startswith("bench_")), "?")
+            for node in ray.nodes()
+            if node["Alive"]
+        }
+        options = ScanOptions(model=args.model, batch_size=args.batch_size, ray=cluster.address, ray_actors=args.actors)
         analyser = Analyser.load(options.model, device="cpu", batch_size=options.batch_size)
         counts: Counter = Counter()
         start = time.perf_counter()
@@ -133,10 +145,13 @@ def nodes_run(paths: list[Path], args, tmp: Path) -> dict:
         seconds = time.perf_counter() - start
         ray.shutdown()
     finally:
-        cluster.shutdown()   # the nodes this script started, and only those
+        cluster.shutdown()  # the nodes this script started, and only those
     per_node = {by_id.get(node, node[:8]): n for node, n in counts.items()}
-    print(f"nodes {dict(zip(names, cpus))} (CPUs) at {address}: {len(paths) / seconds:.2f} tracks/s "
-          f"({seconds:.1f} s, {errors} errors); files decoded per node: {per_node}", flush=True)
+    print(
+        f"nodes {dict(zip(names, cpus))} (CPUs) at {address}: {len(paths) / seconds:.2f} tracks/s "
+        f"({seconds:.1f} s, {errors} errors); files decoded per node: {per_node}",
+        flush=True,
+    )
     return dict(cpus=dict(zip(names, cpus)), address=address, seconds=seconds, errors=errors, per_node=per_node)
 
 
@@ -161,8 +176,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mgctag-bench-ray-"))
     try:
         paths = library(args, tmp)
-        print(f"{datetime.now():%Y-%m-%d %H:%M} {cpu_name()}, {usable_cpus()} usable CPUs, torch {torch.__version__}, "
-              f"ray {ray.__version__}, Python {platform.python_version()}; {len(paths)} files", flush=True)
+        print(
+            f"{datetime.now():%Y-%m-%d %H:%M} {cpu_name()}, {usable_cpus()} usable CPUs, torch {torch.__version__}, "
+            f"ray {ray.__version__}, Python {platform.python_version()}; {len(paths)} files",
+            flush=True,
+        )
         figures = {"files": len(paths)}
         figures.update(local_vs_ray(paths, args, tmp))
         if args.nodes:

@@ -23,6 +23,7 @@ the main process's and the largest worker's peak (VmHWM), and all processes' pea
     .venv/bin/python bench/bench_scan.py /tmp/mgctag-bench/lib                   # everything
     .venv/bin/python bench/bench_scan.py LIB --limit 6 --rss-files 100,200      # a quick check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ SUMMARY = re.compile(r"(\d+) files? seen: .*?(\d+) skipped, (\d+) errors?")
 
 # --- the machine ---------------------------------------------------------------------------------
 
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -70,6 +72,7 @@ def device_name(device: str) -> str:
 
 
 # --- running the CLI and watching its memory -----------------------------------------------------
+
 
 def _ppid(pid: int) -> int | None:
     try:
@@ -131,9 +134,17 @@ def run_cli(args: list[str], *, poll: float = 0.1) -> dict:
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     main = max(hwm.get(proc.pid, 0), usage.ru_maxrss)  # wait4 has the main process's exact peak
     workers = [v for p, v in hwm.items() if p != proc.pid]
-    return dict(wall=wall, rc=proc.returncode, stdout=stdout, stderr=stderr, main_kib=main,
-                worker_kib=max(workers, default=0), n_children=len(workers),
-                sum_kib=main + sum(workers), concurrent_kib=total)
+    return dict(
+        wall=wall,
+        rc=proc.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        main_kib=main,
+        worker_kib=max(workers, default=0),
+        n_children=len(workers),
+        sum_kib=main + sum(workers),
+        concurrent_kib=total,
+    )
 
 
 def scan_cli(mgctag: Path, target: Path, n_expected: int, tmp: Path, extra: list[str]) -> dict:
@@ -167,6 +178,7 @@ def help_seconds(mgctag: Path, n: int = 5) -> float:
 
 
 # --- the in-process contenders -------------------------------------------------------------------
+
 
 def decode_only(paths: list[Path], job, workers: int) -> tuple[float, int]:
     from mgctag.pool import decode_all
@@ -238,8 +250,12 @@ def musicnn_tf(tf_python: Path, paths: list[Path], tmp: Path) -> dict:
             (pyav / name).symlink_to(src)
     listing = tmp / "tf-files.txt"
     listing.write_text("".join(f"{p}\n" for p in paths), encoding="utf-8")
-    r = subprocess.run([str(tf_python), str(ROOT / "bench" / "musicnn_tf.py"), str(listing), "--pyav", str(pyav)],
-                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    r = subprocess.run(
+        [str(tf_python), str(ROOT / "bench" / "musicnn_tf.py"), str(listing), "--pyav", str(pyav)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     if r.returncode or not last.startswith("{"):
         raise RuntimeError(f"musicnn TF run failed (exit {r.returncode}): {r.stderr[-1500:]}")
@@ -247,6 +263,7 @@ def musicnn_tf(tf_python: Path, paths: list[Path], tmp: Path) -> dict:
 
 
 # --- libraries -----------------------------------------------------------------------------------
+
 
 def audio_files(library: Path, limit: int | None) -> list[Path]:
     from mgctag.discover import discover
@@ -282,8 +299,10 @@ def describe(files: list[Path]) -> str:
     kinds = Counter(f.suffix.lower().lstrip(".") for f in files)
     hours = sum(decode.probe(f).duration for f in files) / 3600
     size = sum(f.stat().st_size for f in files) / 1e9
-    return (f"{len(files)} files, {hours:.1f} h of audio ({hours * 60 / max(len(files), 1):.1f} min each), "
-            f"{size:.2f} GB: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    return (
+        f"{len(files)} files, {hours:.1f} h of audio ({hours * 60 / max(len(files), 1):.1f} min each), "
+        f"{size:.2f} GB: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    )
 
 
 def warm_cache(files: list[Path]) -> None:
@@ -294,6 +313,7 @@ def warm_cache(files: list[Path]) -> None:
 
 
 # --- output --------------------------------------------------------------------------------------
+
 
 def mib(kib: int) -> str:
     return f"{kib / 1024:,.0f} MiB"
@@ -307,11 +327,19 @@ def main() -> int:
     ap.add_argument("--skip-tf", action="store_true")
     ap.add_argument("--skip-decode", action="store_true")
     ap.add_argument("--rss-files", default="100,10000", help="file counts for the memory runs ('' for none)")
-    ap.add_argument("--rss-seconds", type=float, default=3.0,
-                    help="length of the files copied for the memory runs (3 s: one window each)")
-    ap.add_argument("--model", action="append", default=None,
-                    help="a model to time (repeatable; default: the default model, and the best shipped one when "
-                         "an AudioSet model is the default). Memory runs use the first.")
+    ap.add_argument(
+        "--rss-seconds",
+        type=float,
+        default=3.0,
+        help="length of the files copied for the memory runs (3 s: one window each)",
+    )
+    ap.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="a model to time (repeatable; default: the default model, and the best shipped one when "
+        "an AudioSet model is the default). Memory runs use the first.",
+    )
     ap.add_argument("--scan-args", default="", help="extra options for mgctag scan, e.g. '--batch-size 16'")
     ap.add_argument("--mgctag", type=Path, default=ROOT / ".venv" / "bin" / "mgctag")
     ap.add_argument("--tf-python", type=Path, default=ROOT / ".tfenv" / "bin" / "python")
@@ -329,10 +357,14 @@ def main() -> int:
         raise SystemExit(f"no audio files under {args.library}")
     cores = len(os.sched_getaffinity(0))
     models = args.model or list(dict.fromkeys([weights.default_model(), weights.SHIPPED_DEFAULT]))
-    print(f"bench_scan {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}, {cores} cores, "
-          f"torch {torch.__version__}, device {device_name(device)}, python {platform.python_version()}")
-    print(f"library: {args.library} -> {describe(files)}; page cache warmed (every file read once before timing)",
-          flush=True)
+    print(
+        f"bench_scan {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}, {cores} cores, "
+        f"torch {torch.__version__}, device {device_name(device)}, python {platform.python_version()}"
+    )
+    print(
+        f"library: {args.library} -> {describe(files)}; page cache warmed (every file read once before timing)",
+        flush=True,
+    )
     warm_cache(files)
     n = len(files)
     rows: list[tuple[str, float, str]] = []  # (contender, seconds for all files, note)
@@ -350,30 +382,50 @@ def main() -> int:
             windows = f"{member.window.n_segments} x {member.model.spec.segment_seconds:.0f} s"
             boot = startup_seconds(args.mgctag, tmp, extra)
             r = scan_cli(args.mgctag, target, n, tmp, extra)
-            rows.append((f"mgctag scan, {name}", r["wall"],
-                         f"{windows} windows; CLI wall clock, {cores} decode workers; {r['errors']} errors; "
-                         f"start-up {boot:.1f} s; peak memory summed {mib(r['sum_kib'])}"))
+            rows.append(
+                (
+                    f"mgctag scan, {name}",
+                    r["wall"],
+                    f"{windows} windows; CLI wall clock, {cores} decode workers; {r['errors']} errors; "
+                    f"start-up {boot:.1f} s; peak memory summed {mib(r['sum_kib'])}",
+                )
+            )
             print(f"  mgctag scan {name} done: {r['wall']:.1f} s", flush=True)
             mine = ratios.setdefault(name, {"scan": r["wall"], "scan_no_boot": r["wall"] - boot})
             if not args.skip_decode:
                 secs, errs = decode_only(files, analyser.job(), cores)
-                rows.append((f"decode-only ceiling, {name}'s windows", secs,
-                             f"{cores} workers, {windows} windows only, no inference; {errs} errors"))
+                rows.append(
+                    (
+                        f"decode-only ceiling, {name}'s windows",
+                        secs,
+                        f"{cores} workers, {windows} windows only, no inference; {errs} errors",
+                    )
+                )
                 mine["ceiling"] = secs
                 print(f"  decode-only ({name}) done: {secs:.1f} s", flush=True)
             if not args.skip_naive and name == models[0]:
                 secs, errs, fb = naive(files, member.model, member.window.n_segments)
-                rows.append((f"naive: librosa.load + {name} per track", secs,
-                             f"{errs} errors; {fb} M4A decoded by PyAV + librosa.resample"))
+                rows.append(
+                    (
+                        f"naive: librosa.load + {name} per track",
+                        secs,
+                        f"{errs} errors; {fb} M4A decoded by PyAV + librosa.resample",
+                    )
+                )
                 mine["naive"] = secs
                 print(f"  naive done: {secs:.1f} s", flush=True)
         tf = None
         if not args.skip_tf:
             if args.tf_python.exists():
                 tf = musicnn_tf(args.tf_python, files, tmp)
-                rows.append(("musicnn TF extractor (MSD)", tf["seconds"],
-                             f"whole track, every 3-s patch; {len(tf['errors'])} errors; "
-                             f"{tf['pyav_fallback']} M4A decoded by PyAV + librosa.resample"))
+                rows.append(
+                    (
+                        "musicnn TF extractor (MSD)",
+                        tf["seconds"],
+                        f"whole track, every 3-s patch; {len(tf['errors'])} errors; "
+                        f"{tf['pyav_fallback']} M4A decoded by PyAV + librosa.resample",
+                    )
+                )
                 print(f"  musicnn TF done: {tf['seconds']:.1f} s", flush=True)
             else:
                 print(f"  musicnn TF: skipped, no {args.tf_python}")
@@ -385,8 +437,18 @@ def main() -> int:
             shorts = make_short_files(tmp / "short", args.rss_seconds, sr=22050, channels=1)
             for count in counts:
                 tree = copy_tree(tmp / f"copies-{count}", shorts, count)
-                rss.append((count, scan_cli(args.mgctag, tree, count, tmp, ["--model", models[0], "--min-confidence",
-                                                                            "0", *args.scan_args.split()])))
+                rss.append(
+                    (
+                        count,
+                        scan_cli(
+                            args.mgctag,
+                            tree,
+                            count,
+                            tmp,
+                            ["--model", models[0], "--min-confidence", "0", *args.scan_args.split()],
+                        ),
+                    )
+                )
                 shutil.rmtree(tree)
                 print(f"  memory run with {count} files done", flush=True)
 
@@ -395,17 +457,23 @@ def main() -> int:
         print(f"{label:48} {n / secs:9.2f} {secs:9.1f}  {note}")
     print(f"\nmgctag --help: {help_s:.3f} s (median of 5)")
     if rss:
-        print(f"peak memory of `mgctag scan --model {models[0]}` over folders of copies of {args.rss_seconds:g}-s files "
-              f"(one file per format, 22.05 kHz mono):")
+        print(
+            f"peak memory of `mgctag scan --model {models[0]}` over folders of copies of {args.rss_seconds:g}-s files "
+            f"(one file per format, 22.05 kHz mono):"
+        )
         for count, m in rss:
-            print(f"  {count:>7} files: main {mib(m['main_kib'])}, largest worker {mib(m['worker_kib'])}, "
-                  f"{m['n_children'] + 1} processes summed {mib(m['sum_kib'])} (highest sampled total "
-                  f"{mib(m['concurrent_kib'])}); {count / m['wall']:.1f} files/s")
+            print(
+                f"  {count:>7} files: main {mib(m['main_kib'])}, largest worker {mib(m['worker_kib'])}, "
+                f"{m['n_children'] + 1} processes summed {mib(m['sum_kib'])} (highest sampled total "
+                f"{mib(m['concurrent_kib'])}); {count / m['wall']:.1f} files/s"
+            )
     print("\ntargets:")
     for name, m in ratios.items():
         if "ceiling" in m:
-            print(f"  {name}: {m['ceiling'] / m['scan']:.0%} of its decode-only ceiling wall clock, "
-                  f"{m['ceiling'] / m['scan_no_boot']:.0%} without start-up")
+            print(
+                f"  {name}: {m['ceiling'] / m['scan']:.0%} of its decode-only ceiling wall clock, "
+                f"{m['ceiling'] / m['scan_no_boot']:.0%} without start-up"
+            )
         if tf:
             print(f"  {name}: {tf['seconds'] / m['scan']:.1f}x musicnn's TF tagger")
         if "naive" in m:

@@ -18,6 +18,7 @@ tests/audiogen.py can encode and tag to that comparison (not to the scans).
     .venv/bin/python bench/bench_write.py /tmp/mgctag-bench/lib --limit 40
     .venv/bin/python bench/bench_write.py LIB --limit 4 --repeat 1 --tones 5      # a quick check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,15 @@ def tones(folder: Path, seconds: float) -> list[Path]:
         if not audiogen.can_write(fmt) or entry is None or entry.tags is None:
             continue
         dsd = fmt in ("dsf", "dff")
-        out.append(audiogen.make(folder / f"tone-{fmt.replace('.', '-')}.{fmt}", seconds=seconds, sr=44100,
-                                 channels=1 if dsd else 2, fmt=fmt))
+        out.append(
+            audiogen.make(
+                folder / f"tone-{fmt.replace('.', '-')}.{fmt}",
+                seconds=seconds,
+                sr=44100,
+                channels=1 if dsd else 2,
+                fmt=fmt,
+            )
+        )
     return out
 
 
@@ -105,7 +113,7 @@ def check_costs(files: list[Path], tmp: Path) -> dict:
             return decode.same_audio(decode.witness(f), copy)
 
         timed = {}
-        for name, fn in ((("old", old), ("new", new)) if k % 2 else (("new", new), ("old", old))):
+        for name, fn in (("old", old), ("new", new)) if k % 2 else (("new", new), ("old", old)):
             start = time.perf_counter()
             result = fn()
             timed[name] = (time.perf_counter() - start, result)
@@ -125,8 +133,12 @@ def main() -> int:
     ap.add_argument("library", type=Path, help="e.g. one built by bench/make_library.py")
     ap.add_argument("--limit", type=int, default=None, help="use the first N files (sorted by path)")
     ap.add_argument("--repeat", type=int, default=2, help="dry/--write-tags pairs, each on fresh copies")
-    ap.add_argument("--tones", type=float, default=0.0,
-                    help="also compare the checks on an S-second tone per taggable format (0: none)")
+    ap.add_argument(
+        "--tones",
+        type=float,
+        default=0.0,
+        help="also compare the checks on an S-second tone per taggable format (0: none)",
+    )
     ap.add_argument("--skip-scans", action="store_true", help="only the per-file check costs")
     ap.add_argument("--model", default=None, help="weights for the scans (default: the default model)")
     ap.add_argument("--scan-args", default="", help="extra options for both scans, e.g. '--workers 2'")
@@ -139,8 +151,10 @@ def main() -> int:
     files = audio_files(library, args.limit)
     if not files:
         raise SystemExit(f"no audio files under {args.library}")
-    print(f"bench_write {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}")
+    print(
+        f"bench_write {datetime.now():%Y-%m-%d %H:%M}  {platform.node()}: {cpu_name()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}"
+    )
     print(f"library: {args.library} -> {describe(files)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mgctag-bench-write-", dir=args.tmp) as t:
         tmp = Path(t)
@@ -166,8 +180,10 @@ def main() -> int:
         same = "" if row["same"] == row["n"] else f"  ({row['n'] - row['same']} NOT the same audio!)"
         print(f"{ext:10} {row['n']:5} {old:12.1f} {new:12.1f} {old / new:8.1f}x  {by}{same}")
     k = sum(r["n"] for r in rows.values())
-    print(f"{'all':10} {k:5} {total_old / k * 1000:12.1f} {total_new / k * 1000:12.1f} "
-          f"{total_old / total_new:8.1f}x  (old: audio_digest of both files; new: witness + same_audio)")
+    print(
+        f"{'all':10} {k:5} {total_old / k * 1000:12.1f} {total_new / k * 1000:12.1f} "
+        f"{total_old / total_new:8.1f}x  (old: audio_digest of both files; new: witness + same_audio)"
+    )
     return 0
 
 

@@ -15,6 +15,7 @@ TF32 turned off so that the reference is true float32.
     nice -n 10 .venv/bin/python bench/check_precision.py                 # default model, 100 clips
     .venv/bin/python bench/check_precision.py --model musicnn-mtt --model cnn --limit 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-
 from bench_scan import cpu_name  # this folder is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +46,9 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def compare(model_name: str | None, paths: list[Path], *, device: str, batch_size: int, segments: int | None,
-            threshold: float) -> bool:
+def compare(
+    model_name: str | None, paths: list[Path], *, device: str, batch_size: int, segments: int | None, threshold: float
+) -> bool:
     import torch
 
     from mgctag import weights
@@ -65,8 +66,10 @@ def compare(model_name: str | None, paths: list[Path], *, device: str, batch_siz
     batchers = {p: BatchedInference(model, batch_size=batch_size, precision=p) for p in PRECISIONS}
     seg = {p: {} for p in PRECISIONS}
     seconds = dict.fromkeys(PRECISIONS, 0.0)
-    print(f"\n== {meta.model_id} ({meta.arch}) on {device}: {len(paths)} clips x {n_seg} segments, "
-          f"batch {batch_size}", flush=True)
+    print(
+        f"\n== {meta.model_id} ({meta.arch}) on {device}: {len(paths)} clips x {n_seg} segments, batch {batch_size}",
+        flush=True,
+    )
 
     def take(p, results):
         start = time.perf_counter()
@@ -99,24 +102,32 @@ def compare(model_name: str | None, paths: list[Path], *, device: str, batch_siz
     labels = {_key(name): j for j, name in enumerate(meta.labels)}
     truth = [labels.get(_key(paths[k].parent.name)) for k in keys]
     known = [n for n, t in enumerate(truth) if t is not None]
-    acc = {p: (float(np.mean([track[p][n].argmax() == truth[n] for n in known])) if known else float("nan"))
-           for p in PRECISIONS}
+    acc = {
+        p: (float(np.mean([track[p][n].argmax() == truth[n] for n in known])) if known else float("nan"))
+        for p in PRECISIONS
+    }
     drop = (acc["fp32"] - acc["bf16"]) * len(known) if known else 0.0
     holds = agree >= threshold and drop <= 1 + 1e-9
 
     print(f"  tracks compared:           {len(keys)} ({errors} could not be decoded)")
     print(f"  track top-1 agreement:     {agree:.1%}  ({int(round(agree * len(keys)))}/{len(keys)})")
     print(f"  track prob |fp32 - bf16|:  max {diff.max():.4f}, mean {diff.mean():.5f}")
-    print(f"  segment top-1 agreement:   {seg_agree:.1%} of {len(segs['fp32'])}; "
-          f"segment prob diff max {seg_diff.max():.4f}")
+    print(
+        f"  segment top-1 agreement:   {seg_agree:.1%} of {len(segs['fp32'])}; "
+        f"segment prob diff max {seg_diff.max():.4f}"
+    )
     if known:
-        print(f"  accuracy vs genre folder:  fp32 {acc['fp32']:.3f}, bf16 {acc['bf16']:.3f} "
-              f"({len(known)} clips whose genre is one of the model's labels)")
+        print(
+            f"  accuracy vs genre folder:  fp32 {acc['fp32']:.3f}, bf16 {acc['bf16']:.3f} "
+            f"({len(known)} clips whose genre is one of the model's labels)"
+        )
     else:
         print("  accuracy vs genre folder:  n/a (no folder name is one of the model's labels)")
     print(f"  model time:                fp32 {seconds['fp32']:.1f} s, bf16 {seconds['bf16']:.1f} s")
-    print(f"  verdict: bf16 {'HOLDS' if holds else 'DOES NOT HOLD'} "
-          f"(needs top-1 agreement >= {threshold:.0%} and an accuracy drop of at most one clip)")
+    print(
+        f"  verdict: bf16 {'HOLDS' if holds else 'DOES NOT HOLD'} "
+        f"(needs top-1 agreement >= {threshold:.0%} and an accuracy drop of at most one clip)"
+    )
     return holds
 
 
@@ -140,10 +151,14 @@ def main() -> int:
     device = pick_device(args.device)
     paths = clips(args.data, args.limit)
     where = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
-    print(f"check_precision {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {where}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    results = [compare(m, paths, device=device, batch_size=args.batch_size, segments=args.segments,
-                       threshold=args.threshold) for m in (args.model or [None])]
+    print(
+        f"check_precision {datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {where}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    results = [
+        compare(m, paths, device=device, batch_size=args.batch_size, segments=args.segments, threshold=args.threshold)
+        for m in (args.model or [None])
+    ]
     return 0 if all(results) else 1
 
 

@@ -11,6 +11,7 @@ interrupted build resumes. Encoding runs in a process pool. 200 tracks take ~2 G
 
     .venv/bin/python bench/make_library.py /tmp/mgctag-bench/lib --tracks 200
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,16 @@ import audiogen  # noqa: E402
 
 GTZAN_MINI = ROOT.parent / "shared" / "data" / "gtzan-mini"
 # label, extension, MP3 bitrate (kbps) or None
-FORMATS = (("mp3-128", "mp3", 128), ("flac", "flac", None), ("mp3-192", "mp3", 192), ("ogg", "ogg", None),
-           ("mp3-320", "mp3", 320), ("opus", "opus", None), ("m4a", "m4a", None), ("wav", "wav", None))
+FORMATS = (
+    ("mp3-128", "mp3", 128),
+    ("flac", "flac", None),
+    ("mp3-192", "mp3", 192),
+    ("ogg", "ogg", None),
+    ("mp3-320", "mp3", 320),
+    ("opus", "opus", None),
+    ("m4a", "m4a", None),
+    ("wav", "wav", None),
+)
 # libsndfile maps a compression level to a CBR bitrate for MP3 (1.2.2: 320 - level * 288, rounded
 # down to an MPEG rate); these give exactly 128, 192 and 320 kbps.
 MP3_LEVELS = {128: 0.65, 192: 0.4, 320: 0.0}
@@ -60,8 +69,16 @@ def encode(path: Path, y: np.ndarray, sr: int, fmt: str) -> Path:
     if kbps:
         import soundfile as sf
 
-        with sf.SoundFile(tmp, "w", samplerate=sr, channels=y.shape[1], format="MP3", subtype="MPEG_LAYER_III",
-                          compression_level=MP3_LEVELS[kbps], bitrate_mode="CONSTANT") as f:
+        with sf.SoundFile(
+            tmp,
+            "w",
+            samplerate=sr,
+            channels=y.shape[1],
+            format="MP3",
+            subtype="MPEG_LAYER_III",
+            compression_level=MP3_LEVELS[kbps],
+            bitrate_mode="CONSTANT",
+        ) as f:
             for i in range(0, len(y), audiogen.CHUNK):
                 f.write(y[i : i + audiogen.CHUNK])
     else:
@@ -97,8 +114,9 @@ def extension(fmt: str) -> str:
     return next(f[1] for f in FORMATS if f[0] == fmt)
 
 
-def make_short_files(out: Path, seconds: float, *, data: Path = GTZAN_MINI, sr: int = 44100,
-                     channels: int = 2) -> list[Path]:
+def make_short_files(
+    out: Path, seconds: float, *, data: Path = GTZAN_MINI, sr: int = 44100, channels: int = 2
+) -> list[Path]:
     """One `seconds`-long file per format (for large link-tree runs), from the first clips of each genre."""
     out.mkdir(parents=True, exist_ok=True)
     clips = [v[0] for v in gtzan_clips(data).values()]
@@ -132,23 +150,26 @@ def main() -> int:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             todo.append((path, chosen, fmt))
-    print(f"{len(tracks)} tracks in {args.out}: {len(tracks) - len(todo)} already there, encoding {len(todo)} "
-          f"with {args.jobs} processes ({args.sample_rate} Hz, {args.channels} ch)", flush=True)
+    print(
+        f"{len(tracks)} tracks in {args.out}: {len(tracks) - len(todo)} already there, encoding {len(todo)} "
+        f"with {args.jobs} processes ({args.sample_rate} Hz, {args.channels} ch)",
+        flush=True,
+    )
     start = time.perf_counter()
     total = 0.0
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = {pool.submit(build_track, p, c, f, args.sample_rate, args.channels, None): (p, f)
-                   for p, c, f in todo}
+        futures = {pool.submit(build_track, p, c, f, args.sample_rate, args.channels, None): (p, f) for p, c, f in todo}
         for k, fut in enumerate(as_completed(futures), 1):
             p, f = futures[fut]
             total += fut.result()
-            print(f"[{k}/{len(todo)}] {p.relative_to(args.out)} ({f}) {time.perf_counter() - start:.0f} s",
-                  flush=True)
+            print(f"[{k}/{len(todo)}] {p.relative_to(args.out)} ({f}) {time.perf_counter() - start:.0f} s", flush=True)
     with open(args.out / "manifest.csv", "w", newline="") as f:
         csv.writer(f).writerows([["path", "genre", "format", "clips"], *rows])
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(f"done: {len(tracks)} tracks, {size / 1e9:.2f} GB in {args.out}; encoded {total / 3600:.1f} h of audio "
-          f"in {time.perf_counter() - start:.0f} s")
+    print(
+        f"done: {len(tracks)} tracks, {size / 1e9:.2f} GB in {args.out}; encoded {total / 3600:.1f} h of audio "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
     return 0
 
 

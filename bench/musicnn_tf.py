@@ -11,6 +11,7 @@ is decoded whole by PyAV and resampled by librosa.resample, as librosa.load itse
 
     .tfenv/bin/python bench/musicnn_tf.py FILE_LIST [--model MSD_musicnn] [--pyav DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,17 @@ def main() -> None:
         except Exception as e:  # count it and go on, as mgctag's scan does
             errors.append(f"{p}: {type(e).__name__}: {str(e)[:100]}")
     seconds = time.perf_counter() - start
-    print(json.dumps({"files": len(paths), "seconds": seconds, "warmup_seconds": warm, "errors": errors,
-                      "pyav_fallback": len(set(fallback))}))
+    print(
+        json.dumps(
+            {
+                "files": len(paths),
+                "seconds": seconds,
+                "warmup_seconds": warm,
+                "errors": errors,
+                "pyav_fallback": len(set(fallback)),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ the figure is mgctag's own overhead, not a model's.
 
     .venv/bin/python bench/rerun_unchanged.py --files 10000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def main() -> None:
         options = ScanOptions(model=str(model), write_tags=True, workers=0, state=root / "state.sqlite")
         first, c1 = timed_run(lib, options)
         again, c2 = timed_run(lib, options)
-        print(f"{date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
-              f"python {platform.python_version()}")
+        print(
+            f"{date.today()} {platform.node()} {platform.processor() or platform.machine()}, "
+            f"python {platform.python_version()}"
+        )
         print(f"first run (decode + tag {args.files} files): {first:.1f} s {dict(c1)}")
         print(f"re-run, nothing changed:                  {again:.2f} s {dict(c2)}")
 

@@ -6,6 +6,7 @@ Use it to see whether a scan is bound by decoding or by inference, and what a ch
 
     .venv/bin/python bench/stages.py /tmp/mgctag-bench/lib --limit 10 --model efficientat-mn04
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ def main() -> int:
 
     import numpy as np
     import torch
-
     from bench_scan import audio_files, cpu_name, warm_cache
+
     from mgctag.analyser import Analyser
 
     torch.set_num_threads(args.threads)
@@ -40,8 +41,10 @@ def main() -> int:
     job = analyser.job()
     member = analyser.members[0]
     model = member.model
-    print(f"stages: {cpu_name()}, torch {torch.__version__}, {args.threads} thread(s); {analyser.model_id}, "
-          f"{member.window.n_segments} windows of {model.spec.segment_seconds:.2f} s; {len(files)} files")
+    print(
+        f"stages: {cpu_name()}, torch {torch.__version__}, {args.threads} thread(s); {analyser.model_id}, "
+        f"{member.window.n_segments} windows of {model.spec.segment_seconds:.2f} s; {len(files)} files"
+    )
 
     job(files[0])  # imports, codec tables
     t = time.perf_counter()
@@ -49,15 +52,17 @@ def main() -> int:
     decode_s = (time.perf_counter() - t) / len(files)
     windows = np.concatenate([d.windows[0] for d in decoded if not d.error])
     per_track = len(windows) / len(files)
-    print(f"  decode (probe, voted windows, resample, tags): {decode_s * 1000:7.1f} ms per track "
-          f"({per_track:.1f} windows)")
+    print(
+        f"  decode (probe, voted windows, resample, tags): {decode_s * 1000:7.1f} ms per track "
+        f"({per_track:.1f} windows)"
+    )
 
     with torch.inference_mode():
         x = torch.from_numpy(windows[:8])
         model.features(x)
         t = time.perf_counter()
         for i in range(0, len(windows), 8):
-            feats = model.features(torch.from_numpy(windows[i:i + 8]))
+            feats = model.features(torch.from_numpy(windows[i : i + 8]))
         fe_s = (time.perf_counter() - t) / len(windows)
         print(f"  front-end: {fe_s * 1000:7.1f} ms per window ({fe_s * per_track * 1000:.1f} ms per track)")
         feats = model.features(torch.from_numpy(windows[:1]))
@@ -69,8 +74,10 @@ def main() -> int:
                 model.backbone(batch)
                 n += 1
             net_s = (time.perf_counter() - t) / (n * b)
-            print(f"  network, batch {b:3d}: {net_s * 1000:7.1f} ms per window ({net_s * per_track * 1000:.1f} ms "
-                  f"per track)")
+            print(
+                f"  network, batch {b:3d}: {net_s * 1000:7.1f} ms per window ({net_s * per_track * 1000:.1f} ms "
+                f"per track)"
+            )
     return 0
 
 

@@ -10,6 +10,7 @@ Kept import-light (no torch, no numpy here) so `mgctag --help` and decoding work
 the public names are imported on first use. No submodule shares a public name, so `mgctag.scan`
 is always the function, whatever has been imported before.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -19,6 +19,7 @@ How it decides (`pool`): the album's evidence is each track's genre distribution
 over the genres that may be written, summing to one), weighted by the windows heard; the pooled
 distribution then goes through the same rule as a track's (--top-k, --min-confidence).
 """
+
 from __future__ import annotations
 
 import os
@@ -46,42 +47,58 @@ VARIOUS = frozenset({"various artists", "various", "va", "v.a.", "v/a", "varios 
 COHERENCE = 0.6
 DISSENT = 0.05
 
-TRACK, ALBUM, ALBUM_USER = "track", "album", "album (user genre)"   # FileResult.decided_by
+TRACK, ALBUM, ALBUM_USER = "track", "album", "album (user genre)"  # FileResult.decided_by
 
 
 @dataclass
 class Track:
     """One track's evidence: its scores over the written genres and its album tags."""
+
     path: Path
     scores: np.ndarray
-    heard: int                      # windows heard: the weight of its evidence in the album
-    album: str | None = None        # album title, as tagged
+    heard: int  # windows heard: the weight of its evidence in the album
+    album: str | None = None  # album title, as tagged
     album_artist: str | None = None
     artist: str | None = None
     compilation: bool = False
-    user_genres: tuple[str, ...] = ()   # a genre the user set (not mgctag's): the album follows it
-    given: str | None = None        # the album a caller says it is in (beets' albums), instead of its tags
+    user_genres: tuple[str, ...] = ()  # a genre the user set (not mgctag's): the album follows it
+    given: str | None = None  # the album a caller says it is in (beets' albums), instead of its tags
 
     def to_json(self) -> dict:
         """What the state database keeps, so a later run need not hear the track again."""
-        return {"scores": [round(float(p), 6) for p in self.scores], "heard": self.heard, "album": self.album,
-                "album_artist": self.album_artist, "artist": self.artist, "compilation": self.compilation,
-                "user_genres": list(self.user_genres)}
+        return {
+            "scores": [round(float(p), 6) for p in self.scores],
+            "heard": self.heard,
+            "album": self.album,
+            "album_artist": self.album_artist,
+            "artist": self.artist,
+            "compilation": self.compilation,
+            "user_genres": list(self.user_genres),
+        }
 
     @classmethod
     def from_json(cls, path: Path, d: dict) -> "Track":
-        return cls(path, np.asarray(d["scores"], dtype=np.float64), int(d["heard"]), d["album"], d["album_artist"],
-                   d["artist"], bool(d["compilation"]), tuple(d["user_genres"]))
+        return cls(
+            path,
+            np.asarray(d["scores"], dtype=np.float64),
+            int(d["heard"]),
+            d["album"],
+            d["album_artist"],
+            d["artist"],
+            bool(d["compilation"]),
+            tuple(d["user_genres"]),
+        )
 
 
 @dataclass(frozen=True)
 class Verdict:
     """An album's decision, shared by its tracks."""
-    album: str                      # its identity, as reports show it
-    scores: np.ndarray              # the pooled distribution over the genres
-    tracks: int                     # how many tracks it was decided from
-    user: tuple[str, ...] = ()      # the user's genre(s) the album follows; () for the model's answer
-    user_tracks: int = 0            # ... set on this many of its tracks
+
+    album: str  # its identity, as reports show it
+    scores: np.ndarray  # the pooled distribution over the genres
+    tracks: int  # how many tracks it was decided from
+    user: tuple[str, ...] = ()  # the user's genre(s) the album follows; () for the model's answer
+    user_tracks: int = 0  # ... set on this many of its tracks
 
 
 def unit(t: Track) -> object:
@@ -111,7 +128,9 @@ def decide(tracks: Sequence[Track], genres: Sequence[str]) -> dict[Path, Verdict
             if pooled is None or not (tagged or coherent(members, pooled)):
                 continue
             user = user_choice(members, genres, pooled) or ()
-            verdict = Verdict(name, pooled, len(members), user, sum(t.user_genres == user for t in members) if user else 0)
+            verdict = Verdict(
+                name, pooled, len(members), user, sum(t.user_genres == user for t in members) if user else 0
+            )
             out.update((t.path, verdict) for t in members)
     return out
 
@@ -132,18 +151,18 @@ def split(tracks: Sequence[Track]) -> tuple[dict[str, tuple[list[Track], bool]],
     alone: list[Track] = []
     for k, members in groups.items():
         artists = {_norm(t.artist) for t in members if _norm(t.artist)}
-        if k[0] == "given":      # the caller's album (its compilations already left out)
+        if k[0] == "given":  # the caller's album (its compilations already left out)
             name = k[1]
         elif k[0] == "tags":
             first = members[0]
             by = first.album_artist if _norm(first.album_artist) else (first.artist or "")
-            various = k[2] in VARIOUS or not k[2]   # no album artist: the tracks must share an artist
+            various = k[2] in VARIOUS or not k[2]  # no album artist: the tracks must share an artist
             if any(t.compilation for t in members) or (various and len(artists) > 1):
                 alone += members
                 continue
             name = f"{by.strip()} - {first.album.strip()}" if by.strip() else first.album.strip()
         else:
-            if len(artists) > 1:        # untagged singles of different artists
+            if len(artists) > 1:  # untagged singles of different artists
                 alone += members
                 continue
             name = os.fsdecode(home(members[0].path))

@@ -13,6 +13,7 @@ keeps all its labels it is its probability unchanged; for a multi-label tagger i
 share, which ranks right and wrong answers far better than the raw sigmoid does (gtzan-mini,
 efficientat-mn04: precision 0.93 against 0.73 on the 30% most confident files; weights/README.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,12 +38,13 @@ log = logging.getLogger(__name__)
 @dataclass
 class Member:
     """One model of the analyser, with the projection of its labels onto written genres."""
-    path: Path | None                  # its weights file (None: a model built in memory)
-    model: object                      # mgctag.model.Classifier, eval mode, on its device
+
+    path: Path | None  # its weights file (None: a model built in memory)
+    model: object  # mgctag.model.Classifier, eval mode, on its device
     meta: weights.WeightsMeta
     window: WindowSpec
-    genres: list[str]                  # what its labels become, in first-label order
-    groups: list[np.ndarray]           # per genre: indices of the labels merged into it
+    genres: list[str]  # what its labels become, in first-label order
+    groups: list[np.ndarray]  # per genre: indices of the labels merged into it
     multilabel: bool
 
     def genre_probs(self, seg_probs: np.ndarray) -> np.ndarray:
@@ -54,25 +56,41 @@ class Member:
 class Analyser:
     """Batched inference for every member, and the projection of their outputs onto `genres`."""
 
-    def __init__(self, members: list[Member], genres: list[str], *, vote_method: str = "mean",
-                 batch_size: int | None = None, min_confidence: float = 0.0):
+    def __init__(
+        self,
+        members: list[Member],
+        genres: list[str],
+        *,
+        vote_method: str = "mean",
+        batch_size: int | None = None,
+        min_confidence: float = 0.0,
+    ):
         from .infer import BatchedInference
         from .models import get_architecture
 
         self.members, self.genres, self.vote_method = members, genres, vote_method
-        self.min_confidence = min_confidence     # the model's own default; 0 for an ensemble
+        self.min_confidence = min_confidence  # the model's own default; 0 for an ensemble
         self.columns = [[m.genres.index(g) for g in genres] for m in members]
         # segments per batch, per member: `batch_size`, or None for each model's own (Architecture.batch_size)
         self.batch_sizes = [batch_size or get_architecture(m.meta.arch).batch_size for m in members]
         self.batchers = [BatchedInference(m.model, batch_size=b) for m, b in zip(members, self.batch_sizes)]
-        self.order: deque[tuple[int, Hashable]] = deque()   # (ticket, key) fed and not yet yielded
+        self.order: deque[tuple[int, Hashable]] = deque()  # (ticket, key) fed and not yet yielded
         self.parts: dict[int, list[np.ndarray | None]] = {}  # ticket -> each member's probabilities
         self.tickets = 0
 
     @classmethod
-    def load(cls, model: str | None = None, *, device: str = "cpu", genres: str | None = None,
-             genre_map: GenreMap = GenreMap(), segments: int | None = None, vote_method: str = "mean",
-             batch_size: int | None = None, only: Sequence[str] | None = None) -> "Analyser":
+    def load(
+        cls,
+        model: str | None = None,
+        *,
+        device: str = "cpu",
+        genres: str | None = None,
+        genre_map: GenreMap = GenreMap(),
+        segments: int | None = None,
+        vote_method: str = "mean",
+        batch_size: int | None = None,
+        only: Sequence[str] | None = None,
+    ) -> "Analyser":
         """Load the model(s) `model` names (None: the default model) onto `device`.
 
         `only` restricts the genres to these (a closed set, for evaluation on data that has no other).
@@ -85,8 +103,14 @@ class Analyser:
         return cls.of(members, vote_method=vote_method, batch_size=batch_size, only=only)
 
     @classmethod
-    def of(cls, members: list[Member], *, vote_method: str = "mean", batch_size: int | None = None,
-           only: Sequence[str] | None = None) -> "Analyser":
+    def of(
+        cls,
+        members: list[Member],
+        *,
+        vote_method: str = "mean",
+        batch_size: int | None = None,
+        only: Sequence[str] | None = None,
+    ) -> "Analyser":
         """An analyser over members already built (`member`), e.g. a model just trained."""
         shared = [g for g in members[0].genres if all(g in m.genres for m in members[1:])]
         if only is not None:
@@ -174,8 +198,15 @@ def resolve(model: str | None) -> list[Path]:
     return [weights.resolve(model)]
 
 
-def member(model, meta: weights.WeightsMeta, *, path: Path | None = None, genres: str | None = None,
-           genre_map: GenreMap = GenreMap(), segments: int | None = None) -> Member:
+def member(
+    model,
+    meta: weights.WeightsMeta,
+    *,
+    path: Path | None = None,
+    genres: str | None = None,
+    genre_map: GenreMap = GenreMap(),
+    segments: int | None = None,
+) -> Member:
     """One model (a Classifier) with its labels projected onto genres: its `genres` preset (None:
     the model's default), then `genre_map`; `segments` per track (None: the model's default)."""
     from .models import get_architecture
@@ -193,8 +224,15 @@ def member(model, meta: weights.WeightsMeta, *, path: Path | None = None, genres
                 genres_out.append(target)
             groups.setdefault(target, []).append(i)
     n = segments or meta.defaults.get("segments") or get_architecture(meta.arch).default_segments
-    return Member(path, model, meta, WindowSpec.of(model, int(n)), genres_out,
-                  [np.array(groups[g]) for g in genres_out], model.multilabel)
+    return Member(
+        path,
+        model,
+        meta,
+        WindowSpec.of(model, int(n)),
+        genres_out,
+        [np.array(groups[g]) for g in genres_out],
+        model.multilabel,
+    )
 
 
 def _target(label: str, maps: Sequence[GenreMap], *, skip: set[str] = frozenset()) -> str | None:
@@ -216,9 +254,13 @@ def _target(label: str, maps: Sequence[GenreMap], *, skip: set[str] = frozenset(
 
 def _warn_unused(genre_map: GenreMap, members: Sequence[Member]) -> None:
     """A --genre-map line whose source no model names does nothing: most likely a misspelling."""
-    known = {GenreMap.key(name) for m in members for label in m.meta.labels
-             for name in (label, *taxonomy.ancestors(label))}
+    known = {
+        GenreMap.key(name) for m in members for label in m.meta.labels for name in (label, *taxonomy.ancestors(label))
+    }
     unused = [source for source in genre_map.table if source not in known]
     if unused:
-        log.warning("--genre-map: no model here names %s; %s nothing", ", ".join(repr(s) for s in unused),
-                    "that line does" if len(unused) == 1 else "those lines do")
+        log.warning(
+            "--genre-map: no model here names %s; %s nothing",
+            ", ".join(repr(s) for s in unused),
+            "that line does" if len(unused) == 1 else "those lines do",
+        )

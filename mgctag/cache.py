@@ -6,6 +6,7 @@ front-end is stored under a key made of the file's resolved path, size and mtime
 FrontendSpec, so an edited file or another front-end simply misses. Normalisation is not
 applied here: its statistics depend on the training split, which the cache must not know.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,7 +28,7 @@ from .pool import Decoded, decode_all, failed
 if TYPE_CHECKING:  # decoding workers import this module: keep torch out of it
     from .frontends import FrontendSpec
 
-CACHE_VERSION = 1        # bump when what is stored changes meaning
+CACHE_VERSION = 1  # bump when what is stored changes meaning
 ENV_VAR = "MGCTAG_CACHE"
 
 
@@ -45,12 +46,13 @@ class FeatureSet:
     owner : (segments,) index into `tracks`
     soft : (segments, labels) a teacher's distribution over the student's labels, when distilling
     """
+
     tracks: list[Track]
     x: np.ndarray
     owner: np.ndarray
-    skipped: list[tuple[Track, str]] = field(default_factory=list)   # (track, one-line reason)
-    computed: int = 0      # tracks decoded and computed by this call
-    reused: int = 0        # tracks read from the cache
+    skipped: list[tuple[Track, str]] = field(default_factory=list)  # (track, one-line reason)
+    computed: int = 0  # tracks decoded and computed by this call
+    reused: int = 0  # tracks read from the cache
     soft: np.ndarray | None = None
 
     def subset(self, indices: Sequence[int]) -> "FeatureSet":
@@ -60,23 +62,31 @@ class FeatureSet:
         remap[indices] = np.arange(len(indices))
         rows = np.flatnonzero(remap[self.owner] >= 0)
         rows = rows[np.argsort(remap[self.owner[rows]], kind="stable")]
-        return FeatureSet([self.tracks[i] for i in indices], self.x[rows], remap[self.owner[rows]],
-                          soft=None if self.soft is None else self.soft[rows])
+        return FeatureSet(
+            [self.tracks[i] for i in indices],
+            self.x[rows],
+            remap[self.owner[rows]],
+            soft=None if self.soft is None else self.soft[rows],
+        )
 
     def plus(self, other: "FeatureSet") -> "FeatureSet":
         """Both sets' tracks and segments, this one's first (labelled training tracks + unlabelled ones)."""
         if (self.soft is None) != (other.soft is None):
             raise ValueError("cannot join a feature set with a teacher's targets to one without")
-        return FeatureSet(self.tracks + other.tracks, np.concatenate([self.x, other.x]),
-                          np.concatenate([self.owner, other.owner + len(self.tracks)]),
-                          self.skipped + other.skipped,
-                          soft=None if self.soft is None else np.concatenate([self.soft, other.soft]))
+        return FeatureSet(
+            self.tracks + other.tracks,
+            np.concatenate([self.x, other.x]),
+            np.concatenate([self.owner, other.owner + len(self.tracks)]),
+            self.skipped + other.skipped,
+            soft=None if self.soft is None else np.concatenate([self.soft, other.soft]),
+        )
 
     def targets(self, labels: Sequence[str]) -> np.ndarray:
         """(segments,) class index of each segment's track in `labels`; -1 for an unlabelled track."""
         index = {g: i for i, g in enumerate(labels)}
-        return np.array([index[t.label] if t.label is not None else -1 for t in self.tracks],
-                        dtype=np.int64)[self.owner]
+        return np.array([index[t.label] if t.label is not None else -1 for t in self.tracks], dtype=np.int64)[
+            self.owner
+        ]
 
 
 def cache_key(path: Path, spec: FrontendSpec) -> str | None:
@@ -105,16 +115,24 @@ class TileJob:
         try:
             info = decode.probe(path)
             starts = segment.tile_starts(info.duration, self.n_samples / self.sample_rate)
-            windows = decode.read_windows(path, sample_rate=self.sample_rate, starts=starts,
-                                          n_samples=self.n_samples, info=info)
+            windows = decode.read_windows(
+                path, sample_rate=self.sample_rate, starts=starts, n_samples=self.n_samples, info=info
+            )
             return Decoded(path, (windows,))
         except Exception as e:  # a decoder bug must cost one track, not the training run
             return failed(path, e)
 
 
-def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | None = None, device: str = "cpu",
-             batch_size: int = 64, workers: int = 0,
-             on_track: Callable[[int, int], None] | None = None) -> FeatureSet:
+def features(
+    tracks: Sequence[Track],
+    spec: FrontendSpec,
+    *,
+    cache_dir: Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 64,
+    workers: int = 0,
+    on_track: Callable[[int, int], None] | None = None,
+) -> FeatureSet:
     """Front-end features of every track's back-to-back segments, from the cache or computed and stored.
 
     Tracks that cannot be decoded are left out and listed in `skipped`. `on_track(done, total)`
@@ -149,19 +167,26 @@ def features(tracks: Sequence[Track], spec: FrontendSpec, *, cache_dir: Path | N
             else:
                 with torch.inference_mode():
                     windows = d.windows[0]
-                    parts = [frontend(torch.from_numpy(windows[j:j + batch_size]).to(device)).cpu()
-                             for j in range(0, len(windows), batch_size)]
+                    parts = [
+                        frontend(torch.from_numpy(windows[j : j + batch_size]).to(device)).cpu()
+                        for j in range(0, len(windows), batch_size)
+                    ]
                 arrays[i] = torch.cat(parts).numpy().astype(np.float16)
                 write(folder, keys[i], arrays[i])
             done += 1
             if on_track:
                 on_track(done, len(tracks))
     kept = [i for i in range(len(tracks)) if i in arrays]
-    x = (np.concatenate([arrays[i] for i in kept]) if kept
-         else np.zeros((0, spec.n_features, spec.n_frames), np.float16))
+    x = np.concatenate([arrays[i] for i in kept]) if kept else np.zeros((0, spec.n_features, spec.n_frames), np.float16)
     owner = np.concatenate([np.full(len(arrays[i]), k) for k, i in enumerate(kept)]) if kept else np.zeros(0, int)
-    return FeatureSet([tracks[i] for i in kept], x, owner, [(tracks[i], r) for i, r in sorted(skipped.items())],
-                      computed=len(todo) - sum(i in skipped for i in todo), reused=reused)
+    return FeatureSet(
+        [tracks[i] for i in kept],
+        x,
+        owner,
+        [(tracks[i], r) for i, r in sorted(skipped.items())],
+        computed=len(todo) - sum(i in skipped for i in todo),
+        reused=reused,
+    )
 
 
 def _path(folder: Path, key: str) -> Path:
@@ -171,7 +196,7 @@ def _path(folder: Path, key: str) -> Path:
 def read(folder: Path, key: str) -> np.ndarray | None:
     try:
         return np.load(_path(folder, key), allow_pickle=False)
-    except (OSError, ValueError):   # missing, or a torn write from a killed run: compute again
+    except (OSError, ValueError):  # missing, or a torn write from a killed run: compute again
         return None
 
 

@@ -4,6 +4,7 @@ Every source becomes a list of `Track`s; nothing is decoded here. Problems that 
 raise DataError with one line; problems that only cost some files (unreadable tags, a class too
 small to learn) come back as `warnings` for the caller to show, so the library prints nothing.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,10 +23,10 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Track:
-    path: Path                  # absolute, as found (not resolved through symlinks)
-    label: str | None           # the genre to learn, after the genre map; None: unlabelled (a teacher's alone)
-    split: str | None = None    # one of SPLITS when the source fixes it (manifest column, split files)
-    artist: str | None = None   # from the file's tags; splits keep an artist's tracks together
+    path: Path  # absolute, as found (not resolved through symlinks)
+    label: str | None  # the genre to learn, after the genre map; None: unlabelled (a teacher's alone)
+    split: str | None = None  # one of SPLITS when the source fixes it (manifest column, split files)
+    artist: str | None = None  # from the file's tags; splits keep an artist's tracks together
 
     @property
     def group(self) -> str:
@@ -36,9 +37,9 @@ class Track:
 @dataclass(frozen=True)
 class TrackSet:
     tracks: tuple[Track, ...]
-    source: str                                 # for provenance, e.g. "folders:gtzan" (names, never paths)
+    source: str  # for provenance, e.g. "folders:gtzan" (names, never paths)
     warnings: tuple[str, ...] = field(default=())
-    left_out: tuple[tuple[str, Path, str], ...] = field(default=())   # (genre, path, reason): files not listed
+    left_out: tuple[tuple[str, Path, str], ...] = field(default=())  # (genre, path, reason): files not listed
 
     @property
     def labels(self) -> list[str]:
@@ -64,7 +65,7 @@ def from_folders(root: str | Path, *, genre_map: GenreMap = GenreMap()) -> Track
                     left_out.append((label, found.path, found.problem))
             elif label is not None:
                 tracks.append(Track(found.path, label))
-        if label is not None:                    # a genre the map drops is left out whole, on purpose
+        if label is not None:  # a genre the map drops is left out whole, on purpose
             left_out += [(label, p, "not an audio file name") for p in _other_files(folder)]
     loose = [p.name for p in root.iterdir() if p.is_file() and discover.is_audio_name(p.name)]
     if loose:
@@ -107,9 +108,12 @@ def left_out_summary(left_out: Iterable[tuple[str, str]]) -> list[str]:
     by_genre: dict[str, Counter] = {}
     for genre, reason in left_out:
         by_genre.setdefault(genre, Counter())[reason] += 1
-    return [f"{g}: {sum(c.values())} file(s) left out ("
-            + ", ".join(f"{r} {n}" for r, n in sorted(c.items(), key=lambda rn: (-rn[1], rn[0]))) + ")"
-            for g, c in sorted(by_genre.items())]
+    return [
+        f"{g}: {sum(c.values())} file(s) left out ("
+        + ", ".join(f"{r} {n}" for r, n in sorted(c.items(), key=lambda rn: (-rn[1], rn[0])))
+        + ")"
+        for g, c in sorted(by_genre.items())
+    ]
 
 
 def from_manifest(csv_path: str | Path, *, genre_map: GenreMap = GenreMap()) -> TrackSet:
@@ -196,20 +200,28 @@ def unlabelled(roots: Sequence[str | Path], *, exclude: Iterable[Track] = ()) ->
         warnings.append(f"{dropped} unlabelled file(s) left out: they are labelled tracks too")
     if not tracks:
         raise DataError(f"no audio files to learn from under {', '.join(map(str, roots))} (--unlabelled)")
-    return TrackSet(tuple(_with_artists(tracks)), "unlabelled:" + ",".join(data_name(r) for r in roots),
-                    tuple(warnings))
+    return TrackSet(
+        tuple(_with_artists(tracks)), "unlabelled:" + ",".join(data_name(r) for r in roots), tuple(warnings)
+    )
 
 
 def drop_rare(tracks: Sequence[Track], min_count: int) -> tuple[list[Track], list[str]]:
     """Tracks of classes with at least `min_count` tracks, and one warning per dropped class."""
     counts = Counter(t.label for t in tracks)
     rare = {g: n for g, n in counts.items() if n < min_count}
-    warnings = [f"genre {g!r} dropped: {n} track(s), fewer than the minimum {min_count}" for g, n in sorted(rare.items())]
+    warnings = [
+        f"genre {g!r} dropped: {n} track(s), fewer than the minimum {min_count}" for g, n in sorted(rare.items())
+    ]
     return [t for t in tracks if t.label not in rare], warnings
 
 
-def load_tracks(source: str | Path | None = None, *, tag_roots: Sequence[str | Path] = (),
-                genre_map: GenreMap = GenreMap(), min_count: int = 1) -> TrackSet:
+def load_tracks(
+    source: str | Path | None = None,
+    *,
+    tag_roots: Sequence[str | Path] = (),
+    genre_map: GenreMap = GenreMap(),
+    min_count: int = 1,
+) -> TrackSet:
     """Pick the source by what it is: `tag_roots` -> from_tags, a .csv file -> manifest, a folder -> genre folders.
 
     `min_count` drops small classes whatever the source (at least 2 are needed to split a class).

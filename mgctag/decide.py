@@ -4,6 +4,7 @@ The scan (mgctag.scanner) calls `decide` for every file it heard, alone or with 
 verdict (mgctag.albums), and `remembered` for a file the state says is unchanged since the last
 run, whose stored answer is shown again without hearing it.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,7 @@ from .result import FileResult
 from .vote import top_k as ranked
 
 UNCHANGED_NOTE = "unchanged since last run"
-SILENT_PEAK = 1e-4   # no sample above about -80 dBFS in the voted windows: any genre would be a guess
+SILENT_PEAK = 1e-4  # no sample above about -80 dBFS in the voted windows: any genre would be a guess
 
 
 def remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
@@ -25,12 +26,30 @@ def remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
     decided, and why (a file it wrote now holds that, so it is "unchanged")."""
     decided = (seen.evidence or {}).get("decided", {})
     status = "unchanged" if seen.status == "tagged" else seen.status
-    return FileResult(path, status, seen.genres, seen.existing_genre, model_id, note=seen.note or UNCHANGED_NOTE,
-                      album=decided.get("album", ""), decided_by=decided.get("by", albums.TRACK))
+    return FileResult(
+        path,
+        status,
+        seen.genres,
+        seen.existing_genre,
+        model_id,
+        note=seen.note or UNCHANGED_NOTE,
+        album=decided.get("album", ""),
+        decided_by=decided.get("by", albums.TRACK),
+    )
 
 
-def decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, *, top_k: int, keep_existing: bool,
-           floor: float, ours: bool, verdict: albums.Verdict | None = None) -> tuple[FileResult, dict | None]:
+def decide(
+    d: Decoded,
+    scores: np.ndarray,
+    genres: list[str],
+    model_id: str,
+    *,
+    top_k: int,
+    keep_existing: bool,
+    floor: float,
+    ours: bool,
+    verdict: albums.Verdict | None = None,
+) -> tuple[FileResult, dict | None]:
     """The keep / confidence rules over a file's genre scores, or over its album's (`verdict`).
 
     `ours`: the file's current genre is one mgctag wrote (and nobody changed since), so it may
@@ -39,34 +58,46 @@ def decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, *, 
     """
     own = ranked(scores, genres, len(genres))
     scored = own if verdict is None else ranked(verdict.scores, genres, len(genres))
-    chosen = [(g, p) for g, p in scored[: top_k] if p >= floor]
+    chosen = [(g, p) for g, p in scored[:top_k] if p >= floor]
     existing = d.existing
     users = keep_existing and existing.genres and not ours
-    result = FileResult(d.path, "", scored[: top_k], existing_genre="; ".join(existing.genres), model=model_id,
-                        album=verdict.album if verdict else "", decided_by=albums.ALBUM if verdict else albums.TRACK)
+    result = FileResult(
+        d.path,
+        "",
+        scored[:top_k],
+        existing_genre="; ".join(existing.genres),
+        model=model_id,
+        album=verdict.album if verdict else "",
+        decided_by=albums.ALBUM if verdict else albums.TRACK,
+    )
     if d.peak <= SILENT_PEAK:
         result.status, result.note = "skipped", "silent: nothing to hear in the analysed segments"
         return result, None
-    if verdict and verdict.user and not users:   # the album follows the genre the user gave some of its tracks
+    if verdict and verdict.user and not users:  # the album follows the genre the user gave some of its tracks
         share = {g: float(verdict.scores[genres.index(g)]) for g in verdict.user if g in genres}
-        chosen = [(g, share.get(g)) for g in verdict.user]   # None: a genre the model cannot name
+        chosen = [(g, share.get(g)) for g in verdict.user]  # None: a genre the model cannot name
         result.genres, result.decided_by = chosen, albums.ALBUM_USER
         result.note = f"source: album (the user's genre on {verdict.user_tracks} of its {verdict.tracks} tracks)"
-        values = dict(genres=list(verdict.user), model_id=model_id,
-                      confidences=[round(p, 3) for _, p in chosen] if len(share) == len(chosen) else None)
+        values = dict(
+            genres=list(verdict.user),
+            model_id=model_id,
+            confidences=[round(p, 3) for _, p in chosen] if len(share) == len(chosen) else None,
+        )
         return _changes(result, existing, values)
     whose = "the album's " if verdict else ""
     if not chosen:
         best, p = scored[0]
         shown = math.floor(p * 1000) / 1000  # rounded down, so it never reads as reaching the minimum
-        result.status, result.note = "skipped", f"not sure enough: {whose}best guess {best} ({shown:.3f}) is below " \
-                                                f"--min-confidence {floor:g}"
+        result.status, result.note = (
+            "skipped",
+            f"not sure enough: {whose}best guess {best} ({shown:.3f}) is below --min-confidence {floor:g}",
+        )
         return result, None
     values = dict(genres=[g for g, _ in chosen], confidences=[round(p, 3) for _, p in chosen], model_id=model_id)
-    if users:   # the line shows the genre kept; the model's guess goes in the note
+    if users:  # the line shows the genre kept; the model's guess goes in the note
         heard = dict(own)
         result.genres = [(g, heard.get(taxonomy.canonical(g))) for g in existing.genres]
-        mine = [(g, p) for g, p in own[:top_k] if p >= floor] or own[:1]   # this file's own, not its album's
+        mine = [(g, p) for g, p in own[:top_k] if p >= floor] or own[:1]  # this file's own, not its album's
         guess = ", ".join(f"{g} ({p:.2f})" for g, p in mine)
         result.status = "kept"
         if [taxonomy.key(g) for g in existing.genres] == [taxonomy.key(g) for g, _ in mine]:
@@ -79,7 +110,9 @@ def decide(d: Decoded, scores: np.ndarray, genres: list[str], model_id: str, *, 
         notes.append(f"its own guess: {own[0][0]} ({own[0][1]:.2f})")
     if len(chosen) < min(top_k, len(scored)):
         g, p = scored[len(chosen)]
-        notes.append(f"not written: {g} ({math.floor(p * 1000) / 1000:.3f}) and below, under --min-confidence {floor:g}")
+        notes.append(
+            f"not written: {g} ({math.floor(p * 1000) / 1000:.3f}) and below, under --min-confidence {floor:g}"
+        )
     result.note = "; ".join(notes)
     return _changes(result, existing, values)
 

@@ -13,6 +13,7 @@ so the same cover in every track of an album gives the same chunks, which the ca
 by their sha256; Ogg page headers are lifted out of the middle first (each carries the stream's
 serial number and a checksum, and a cover is spread over many pages).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,13 +27,13 @@ import numpy as np
 
 from .errors import MgctagError
 
-BLOCK = 512                 # granularity of the head/middle/tail choice
-RUN_COST = 4                # what one run costs beside its bytes (offset and length), roughly
-GAP = 8                     # differing bytes closer than this are kept as one run
-READ = 1 << 20              # bytes compared or copied at a time
-KEEP_LIMIT = 32 << 20       # more than this to keep (a write that changed much of a file): nothing kept
+BLOCK = 512  # granularity of the head/middle/tail choice
+RUN_COST = 4  # what one run costs beside its bytes (offset and length), roughly
+GAP = 8  # differing bytes closer than this are kept as one run
+READ = 1 << 20  # bytes compared or copied at a time
+KEEP_LIMIT = 32 << 20  # more than this to keep (a write that changed much of a file): nothing kept
 MIN_CHUNK, MAX_CHUNK = 2048, 65536
-CUT_MASK = np.uint64(((1 << 13) - 1) << 40)   # ~8 KiB chunks on average; bits every window byte reaches
+CUT_MASK = np.uint64(((1 << 13) - 1) << 40)  # ~8 KiB chunks on average; bits every window byte reaches
 WINDOW = 32
 _GEAR = np.random.default_rng(0x6D676374).integers(0, 2**64 - 1, 256, dtype=np.uint64, endpoint=True)
 
@@ -44,15 +45,16 @@ class NotWritten(MgctagError):
 @dataclass(frozen=True)
 class Patch:
     """The original, as the written file plus what differs. Offsets are the original's."""
+
     size: int
     sha256: str
     written_size: int
     written_sha256: str
-    head: int                       # original[:head] == written[:head] but for the runs there
-    tail: int                       # original[tail:] == written[tail + shift:] but for the runs there
-    runs: bytes                     # _pack()ed runs: (offset, bytes), ascending
-    lifted: bytes                   # _pack()ed Ogg page headers taken out of the middle: (offset in it, bytes)
-    middle: tuple[bytes, ...]       # original[head:tail], less the lifted headers, in content-defined chunks
+    head: int  # original[:head] == written[:head] but for the runs there
+    tail: int  # original[tail:] == written[tail + shift:] but for the runs there
+    runs: bytes  # _pack()ed runs: (offset, bytes), ascending
+    lifted: bytes  # _pack()ed Ogg page headers taken out of the middle: (offset in it, bytes)
+    middle: tuple[bytes, ...]  # original[head:tail], less the lifted headers, in content-defined chunks
 
     @property
     def shift(self) -> int:
@@ -68,7 +70,7 @@ def diff(original: str | os.PathLike, written: str | os.PathLike, *, limit: int 
     n, m = len(a), len(b)
     shift = m - n
     k1, k2 = _split(_block_costs(a, b, 0), _block_costs(a, b, shift), n)
-    if k2 - k1 > limit + 2 * BLOCK:     # trimming takes at most a block off each end
+    if k2 - k1 > limit + 2 * BLOCK:  # trimming takes at most a block off each end
         return None
     k1 += _same_run(a, b, k1, min(k2, m), 0, forward=True)
     k2 -= _same_run(a, b, max(k1, -shift), k2, shift, forward=False)
@@ -77,8 +79,17 @@ def diff(original: str | os.PathLike, written: str | os.PathLike, *, limit: int 
     if kept > limit:
         return None
     rest, lifted = _lift_pages(a[k1:k2].tobytes())
-    return Patch(n, _sha256(original), m, _sha256(written), k1, k2, _pack((s, a[s:e].tobytes()) for s, e in runs),
-                 _pack(lifted), tuple(chunks(rest)))
+    return Patch(
+        n,
+        _sha256(original),
+        m,
+        _sha256(written),
+        k1,
+        k2,
+        _pack((s, a[s:e].tobytes()) for s, e in runs),
+        _pack(lifted),
+        tuple(chunks(rest)),
+    )
 
 
 def holds_written(path: str | os.PathLike, patch: Patch) -> bool:
@@ -117,18 +128,19 @@ def chunks(data: bytes) -> Iterator[bytes]:
     start = 0
     for cut in cuts.tolist():
         while cut - start > MAX_CHUNK:
-            yield data[start:start + MAX_CHUNK]
+            yield data[start : start + MAX_CHUNK]
             start += MAX_CHUNK
         if cut - start >= MIN_CHUNK and len(data) - cut >= MIN_CHUNK:
             yield data[start:cut]
             start = cut
     while len(data) - start > MAX_CHUNK:
-        yield data[start:start + MAX_CHUNK]
+        yield data[start : start + MAX_CHUNK]
         start += MAX_CHUNK
     yield data[start:]
 
 
 # --- choosing the middle ------------------------------------------------------------------------
+
 
 def _map(path) -> np.ndarray:
     """The file's bytes, mapped (read in full where the file system cannot map it)."""
@@ -143,16 +155,16 @@ def _map(path) -> np.ndarray:
 def _block_costs(a: np.ndarray, b: np.ndarray, shift: int) -> np.ndarray:
     """Per BLOCK of `a`: what keeping its differences from `b` (at `shift`) as runs would cost."""
     n, m = len(a), len(b)
-    lo, hi = max(0, -shift), min(n, m - shift)     # offsets of `a` that `b` has a byte for
+    lo, hi = max(0, -shift), min(n, m - shift)  # offsets of `a` that `b` has a byte for
     counts = np.zeros(-(-n // BLOCK), np.int64)
-    for s in range(0, n, READ):                    # READ is a multiple of BLOCK
+    for s in range(0, n, READ):  # READ is a multiple of BLOCK
         e = min(n, s + READ)
         differs = np.ones(e - s, bool)
         cs, ce = max(s, lo), min(e, hi)
         if cs < ce:
-            differs[cs - s:ce - s] = a[cs:ce] != b[cs + shift:ce + shift]
+            differs[cs - s : ce - s] = a[cs:ce] != b[cs + shift : ce + shift]
         differs = np.pad(differs, (0, -len(differs) % BLOCK))
-        counts[s // BLOCK:s // BLOCK + len(differs) // BLOCK] = differs.reshape(-1, BLOCK).sum(axis=1)
+        counts[s // BLOCK : s // BLOCK + len(differs) // BLOCK] = differs.reshape(-1, BLOCK).sum(axis=1)
     # a block that differs in more than a quarter of its bytes is kept whole: as part of the middle
     # its bytes can be shared with other files' (a cover shifted by a few bytes matches nowhere)
     return np.where(counts > BLOCK // 4, BLOCK + 1, counts + RUN_COST * (counts > 0))
@@ -163,11 +175,11 @@ def _split(head_costs: np.ndarray, tail_costs: np.ndarray, n: int) -> tuple[int,
     sizes = np.full(len(head_costs), BLOCK, np.int64)
     if len(sizes):
         sizes[-1] = n - BLOCK * (len(sizes) - 1)
-    before = np.concatenate(([0], np.cumsum(head_costs - sizes)))           # K1 blocks as head, vs verbatim
+    before = np.concatenate(([0], np.cumsum(head_costs - sizes)))  # K1 blocks as head, vs verbatim
     after = np.concatenate((np.cumsum((tail_costs - sizes)[::-1])[::-1], [0]))  # from K2 on as tail
     best_before = np.minimum.accumulate(before)
     k2 = int(np.argmin(best_before + after))
-    k1 = int(np.argmin(before[:k2 + 1]))
+    k1 = int(np.argmin(before[: k2 + 1]))
     return min(k1 * BLOCK, n), min(k2 * BLOCK, n)
 
 
@@ -175,7 +187,7 @@ def _same_run(a, b, lo: int, hi: int, shift: int, *, forward: bool) -> int:
     """How many bytes from `lo` (forward) or back from `hi` are equal in `a` and `b` at `shift`."""
     if hi <= lo:
         return 0
-    differs = np.flatnonzero(a[lo:hi] != b[lo + shift:hi + shift])
+    differs = np.flatnonzero(a[lo:hi] != b[lo + shift : hi + shift])
     if not len(differs):
         return hi - lo
     return int(differs[0]) if forward else int(hi - lo - 1 - differs[-1])
@@ -190,7 +202,7 @@ def _runs(a, b, lo: int, hi: int, shift: int) -> Iterator[tuple[int, int]]:
         differs = np.ones(e - s, bool)
         cs, ce = max(s, -shift), min(e, m - shift)
         if cs < ce:
-            differs[cs - s:ce - s] = a[cs:ce] != b[cs + shift:ce + shift]
+            differs[cs - s : ce - s] = a[cs:ce] != b[cs + shift : ce + shift]
         for i in (np.flatnonzero(differs) + s).tolist():
             if end is not None and i - end < GAP:
                 end = i + 1
@@ -203,6 +215,7 @@ def _runs(a, b, lo: int, hi: int, shift: int) -> Iterator[tuple[int, int]]:
 
 
 # --- rebuilding ---------------------------------------------------------------------------------
+
 
 def _rebuild(src: BinaryIO, patch: Patch, runs: list[tuple[int, bytes]]) -> Iterator[bytes]:
     head = [r for r in runs if r[0] < patch.head]
@@ -239,7 +252,7 @@ def _lift_pages(middle: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
     rest, lifted, pos = [], [], 0
     i = middle.find(b"OggS")
     while i != -1 and i + 27 <= len(middle) and i + 27 + middle[i + 26] <= len(middle):
-        end = i + 27 + middle[i + 26]          # the fixed header, then one byte per segment
+        end = i + 27 + middle[i + 26]  # the fixed header, then one byte per segment
         rest.append(middle[pos:i])
         lifted.append((i, middle[i:end]))
         pos = end
@@ -251,7 +264,7 @@ def _lift_pages(middle: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
 def _insert(rest: bytes, lifted: list[tuple[int, bytes]]) -> bytes:
     out, pos, taken = [], 0, 0
     for offset, header in lifted:
-        out += [rest[taken:taken + offset - pos], header]
+        out += [rest[taken : taken + offset - pos], header]
         taken += offset - pos
         pos = offset + len(header)
     out.append(rest[taken:])
@@ -273,7 +286,7 @@ def _unpack(encoded: bytes) -> list[tuple[int, bytes]]:
         gap, i = _read_varint(data, i)
         length, i = _read_varint(data, i)
         pos += gap
-        runs.append((pos, data[i:i + length]))
+        runs.append((pos, data[i : i + length]))
         i += length
         pos += length
     return runs

@@ -4,6 +4,7 @@ Only the file type is looked at here, never the contents: a FIFO named song.mp3 
 whoever opened it, so it is reported, not opened. What cannot be used comes back as a Found with
 a one-line `problem`, so a scan reports it and goes on.
 """
+
 from __future__ import annotations
 
 import errno
@@ -30,8 +31,9 @@ def is_audio_name(name: str | bytes) -> bool:
     return os.path.splitext(os.fsdecode(name))[1].lower() in AUDIO_EXTENSIONS
 
 
-def discover(roots: Sequence[str | Path], *, include_hidden: bool = False,
-             follow_symlinks: bool = False) -> Iterator[Found]:
+def discover(
+    roots: Sequence[str | Path], *, include_hidden: bool = False, follow_symlinks: bool = False
+) -> Iterator[Found]:
     """Audio files under `roots`, depth first, each folder's entries sorted by name.
 
     A root that is a file is yielded whatever its name (the user named it); a root that does not

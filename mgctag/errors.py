@@ -1,4 +1,5 @@
 """One small exception tree, so callers catch mgctag failures without catching bugs."""
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ and cross-validation call it on cached features, so every figure mgctag prints i
 way. The precision/coverage curve says how right the top genre is when only the files the
 model is most confident about are written: what `--min-confidence` trades.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,18 +36,18 @@ def quiet():
 
 @dataclass
 class EvalReport:
-    labels: list[str]                     # the model's labels: rows/columns of `confusion`
-    vote: str                             # how segments were voted
+    labels: list[str]  # the model's labels: rows/columns of `confusion`
+    vote: str  # how segments were voted
     n_tracks: int
     n_segments: int
     track_accuracy: float
     segment_accuracy: float
-    macro_f1: float                       # track level, over the labels present in truth or predictions
-    per_class: dict[str, dict]            # label -> precision, recall, f1, support (track level)
-    confusion: list[list[int]]            # [true][predicted] track counts
-    predictions: list[dict] = field(default_factory=list)   # path, true, predicted, confidence
-    skipped: list[dict] = field(default_factory=list)       # path, reason
-    coverage: list[dict] = field(default_factory=list)      # precision at each coverage: see coverage_curve
+    macro_f1: float  # track level, over the labels present in truth or predictions
+    per_class: dict[str, dict]  # label -> precision, recall, f1, support (track level)
+    confusion: list[list[int]]  # [true][predicted] track counts
+    predictions: list[dict] = field(default_factory=list)  # path, true, predicted, confidence
+    skipped: list[dict] = field(default_factory=list)  # path, reason
+    coverage: list[dict] = field(default_factory=list)  # precision at each coverage: see coverage_curve
 
     def precision_at(self, min_confidence: float) -> tuple[float, float]:
         """(coverage, precision) of the top genre when only files at or above `min_confidence` are written."""
@@ -73,9 +74,12 @@ class EvalReport:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ConfusionMatrixDisplay(np.array(self.confusion), display_labels=self.labels).plot(
-            ax=ax, cmap="Blues", colorbar=False, xticks_rotation="vertical")
-        ax.set_title(title or f"track accuracy {self.track_accuracy:.3f}, macro-F1 {self.macro_f1:.3f} "
-                              f"({self.n_tracks} tracks)", fontsize=9)
+            ax=ax, cmap="Blues", colorbar=False, xticks_rotation="vertical"
+        )
+        ax.set_title(
+            title or f"track accuracy {self.track_accuracy:.3f}, macro-F1 {self.macro_f1:.3f} ({self.n_tracks} tracks)",
+            fontsize=9,
+        )
         path = Path(path)
         with writing(path):
             fig.savefig(path, dpi=120)
@@ -92,9 +96,15 @@ class EvalReport:
         ax = fig.add_subplot()
         cov = [c["coverage"] for c in self.coverage]
         ax.plot(cov, [c["precision"] for c in self.coverage], marker=".", label="precision of the top genre")
-        for c in self.coverage[max(1, len(self.coverage) // 8) - 1::max(1, len(self.coverage) // 8)]:
-            ax.annotate(f"{c['threshold']:.2f}", (c["coverage"], c["precision"]), fontsize=7,
-                        textcoords="offset points", xytext=(0, 6), ha="center")
+        for c in self.coverage[max(1, len(self.coverage) // 8) - 1 :: max(1, len(self.coverage) // 8)]:
+            ax.annotate(
+                f"{c['threshold']:.2f}",
+                (c["coverage"], c["precision"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+            )
         for m in marks:
             covered, precision = self.precision_at(m)
             ax.axvline(covered, color="grey", linestyle=":", label=f"min-confidence {m:g}: precision {precision:.2f}")
@@ -104,8 +114,9 @@ class EvalReport:
         ax.set_ylim(0, 1.08)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
-        ax.set_title(title or f"precision against coverage ({self.n_tracks} tracks; numbers: min-confidence)",
-                     fontsize=9)
+        ax.set_title(
+            title or f"precision against coverage ({self.n_tracks} tracks; numbers: min-confidence)", fontsize=9
+        )
         path = Path(path)
         fig.savefig(path, dpi=120)
         return path
@@ -117,14 +128,23 @@ def coverage_curve(confidences: Sequence[float], correct: Sequence[bool]) -> lis
     order = np.argsort(-np.asarray(confidences, dtype=np.float64), kind="stable")
     hits = np.cumsum(np.asarray(correct, dtype=np.float64)[order])
     n = len(order)
-    return [{"coverage": (i + 1) / n, "precision": float(hits[i] / (i + 1)), "threshold": float(confidences[j])}
-            for i, j in enumerate(order)]
+    return [
+        {"coverage": (i + 1) / n, "precision": float(hits[i] / (i + 1)), "threshold": float(confidences[j])}
+        for i, j in enumerate(order)
+    ]
 
 
 @quiet()
-def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, truth: Sequence[int], *,
-           vote_method: str = "mean", paths: Sequence[Path] | None = None,
-           track_probs: np.ndarray | None = None) -> EvalReport:
+def report(
+    labels: Sequence[str],
+    seg_probs: np.ndarray,
+    owner: np.ndarray,
+    truth: Sequence[int],
+    *,
+    vote_method: str = "mean",
+    paths: Sequence[Path] | None = None,
+    track_probs: np.ndarray | None = None,
+) -> EvalReport:
     """Metrics from segment probabilities.
 
     Parameters
@@ -148,19 +168,34 @@ def report(labels: Sequence[str], seg_probs: np.ndarray, owner: np.ndarray, trut
     seg_pred = seg_probs.argmax(axis=1)
     every = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=every, zero_division=0)
-    per_class = {g: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                     "support": int(support[i])} for i, g in enumerate(labels)}
+    per_class = {
+        g: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, g in enumerate(labels)
+    }
     predictions = []
     if paths is not None:
-        predictions = [{"path": str(p), "true": labels[t], "predicted": labels[k], "confidence": float(track_probs[i, k])}
-                       for i, (p, t, k) in enumerate(zip(paths, truth, pred))]
+        predictions = [
+            {"path": str(p), "true": labels[t], "predicted": labels[k], "confidence": float(track_probs[i, k])}
+            for i, (p, t, k) in enumerate(zip(paths, truth, pred))
+        ]
     return EvalReport(
-        labels=labels, vote=vote_method, n_tracks=len(truth), n_segments=len(seg_probs),
+        labels=labels,
+        vote=vote_method,
+        n_tracks=len(truth),
+        n_segments=len(seg_probs),
         track_accuracy=float(accuracy_score(truth, pred)),
         segment_accuracy=float(accuracy_score(truth[owner], seg_pred)),
         macro_f1=float(f1_score(truth, pred, average="macro", zero_division=0)),
-        per_class=per_class, confusion=confusion_matrix(truth, pred, labels=every).tolist(),
-        predictions=predictions, coverage=coverage_curve(track_probs[np.arange(len(pred)), pred], pred == truth))
+        per_class=per_class,
+        confusion=confusion_matrix(truth, pred, labels=every).tolist(),
+        predictions=predictions,
+        coverage=coverage_curve(track_probs[np.arange(len(pred)), pred], pred == truth),
+    )
 
 
 def check_labels(tracks: Sequence[Track], labels: Sequence[str]) -> np.ndarray:
@@ -173,8 +208,10 @@ def check_labels(tracks: Sequence[Track], labels: Sequence[str]) -> np.ndarray:
     index = {GenreMap.key(g): i for i, g in enumerate(labels)}
     unknown = sorted({t.label for t in tracks if GenreMap.key(t.label) not in index})
     if unknown:
-        raise DataError(f"labels the model does not know: {', '.join(unknown)} (it knows: {', '.join(labels)}; "
-                        "a --genre-map can rename them)")
+        raise DataError(
+            f"labels the model does not know: {', '.join(unknown)} (it knows: {', '.join(labels)}; "
+            "a --genre-map can rename them)"
+        )
     return np.array([index[GenreMap.key(t.label)] for t in tracks], dtype=np.int64)
 
 
@@ -183,11 +220,12 @@ def data_genres(tracks: Sequence[Track]) -> str:
     return ",".join(sorted({t.label for t in tracks}))
 
 
-HELD_OUT = ("valid", "test")   # split lists a model was not trained on
+HELD_OUT = ("valid", "test")  # split lists a model was not trained on
 
 
-def in_sample(metas: Sequence, source: str, *, split_dir: str | Path | None = None,
-              split: str | None = None) -> list[str]:
+def in_sample(
+    metas: Sequence, source: str, *, split_dir: str | Path | None = None, split: str | None = None
+) -> list[str]:
     """The models (WeightsMeta) whose provenance says they were trained on `source` (a TrackSet's,
     e.g. "folders:gtzan"): on it they are scored on music they learnt, so their figures say
     nothing about new music. A valid or test list of the split files a model was trained with
@@ -195,8 +233,11 @@ def in_sample(metas: Sequence, source: str, *, split_dir: str | Path | None = No
     from .splits import described
 
     held_out = split_dir is not None and split in HELD_OUT
-    return [m.model_id for m in metas if m.provenance.get("data") == source
-            and not (held_out and m.provenance.get("split") == described(split_dir))]
+    return [
+        m.model_id
+        for m in metas
+        if m.provenance.get("data") == source and not (held_out and m.provenance.get("split") == described(split_dir))
+    ]
 
 
 def evaluate(analyser, tracks: Sequence[Track], *, workers: int | None = 0) -> EvalReport:
@@ -230,11 +271,18 @@ def evaluate(analyser, tracks: Sequence[Track], *, workers: int | None = 0) -> E
     keep(analyser.listen_flush())
     kept = sorted(heard)
     n = len(analyser.genres)
-    segs = [np.concatenate(heard[i]) for i in kept]   # every member's segments, over the shared genres
+    segs = [np.concatenate(heard[i]) for i in kept]  # every member's segments, over the shared genres
     seg_probs = np.concatenate(segs) if segs else np.zeros((0, n))
     owner = np.concatenate([np.full(len(s), k) for k, s in enumerate(segs)]) if segs else np.zeros(0, int)
     track_probs = np.stack([analyser.vote_members(heard[i]) for i in kept]) if kept else np.zeros((0, n))
-    rep = report(analyser.genres, seg_probs, owner, truth[kept], vote_method=analyser.vote_method,
-                 paths=[tracks[i].path for i in kept], track_probs=track_probs)
+    rep = report(
+        analyser.genres,
+        seg_probs,
+        owner,
+        truth[kept],
+        vote_method=analyser.vote_method,
+        paths=[tracks[i].path for i in kept],
+        track_probs=track_probs,
+    )
     rep.skipped = skipped
     return rep

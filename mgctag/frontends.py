@@ -4,6 +4,7 @@ Each front-end reproduces a reference (librosa for most kinds, the EfficientAT a
 `kaldimel`; tests check both) but uses no librosa or torchaudio at run time: the filterbanks
 and DCT are built here in numpy, which keeps `scan` free of librosa's import cost and numba JIT.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,24 +19,24 @@ MEL_KINDS = ("logmel", "mfcc", "log10mel", "kaldimel")
 
 # kaldimel: EfficientAT's fixed input pipeline (models/preprocess.py, eval mode). These are part
 # of the kind, not settings: the pretrained networks only make sense with exactly these.
-KALDI_PREEMPHASIS = 0.97      # y[n] = x[n] - 0.97 x[n-1], a valid 2-tap filter (one sample shorter)
-KALDI_LOG_OFFSET = 1e-5       # log(mel + 1e-5)
-KALDI_SHIFT, KALDI_SCALE = 4.5, 5.0   # (log mel + 4.5) / 5, the authors' "fast normalisation"
+KALDI_PREEMPHASIS = 0.97  # y[n] = x[n] - 0.97 x[n-1], a valid 2-tap filter (one sample shorter)
+KALDI_LOG_OFFSET = 1e-5  # log(mel + 1e-5)
+KALDI_SHIFT, KALDI_SCALE = 4.5, 5.0  # (log mel + 4.5) / 5, the authors' "fast normalisation"
 
 
 @dataclass(frozen=True)
 class FrontendSpec:
-    kind: str               # one of KINDS
-    sample_rate: int        # audio is resampled to this rate before the front-end
+    kind: str  # one of KINDS
+    sample_rate: int  # audio is resampled to this rate before the front-end
     n_fft: int
     hop_length: int
-    n_frames: int           # frames per segment; the segment length derives from it
-    n_mels: int = 128       # mel bands (logmel, mfcc, log10mel)
-    n_mfcc: int = 0         # coefficients kept (mfcc)
+    n_frames: int  # frames per segment; the segment length derives from it
+    n_mels: int = 128  # mel bands (logmel, mfcc, log10mel)
+    n_mfcc: int = 0  # coefficients kept (mfcc)
     fmin: float = 0.0
     fmax: float | None = None
     top_db: float | None = 80.0  # librosa's power_to_db clipping, per example
-    center: bool = True     # librosa's centred frames; False for patches cut from a longer STFT
+    center: bool = True  # librosa's centred frames; False for patches cut from a longer STFT
     fp16_mel: bool = False  # log10mel: round the mel to float16 first, as musicnn's reference does
     win_length: int | None = None  # STFT window length (zero-padded to n_fft, centred); None: n_fft
 
@@ -63,8 +64,13 @@ class FrontendSpec:
 
     @property
     def n_features(self) -> int:
-        return {"logmel": self.n_mels, "log10mel": self.n_mels, "kaldimel": self.n_mels, "mfcc": self.n_mfcc,
-                "logstft": self.n_fft // 2 + 1}[self.kind]
+        return {
+            "logmel": self.n_mels,
+            "log10mel": self.n_mels,
+            "kaldimel": self.n_mels,
+            "mfcc": self.n_mfcc,
+            "logstft": self.n_fft // 2 + 1,
+        }[self.kind]
 
     def to_dict(self) -> dict:
         """Fields left at None that older specs did not have are left out, so the feature-cache keys
@@ -157,7 +163,7 @@ def power_to_db(s: torch.Tensor, top_db: float | None, amin: float = 1e-10) -> t
     return db
 
 
-CHUNK_SAMPLES = 1 << 20   # waveform samples per STFT call (two 10 s windows at 32 kHz)
+CHUNK_SAMPLES = 1 << 20  # waveform samples per STFT call (two 10 s windows at 32 kHz)
 
 
 class Frontend(nn.Module):
@@ -193,9 +199,17 @@ class Frontend(nn.Module):
         kaldi = spec.kind == "kaldimel"
         if kaldi:
             wave = wave[:, 1:] - KALDI_PREEMPHASIS * wave[:, :-1]
-        stft = torch.stft(wave, spec.n_fft, spec.hop_length, win_length=spec.win_length, window=self.window,
-                          center=spec.center, pad_mode="reflect" if kaldi else "constant", return_complex=True)
-        power = stft.real.square() + stft.imag.square()   # (B, bins, frames)
+        stft = torch.stft(
+            wave,
+            spec.n_fft,
+            spec.hop_length,
+            win_length=spec.win_length,
+            window=self.window,
+            center=spec.center,
+            pad_mode="reflect" if kaldi else "constant",
+            return_complex=True,
+        )
+        power = stft.real.square() + stft.imag.square()  # (B, bins, frames)
         if kaldi:
             mel = torch.matmul(self.mel_fb, power)
             out = (torch.log(mel + KALDI_LOG_OFFSET) + KALDI_SHIFT) / KALDI_SCALE

@@ -9,6 +9,7 @@ spelling of the same genre (`mgctag.taxonomy`): `Hip Hop`, `hiphop`, `Hip-Hop` a
     rnb: R&B
     00s: -
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ DROP = "-"
 @dataclass(frozen=True)
 class GenreMap:
     table: dict[str, str | None] = field(default_factory=dict)  # key(source) -> target (None: drop)
-    keep_unlisted: bool = True    # False: a label the table does not name is dropped (a preset)
+    keep_unlisted: bool = True  # False: a label the table does not name is dropped (a preset)
 
     @staticmethod
     def key(label: str) -> str:
@@ -38,13 +39,17 @@ class GenreMap:
         else:
             wanted = {cls.key(g): taxonomy.canonical(g) for g in name.split(",") if g.strip()}
             if not wanted:
-                raise MgctagError(f"--genres {name!r}: expected a preset ({', '.join(taxonomy.PRESETS)}) "
-                                  "or a comma-separated list of genres")
+                raise MgctagError(
+                    f"--genres {name!r}: expected a preset ({', '.join(taxonomy.PRESETS)}) "
+                    "or a comma-separated list of genres"
+                )
             have = {cls.key(label) for label in labels}
             missing = [g for k, g in wanted.items() if k not in have]
             if missing:
-                raise MgctagError(f"--genres: the model cannot name {', '.join(missing)}"
-                                  + _suggest(missing, [taxonomy.canonical(label) for label in labels]))
+                raise MgctagError(
+                    f"--genres: the model cannot name {', '.join(missing)}"
+                    + _suggest(missing, [taxonomy.canonical(label) for label in labels])
+                )
             targets = {label: wanted.get(cls.key(label)) for label in labels}
         return cls({cls.key(label): target for label, target in targets.items()}, keep_unlisted=False)
 
@@ -79,10 +84,12 @@ class GenreMap:
 
 
 def _suggest(missing: list[str], names: list[str]) -> str:
-    """"(did you mean Jazz?)" for names that look like a misspelling of ones the model has."""
+    """ "(did you mean Jazz?)" for names that look like a misspelling of ones the model has."""
     import difflib
 
     by_key = {taxonomy.key(n): n for n in names}
-    near = [by_key[k] for g in missing for k in difflib.get_close_matches(taxonomy.key(g), list(by_key), n=2, cutoff=0.6)]
+    near = [
+        by_key[k] for g in missing for k in difflib.get_close_matches(taxonomy.key(g), list(by_key), n=2, cutoff=0.6)
+    ]
     near = list(dict.fromkeys(near)) + [p for g in missing for p in difflib.get_close_matches(g, taxonomy.PRESETS, n=1)]
     return f" (did you mean {' or '.join(near)}?)" if near else f" (it names: {', '.join(names)})"

@@ -9,6 +9,7 @@ On a CUDA model, windows are gathered straight into pinned host memory, copied w
 blocking, and the newest batch's results come back while the next batch is being filled, so
 the main process and the GPU overlap. On the CPU everything runs in float32, synchronously.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -30,7 +31,7 @@ CUDA_BF16_ARCHS = frozenset({"musicnn"})
 
 
 def pick_device(device: str) -> str:
-    """"auto" -> "cuda" when a CUDA GPU is available, else "cpu"; asking for a missing GPU is an error."""
+    """ "auto" -> "cuda" when a CUDA GPU is available, else "cpu"; asking for a missing GPU is an error."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -73,11 +74,11 @@ class BatchedInference:
         checked = split and getattr(model, "arch", None) in CUDA_BF16_ARCHS
         use_bf16 = precision == "bf16" or (precision == "auto" and self.cuda and checked)
         self.autocast = torch.bfloat16 if use_bf16 else None
-        self.pending: deque[tuple[Hashable, int]] = deque()   # keys fed and not yet yielded, with segment counts
-        self.queue: deque[np.ndarray] = deque()               # windows not yet in a batch
+        self.pending: deque[tuple[Hashable, int]] = deque()  # keys fed and not yet yielded, with segment counts
+        self.queue: deque[np.ndarray] = deque()  # windows not yet in a batch
         self.queued = 0
         self.in_flight: deque[tuple[torch.Tensor, torch.cuda.Event | None]] = deque()  # launched batches' logits
-        self.done: list[np.ndarray] = []                      # probabilities not yet handed out, in order
+        self.done: list[np.ndarray] = []  # probabilities not yet handed out, in order
         self.n_done = 0
 
     def feed(self, key: Hashable, windows: np.ndarray) -> Iterator[tuple[Hashable, np.ndarray]]:

@@ -8,6 +8,7 @@ metadata: architecture, labels, licence, source, the original's sha256) into the
 folder. Every step writes to a temporary file that is renamed only when complete, so an
 interrupted or failed install leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,16 +52,17 @@ SOFTWARE.
 AudioSet's class labels: CC BY 4.0, Google LLC.
 """
 
-Progress = Callable[[int, "int | None"], None]   # (bytes done, total bytes or None)
+Progress = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None)
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """One official checkpoint mgctag knows how to import."""
-    name: str                 # the installed model's name (`--model NAME`)
-    file: str                 # the release asset's file name
-    width: float              # EfficientAT's width multiplier
-    audioset_map: float       # AudioSet mAP the authors publish for it
+
+    name: str  # the installed model's name (`--model NAME`)
+    file: str  # the release asset's file name
+    width: float  # EfficientAT's width multiplier
+    audioset_map: float  # AudioSet mAP the authors publish for it
     sha256: str | None = None  # of the official file, where known; None: unverifiable without --force
 
     @property
@@ -69,7 +71,8 @@ class Checkpoint:
 
     @property
     def title(self) -> str:
-        return f"EfficientAT {self.file.split('_mAP')[0]} (MobileNetV3, width {self.width:g}, AudioSet mAP {self.audioset_map:.3f})"
+        name = self.file.split("_mAP")[0]
+        return f"EfficientAT {name} (MobileNetV3, width {self.width:g}, AudioSet mAP {self.audioset_map:.3f})"
 
 
 # The `mn*_as` family of the v0.0.1 release, one network at eight widths (mgctag.models.efficientat).
@@ -80,17 +83,25 @@ class Checkpoint:
 # only; the other widths get the same value until someone measures theirs.
 MIN_CONFIDENCE = 0.35
 
-CHECKPOINTS: dict[str, Checkpoint] = {c.name: c for c in (
-    Checkpoint("efficientat-mn01", "mn01_as_mAP_298.pt", 0.1, 0.298),
-    Checkpoint("efficientat-mn02", "mn02_as_mAP_378.pt", 0.2, 0.378),
-    Checkpoint("efficientat-mn04", "mn04_as_mAP_432.pt", 0.4, 0.432,
-               "899a8c6217063f6941793102a2780b3dd788ab11fce468d9cf5f0577c453321c"),
-    Checkpoint("efficientat-mn05", "mn05_as_mAP_443.pt", 0.5, 0.443),
-    Checkpoint("efficientat-mn10", "mn10_as_mAP_471.pt", 1.0, 0.471),
-    Checkpoint("efficientat-mn20", "mn20_as_mAP_478.pt", 2.0, 0.478),
-    Checkpoint("efficientat-mn30", "mn30_as_mAP_482.pt", 3.0, 0.482),
-    Checkpoint("efficientat-mn40", "mn40_as_mAP_484.pt", 4.0, 0.484),
-)}
+CHECKPOINTS: dict[str, Checkpoint] = {
+    c.name: c
+    for c in (
+        Checkpoint("efficientat-mn01", "mn01_as_mAP_298.pt", 0.1, 0.298),
+        Checkpoint("efficientat-mn02", "mn02_as_mAP_378.pt", 0.2, 0.378),
+        Checkpoint(
+            "efficientat-mn04",
+            "mn04_as_mAP_432.pt",
+            0.4,
+            0.432,
+            "899a8c6217063f6941793102a2780b3dd788ab11fce468d9cf5f0577c453321c",
+        ),
+        Checkpoint("efficientat-mn05", "mn05_as_mAP_443.pt", 0.5, 0.443),
+        Checkpoint("efficientat-mn10", "mn10_as_mAP_471.pt", 1.0, 0.471),
+        Checkpoint("efficientat-mn20", "mn20_as_mAP_478.pt", 2.0, 0.478),
+        Checkpoint("efficientat-mn30", "mn30_as_mAP_482.pt", 3.0, 0.482),
+        Checkpoint("efficientat-mn40", "mn40_as_mAP_484.pt", 4.0, 0.484),
+    )
+}
 
 
 class AlreadyInstalled(WeightsError):
@@ -109,8 +120,14 @@ def destination(name: str) -> Path:
     return weights.user_dir() / f"{name}{weights.SUFFIX}"
 
 
-def install(name: str, *, source: str | Path | None = None, url: str | None = None, force: bool = False,
-            progress: Progress | None = None) -> Path:
+def install(
+    name: str,
+    *,
+    source: str | Path | None = None,
+    url: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Path:
     """Install checkpoint `name` from the file `source`, or download it (from `url`, default the official release).
 
     `force` accepts a file whose sha256 is not known or not the official one (its tensors are
@@ -119,7 +136,7 @@ def install(name: str, *, source: str | Path | None = None, url: str | None = No
     """
     ck = checkpoint(name)
     dest = destination(name)
-    if source is not None:                       # a file that is not there is an error, installed or not
+    if source is not None:  # a file that is not there is an error, installed or not
         source = Path(source).expanduser()
         if source.is_dir():
             raise WeightsError(f"{source}: a folder, not a checkpoint file")
@@ -131,8 +148,10 @@ def install(name: str, *, source: str | Path | None = None, url: str | None = No
         return _import(ck, source, dest, origin=ck.url, force=force)
     url = url or ck.url
     if ck.sha256 is None and not force:
-        raise WeightsError(f"{name}: mgctag does not know the sha256 of {ck.file}, so it cannot verify a download; "
-                           f"pass --force to install it unverified")
+        raise WeightsError(
+            f"{name}: mgctag does not know the sha256 of {ck.file}, so it cannot verify a download; "
+            f"pass --force to install it unverified"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.", suffix=".part")
     os.close(fd)
@@ -141,8 +160,9 @@ def install(name: str, *, source: str | Path | None = None, url: str | None = No
         return _import(ck, Path(tmp), dest, origin=url, force=force, downloaded=True)
     except WeightsError as e:
         if isinstance(e, DownloadError):
-            raise WeightsError(f"{e}; download {ck.url} by hand and run "
-                               f"`mgctag models install {name} --from FILE`") from None
+            raise WeightsError(
+                f"{e}; download {ck.url} by hand and run `mgctag models install {name} --from FILE`"
+            ) from None
         raise
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -216,18 +236,24 @@ def read_state_dict(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         text = str(e)
-        if "Unsupported global" in text:   # torch refused to build a Python object: the file holds code
-            raise WeightsError(f"{path.name}: holds Python objects besides tensors, which mgctag never loads "
-                               f"(it reads plain state dicts only)") from None
+        if "Unsupported global" in text:  # torch refused to build a Python object: the file holds code
+            raise WeightsError(
+                f"{path.name}: holds Python objects besides tensors, which mgctag never loads "
+                f"(it reads plain state dicts only)"
+            ) from None
         detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()
-        raise WeightsError(f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged "
-                           f"({detail[0] if detail else 'unpickling failed'})") from None
+        raise WeightsError(
+            f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged "
+            f"({detail[0] if detail else 'unpickling failed'})"
+        ) from None
     except Exception as e:  # torch raises RuntimeError, EOFError, ValueError... for broken files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsError(f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged "
-                           f"({first.split('. ')[0]})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
+        raise WeightsError(
+            f"{path.name}: not a readable PyTorch checkpoint, truncated or damaged ({first.split('. ')[0]})"
+        ) from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise WeightsError(f"{path.name}: not a state dict of named tensors (found {type(state).__name__})")
     return state
 
@@ -244,10 +270,14 @@ def check_fits(state: dict, module, what: str) -> None:
     if missing or unexpected or wrong:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} of its {len(want)} tensors missing ({', '.join(missing[:2])}"
-                         f"{', ...' if len(missing) > 2 else ''})")
+            parts.append(
+                f"{len(missing)} of its {len(want)} tensors missing ({', '.join(missing[:2])}"
+                f"{', ...' if len(missing) > 2 else ''})"
+            )
         if unexpected:
-            parts.append(f"{len(unexpected)} unknown ({', '.join(unexpected[:2])}{', ...' if len(unexpected) > 2 else ''})")
+            parts.append(
+                f"{len(unexpected)} unknown ({', '.join(unexpected[:2])}{', ...' if len(unexpected) > 2 else ''})"
+            )
         if wrong:
             k = wrong[0]
             parts.append(f"{len(wrong)} of another shape ({k}: {got[k]}, not {want[k]})")
@@ -286,15 +316,24 @@ def convert(ck: Checkpoint, state: dict, *, sha256: str, verified: bool, origin:
         raise WeightsError(f"{e}; it looks like width {other:g}: {names}") from None
     model.backbone.load_state_dict(state, strict=True)
     meta = weights.WeightsMeta(
-        arch="efficientat", labels=list(AUDIOSET_GENRES), frontend=EFFICIENTAT_FRONTEND.to_dict(),
+        arch="efficientat",
+        labels=list(AUDIOSET_GENRES),
+        frontend=EFFICIENTAT_FRONTEND.to_dict(),
         arch_params=model.arch_params,
-        provenance={"id": ck.name, "source": origin, "file": ck.file, "sha256": sha256, "sha256_verified": verified,
-                    "data": "AudioSet (about 2 M clips, 527 classes), trained by EfficientAT's authors",
-                    "imported": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        provenance={
+            "id": ck.name,
+            "source": origin,
+            "file": ck.file,
+            "sha256": sha256,
+            "sha256_verified": verified,
+            "data": "AudioSet (about 2 M clips, 527 classes), trained by EfficientAT's authors",
+            "imported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
         metrics={"audioset_map_published": ck.audioset_map},
         defaults={"genres": "common", "min_confidence": MIN_CONFIDENCE},
         licence=EFFICIENTAT_LICENCE,
-        description=f"{ck.title}: its {len(AUDIOSET_GENRES)} music-genre classes, multi-label (sigmoid)")
+        description=f"{ck.title}: its {len(AUDIOSET_GENRES)} music-genre classes, multi-label (sigmoid)",
+    )
     return model.eval(), meta
 
 
@@ -308,10 +347,14 @@ def _import(ck: Checkpoint, path: Path, dest: Path, *, origin: str, force: bool,
         if same:
             raise WeightsError(f"{label}: this is the official {same[0].file}: install it as {same[0].name}")
         if ck.sha256 is None:
-            raise WeightsError(f"{label}: mgctag does not know the official sha256 of {ck.file} (this file's is "
-                               f"{digest[:16]}...); pass --force to install it unverified")
-        raise WeightsError(f"{label}: sha256 {digest[:16]}... is not that of the official {ck.file} "
-                           f"({ck.sha256[:16]}...): a different or damaged file; download it again from {ck.url}")
+            raise WeightsError(
+                f"{label}: mgctag does not know the official sha256 of {ck.file} (this file's is "
+                f"{digest[:16]}...); pass --force to install it unverified"
+            )
+        raise WeightsError(
+            f"{label}: sha256 {digest[:16]}... is not that of the official {ck.file} "
+            f"({ck.sha256[:16]}...): a different or damaged file; download it again from {ck.url}"
+        )
     state = read_state_dict(path)
     try:
         model, meta = convert(ck, state, sha256=digest, verified=verified, origin=origin)

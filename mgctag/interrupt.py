@@ -5,6 +5,7 @@ finished (writes are atomic renames anyway), the state is committed and a summar
 second signal raises KeyboardInterrupt at once; even then a write in progress is rolled back
 (mgctag.safe removes its temporary copy) and the original stays untouched.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ another waited would let the two lock two different files. The holder writes its
 for the message a second run prints. The descriptor is not inherited by decode workers (Python
 opens files non-inheritable), so an orphaned worker cannot keep holding the lock. POSIX only.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -25,8 +26,7 @@ class RunLock:
     """`with RunLock(path, wait=...):` holds the lock; raises LockError when another run has it
     (MgctagError when the lock file cannot even be opened: a setup problem, not a busy lock)."""
 
-    def __init__(self, path: str | os.PathLike, *, wait: bool = False,
-                 should_stop: Callable[[], bool] | None = None):
+    def __init__(self, path: str | os.PathLike, *, wait: bool = False, should_stop: Callable[[], bool] | None = None):
         self.path, self.wait = Path(path), wait
         self.should_stop = should_stop or (lambda: False)
         self.fd: int | None = None
@@ -48,8 +48,10 @@ class RunLock:
             while not self._try(fd):
                 holder = self.holder()
                 if not self.wait:
-                    raise LockError(f"another mgctag run{holder} is using this state database ({self.path}); "
-                                    "try again later or pass --wait")
+                    raise LockError(
+                        f"another mgctag run{holder} is using this state database ({self.path}); "
+                        "try again later or pass --wait"
+                    )
                 if self.should_stop():
                     raise LockError("stopped while waiting for another mgctag run to finish")
                 if not told:

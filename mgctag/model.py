@@ -3,6 +3,7 @@
 The whole module is what a weights file stores, so a loaded model needs nothing else to
 turn a batch of waveforms into logits. Softmax and voting live in `vote`, outside it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ from .models import get_architecture
 
 
 class Classifier(nn.Module):
-    def __init__(self, arch: str, labels: list[str], frontend: FrontendSpec | None = None,
-                 arch_params: dict | None = None):
+    def __init__(
+        self, arch: str, labels: list[str], frontend: FrontendSpec | None = None, arch_params: dict | None = None
+    ):
         super().__init__()
         a = get_architecture(arch)
         self.arch = arch

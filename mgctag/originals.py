@@ -6,6 +6,7 @@ zlib-compressed where that helps, and counted, so that a piece goes with the las
 it: an undone or abandoned write keeps nothing. Functions take the connection inside the
 caller's transaction (mgctag.state) and paths as state keys.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import sqlite3
 import zlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:   # numpy: not for what only opens the state (`undo --list`)
+if TYPE_CHECKING:  # numpy: not for what only opens the state (`undo --list`)
     from .delta import Patch
 
 SCHEMA = """
@@ -38,8 +39,11 @@ def store(db: sqlite3.Connection, run_id: int, path: bytes, patch: "Patch | None
     """Keep `patch` as the row's original (None: nothing kept), letting go of any kept before."""
     release(db, run_id, path)
     recipe = None if patch is None else json.dumps(_store(db, patch))
-    db.execute("INSERT INTO originals (run_id, path, recipe) VALUES (?, ?, ?) ON CONFLICT (run_id, path) "
-               "DO UPDATE SET recipe = excluded.recipe", (run_id, path, recipe))
+    db.execute(
+        "INSERT INTO originals (run_id, path, recipe) VALUES (?, ?, ?) ON CONFLICT (run_id, path) "
+        "DO UPDATE SET recipe = excluded.recipe",
+        (run_id, path, recipe),
+    )
 
 
 def load(db: sqlite3.Connection, run_id: int, path: bytes) -> "Patch | None":
@@ -84,11 +88,21 @@ def _store(db: sqlite3.Connection, patch: "Patch") -> dict:
             continue
         packed = zlib.compress(data)
         zipped = len(packed) < len(data)
-        db.execute("INSERT INTO blobs (sha256, data, zipped, refs) VALUES (?, ?, ?, 1)",
-                   (digest, packed if zipped else data, int(zipped)))
-    return dict(size=patch.size, sha256=patch.sha256, written_size=patch.written_size,
-                written_sha256=patch.written_sha256, head=patch.head, tail=patch.tail, runs=hashes[0],
-                lifted=hashes[1], middle=hashes[2:])
+        db.execute(
+            "INSERT INTO blobs (sha256, data, zipped, refs) VALUES (?, ?, ?, 1)",
+            (digest, packed if zipped else data, int(zipped)),
+        )
+    return dict(
+        size=patch.size,
+        sha256=patch.sha256,
+        written_size=patch.written_size,
+        written_sha256=patch.written_sha256,
+        head=patch.head,
+        tail=patch.tail,
+        runs=hashes[0],
+        lifted=hashes[1],
+        middle=hashes[2:],
+    )
 
 
 def _blob(db: sqlite3.Connection, digest: str) -> bytes | None:

@@ -4,6 +4,7 @@ Files are handed out in order and at most a few per worker are in flight, so mem
 bounded however large the library is. Workers are spawned (not forked) so they never inherit
 torch's threads, and they import only numpy, soundfile, PyAV and mutagen.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,21 +32,23 @@ ORPHAN_CHECK_SECONDS = 1.0
 @dataclass
 class Decoded:
     """What a worker sends back for one file: its windows (one array per WindowSpec), or why there are none."""
+
     path: Path
     windows: tuple[np.ndarray, ...] = ()  # per spec: (segments, samples) float32 at that spec's rate
     existing: tags.TagState | None = None
-    stat: tuple[int, int] | None = None   # (size, mtime_ns) at analysis time
+    stat: tuple[int, int] | None = None  # (size, mtime_ns) at analysis time
     error: str = ""
-    peak: float = 0.0                     # largest |sample| in the windows: kept when they are dropped
-    skipped: bool = False                 # `error` is why the file was skipped, not an error (too short)
-    cpu_s: float = 0.0                    # CPU seconds the decoding took (the scan shares cores by it)
-    heard: int = 0                        # windows of the first model: the weight of this file in its album
+    peak: float = 0.0  # largest |sample| in the windows: kept when they are dropped
+    skipped: bool = False  # `error` is why the file was skipped, not an error (too short)
+    cpu_s: float = 0.0  # CPU seconds the decoding took (the scan shares cores by it)
+    heard: int = 0  # windows of the first model: the weight of this file in its album
     witness: decode.Witness | None = None  # the file's audio as analysed, for a write's check (DecodeJob(witness=True))
 
 
 @dataclass(frozen=True)
 class WindowSpec:
     """The windows one model votes over: up to `n_segments` of `n_samples` each, at `sample_rate`."""
+
     sample_rate: int
     n_samples: int
     n_segments: int
@@ -90,8 +93,15 @@ class DecodeJob:
             windows = tuple(self._windows(path, spec, info) for spec in self.specs)
             existing = tags.read(path)
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
-            return Decoded(path, windows, existing, (st.st_size, st.st_mtime_ns), peak=peak,
-                           witness=self._witness(path), heard=len(windows[0]))
+            return Decoded(
+                path,
+                windows,
+                existing,
+                (st.st_size, st.st_mtime_ns),
+                peak=peak,
+                witness=self._witness(path),
+                heard=len(windows[0]),
+            )
         except decode.TooShort as e:
             return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
         except Exception as e:  # a decoder bug must cost one file, not the run
@@ -109,8 +119,9 @@ class DecodeJob:
     @staticmethod
     def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:
         """Real audio only: no window past the end a truncated file really has, no zero padding."""
-        return decode.voting_windows(path, sample_rate=spec.sample_rate, n_samples=spec.n_samples,
-                                     n_segments=spec.n_segments, info=info)
+        return decode.voting_windows(
+            path, sample_rate=spec.sample_rate, n_samples=spec.n_samples, n_segments=spec.n_segments, info=info
+        )
 
 
 def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: int) -> Iterator[Decoded]:
@@ -120,8 +131,9 @@ def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: i
         return
     import multiprocessing as mp
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+    ) as pool:
         window: deque = deque()
         try:
             for p in paths:

@@ -20,6 +20,7 @@ leaves each file original or fully tagged, as a local scan does. The files must 
 the same path on every node (a shared file system): each node is checked before the run, and a
 worker that cannot find a file says so in that file's error.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,12 +48,12 @@ from .pool import Decoded, DecodeJob
 
 log = logging.getLogger(__name__)
 
-LOCAL = "local"            # ScanOptions.ray: start a local cluster (or use this process's connection)
-RETRIES = 3                # tries after the first for a killed worker: decode tasks, and actors and their batches
-FILES_PER_TASK = 8         # files per decoding task (a Ray Data block): a spent block costs at most these
-SEGMENTS_PER_CALL = 2      # an actor call gets about this many model batches' worth of tracks
-PROBE_FILES = 3            # files each node must read before the run starts
-PROBE_TIMEOUT_S = 300.0    # a node that cannot start a worker this long is reported, not waited for
+LOCAL = "local"  # ScanOptions.ray: start a local cluster (or use this process's connection)
+RETRIES = 3  # tries after the first for a killed worker: decode tasks, and actors and their batches
+FILES_PER_TASK = 8  # files per decoding task (a Ray Data block): a spent block costs at most these
+SEGMENTS_PER_CALL = 2  # an actor call gets about this many model batches' worth of tracks
+PROBE_FILES = 3  # files each node must read before the run starts
+PROBE_TIMEOUT_S = 300.0  # a node that cannot start a worker this long is reported, not waited for
 LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode, on the loopback address
 UNSHARED = "--ray needs the files at the same path on every node (a shared file system)"
 LOST = "not analysed: its Ray task failed, retries spent (see the Ray logs)"
@@ -62,12 +63,13 @@ LOST = "not analysed: its Ray task failed, retries spent (see the Ray logs)"
 class Recipe:
     """What an actor needs to build the driver's Analyser: the weights themselves (so nodes need
     not have the model installed) and the options that shape its genres."""
+
     weights: tuple[tuple[str, object], ...]  # (file name, ObjectRef of its bytes) per member
     genres: str | None
     genre_map: GenreMap
     segments: int | None
     vote: str
-    batch_size: int | None       # None: each model's own
+    batch_size: int | None  # None: each model's own
     device: str
 
     def load(self) -> Analyser:
@@ -83,15 +85,27 @@ class Recipe:
                 p.parent.mkdir()
                 p.write_bytes(ray.get(ref))
                 paths.append(str(p))
-            return Analyser.load(ENSEMBLE_SEP.join(paths), device=pick_device(self.device), genres=self.genres,
-                                 genre_map=self.genre_map, segments=self.segments, vote_method=self.vote,
-                                 batch_size=self.batch_size)
+            return Analyser.load(
+                ENSEMBLE_SEP.join(paths),
+                device=pick_device(self.device),
+                genres=self.genres,
+                genre_map=self.genre_map,
+                segments=self.segments,
+                vote_method=self.vote,
+                batch_size=self.batch_size,
+            )
         finally:  # the tensors are in memory once loaded
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def analyse(paths: Sequence[Path], analyser: Analyser, options, *, stop: Callable[[], bool] = lambda: False,
-            nodes: Counter | None = None) -> Iterator[tuple[Decoded, np.ndarray | None]]:
+def analyse(
+    paths: Sequence[Path],
+    analyser: Analyser,
+    options,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    nodes: Counter | None = None,
+) -> Iterator[tuple[Decoded, np.ndarray | None]]:
     """As `scanner.analyse`, on the Ray cluster `options.ray` names ("local", "auto" or an address),
     with `options.ray_actors`, `batch_size`, `device` and the analyser's model. Results come in
     the order they finish; scores are None when `Decoded.error` says why there are none.
@@ -106,9 +120,15 @@ def analyse(paths: Sequence[Path], analyser: Analyser, options, *, stop: Callabl
 
         check_nodes(shipped)
         listen = _listening(ray.cluster_resources(), options)
-        recipe = Recipe(tuple((p.name, ray.put(p.read_bytes())) for p in analyser.weights_files),
-                        options.genres, options.genre_map, options.segments, options.vote, options.batch_size,
-                        options.device)
+        recipe = Recipe(
+            tuple((p.name, ray.put(p.read_bytes())) for p in analyser.weights_files),
+            options.genres,
+            options.genre_map,
+            options.segments,
+            options.vote,
+            options.batch_size,
+            options.device,
+        )
         ds = _dataset(shipped, analyser, recipe, listen)
         seen = bytearray(len(paths))
         rows = iter(ds.iter_rows())
@@ -118,7 +138,7 @@ def analyse(paths: Sequence[Path], analyser: Analyser, options, *, stop: Callabl
                     if stop():
                         return
                     i, (d, scores) = int(row["i"]), row["result"]
-                    d.path, seen[i] = paths[i], 1   # the driver's own name for it, as triage saw it
+                    d.path, seen[i] = paths[i], 1  # the driver's own name for it, as triage saw it
                     nodes[row["node"]] += 1
                     yield d, scores
         except Exception as e:
@@ -144,7 +164,7 @@ def connected(address: str | None) -> Iterator[None]:
         import ray
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise MgctagError(f"--ray needs Ray Data: pip install \"mgctag[ray]\" ({e})") from None
+        raise MgctagError(f'--ray needs Ray Data: pip install "mgctag[ray]" ({e})') from None
     if ray.is_initialized():
         yield
         return
@@ -202,8 +222,12 @@ def check_nodes(paths: Sequence[Path]) -> None:
     sample = [p for p in paths[: 4 * PROBE_FILES] if os.access(p, os.R_OK)][:PROBE_FILES]
     alive = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU")]
     probe = ray.remote(num_cpus=0, max_retries=RETRIES)(_probe)
-    refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-            .remote([os.fsencode(p) for p in sample]) for n in alive]
+    refs = [
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
+            [os.fsencode(p) for p in sample]
+        )
+        for n in alive
+    ]
     try:
         answers = ray.get(refs, timeout=PROBE_TIMEOUT_S)
     except ray.exceptions.GetTimeoutError:
@@ -213,8 +237,9 @@ def check_nodes(paths: Sequence[Path]) -> None:
     for node, (version, unreadable) in zip(alive, answers):
         where = f"Ray node {node.get('NodeManagerAddress', '?')} ({node['NodeID'][:8]})"
         if version != __version__:
-            raise MgctagError(f"{where} runs mgctag {version}, this driver {__version__}: install the same "
-                              "mgctag on every node")
+            raise MgctagError(
+                f"{where} runs mgctag {version}, this driver {__version__}: install the same mgctag on every node"
+            )
         if unreadable:
             path, reason = unreadable
             raise MgctagError(f"{where} cannot read {os.fsdecode(path)} ({reason}): {UNSHARED}")
@@ -259,19 +284,31 @@ def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: 
     blocks = min(len(rows), max(math.ceil(len(rows) / FILES_PER_TASK), 2 * cpus))  # every CPU gets work
     ds = ray.data.from_items(rows, override_num_blocks=max(1, blocks))
     ctx = ds.context
-    ctx.max_errored_blocks = -1            # a spent block costs its files (reported as LOST), not the run
-    ctx.enable_progress_bars = False       # the CLI draws its own progress
+    ctx.max_errored_blocks = -1  # a spent block costs its files (reported as LOST), not the run
+    ctx.enable_progress_bars = False  # the CLI draws its own progress
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
     per_track = max(analyser.segments)
     n, retries = listen.pop("actors"), dict(max_restarts=RETRIES, max_task_retries=RETRIES)
     with warnings.catch_warnings():  # retry counts are ray_remote_args until Ray 2.64 (hence ray<2.64)
         warnings.simplefilter("ignore", DeprecationWarning)
-        ds = ds.map_batches(_decode, fn_kwargs={"job": analyser.job()}, batch_size=None, batch_format="numpy",
-                            num_cpus=1, max_retries=RETRIES)
-        return ds.map_batches(_Listener, fn_constructor_args=(recipe, analyser.genres), batch_format="numpy",
-                              batch_size=max(1, math.ceil(SEGMENTS_PER_CALL * max(analyser.batch_sizes) / per_track)),
-                              compute=ray.data.ActorPoolStrategy(size=n), **listen, **retries)
+        ds = ds.map_batches(
+            _decode,
+            fn_kwargs={"job": analyser.job()},
+            batch_size=None,
+            batch_format="numpy",
+            num_cpus=1,
+            max_retries=RETRIES,
+        )
+        return ds.map_batches(
+            _Listener,
+            fn_constructor_args=(recipe, analyser.genres),
+            batch_format="numpy",
+            batch_size=max(1, math.ceil(SEGMENTS_PER_CALL * max(analyser.batch_sizes) / per_track)),
+            compute=ray.data.ActorPoolStrategy(size=n),
+            **listen,
+            **retries,
+        )
 
 
 def _decode(batch: dict, job: DecodeJob) -> dict:
@@ -318,8 +355,13 @@ class _Listener:
 def _log_nodes(nodes: Counter) -> None:
     if nodes:
         spread = ", ".join(f"{node[:8]}: {n}" for node, n in nodes.most_common())
-        log.info("Ray: %d files decoded on %d node%s (%s)", sum(nodes.values()), len(nodes),
-                 "" if len(nodes) == 1 else "s", spread)
+        log.info(
+            "Ray: %d files decoded on %d node%s (%s)",
+            sum(nodes.values()),
+            len(nodes),
+            "" if len(nodes) == 1 else "s",
+            spread,
+        )
 
 
 def _first_line(e: BaseException) -> str:

@@ -8,6 +8,7 @@ A writer is `cls(f, settings)`, `.write(result)` per file and `.close(summary)` 
 `settings` (option name -> value) and `summary` (the run's one-line summary) are for formats
 that show them (HTML); streaming formats ignore them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,19 @@ from .errors import MgctagError
 from .report_html import HtmlReport
 from .result import FileResult
 
-COLUMNS = ("path", "status", "genre", "confidence", "genres", "existing_genre", "model", "error", "note", "album",
-           "decided_by")
+COLUMNS = (
+    "path",
+    "status",
+    "genre",
+    "confidence",
+    "genres",
+    "existing_genre",
+    "model",
+    "error",
+    "note",
+    "album",
+    "decided_by",
+)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -67,6 +79,7 @@ class CsvReport:
 
 class JsonReport:
     """A JSON array of objects, streamed one file at a time."""
+
     extension = ".json"
 
     def __init__(self, f, settings: Mapping[str, object]):

@@ -7,6 +7,7 @@ offline, and a file name or tag that smuggles in markup stays text twice over: e
 taken from a file goes through `html.escape`. The charts and the doubtful-first order need the
 whole run, so results are kept (they are small) and the page is rendered at close.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,15 +21,22 @@ from pathlib import Path
 from .genremap import GenreMap
 from .result import STATUSES, FileResult, printable
 
-HELD = ("tagged", "would-tag", "unchanged", "kept")   # the genre chart: what the files hold (or will), not guesses
-DOUBTFUL_BELOW = 0.5   # a top genre below this (or below --min-confidence) is a doubtful one
-MAX_BARS = 30          # genres drawn as bars; any more are summed into one "other" bar
-BINS = 20              # confidence histogram: bins of 0.05
+HELD = ("tagged", "would-tag", "unchanged", "kept")  # the genre chart: what the files hold (or will), not guesses
+DOUBTFUL_BELOW = 0.5  # a top genre below this (or below --min-confidence) is a doubtful one
+MAX_BARS = 30  # genres drawn as bars; any more are summed into one "other" bar
+BINS = 20  # confidence histogram: bins of 0.05
 # the charts' colours, used nowhere else on the page (a test looks for them in a screenshot)
 GENRE_COLOUR, BIN_COLOUR, LINE_COLOUR = "#4e79a7", "#f28e2b", "#d62728"
-COLUMNS = (("doubt", "doubtful", "num"), ("status", "status", "text"), ("genre", "genre", "text"),
-           ("confidence", "confidence", "num"), ("existing", "existing genre", "text"),
-           ("path", "file", "text"), ("note", "error / note", "text"), ("album", "album", "text"))
+COLUMNS = (
+    ("doubt", "doubtful", "num"),
+    ("status", "status", "text"),
+    ("genre", "genre", "text"),
+    ("confidence", "confidence", "num"),
+    ("existing", "existing genre", "text"),
+    ("path", "file", "text"),
+    ("note", "error / note", "text"),
+    ("album", "album", "text"),
+)
 
 SCRIPT = """"use strict";
 (function () {
@@ -91,7 +99,9 @@ SCRIPT = """"use strict";
   heads.forEach(function (h, i) {
     function click() { sort.dir = sort.col === i ? -sort.dir : 1; sort.col = i; render(); }
     h.addEventListener("click", click);
-    h.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); click(); } });
+    h.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); click(); }
+    });
   });
   text.addEventListener("input", render);
   status.addEventListener("change", render);
@@ -109,7 +119,8 @@ h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 28px 0 8px; }
 .summary { font-weight: 600; margin: 4px 0; }
 .meta { color: #555; margin: 2px 0; }
-.counts span { display: inline-block; margin: 8px 8px 0 0; padding: 3px 10px; border-radius: 12px; background: #eceff4; }
+.counts span { display: inline-block; margin: 8px 8px 0 0; padding: 3px 10px; border-radius: 12px;
+  background: #eceff4; }
 .charts { display: flex; flex-wrap: wrap; gap: 32px; margin-top: 16px; }
 figure { margin: 0; }
 figcaption { font-weight: 600; margin-bottom: 6px; }
@@ -153,39 +164,43 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
     models = sorted({r.model for r in results if r.model})
     genres = Counter(r.genre for r in results if r.genre and r.status in HELD)
     confidences = [r.confidence for r in results if r.confidence is not None and r.status != "error"]
-    rows = sorted(((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(t[0], t[2]), t[1]))
+    rows = sorted(
+        ((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(t[0], t[2]), t[1])
+    )
     n_doubtful = sum(1 for d, _, _ in rows if d)
     statuses = [s for s in STATUSES if counts.get(s)] + sorted(s for s in counts if s not in STATUSES)
     e = _esc
     parts = [
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{POLICY}\">\n",
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n",
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
+        f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
         f"<title>mgctag report: {len(results)} files</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         "<header>\n<h1>mgctag report</h1>\n",
-        f"<p class=\"summary\">{e(summary)}</p>\n" if summary else "",
-        f"<p class=\"meta\">written {e(datetime.now().astimezone().isoformat(timespec='seconds'))}"
+        f'<p class="summary">{e(summary)}</p>\n' if summary else "",
+        f'<p class="meta">written {e(datetime.now().astimezone().isoformat(timespec="seconds"))}'
         f"{'; model ' + e(', '.join(models)) if models else ''}</p>\n",
-        "<p class=\"counts\">" + "".join(f"<span><b>{counts[s]}</b> {e(s)}</span>" for s in statuses)
+        '<p class="counts">'
+        + "".join(f"<span><b>{counts[s]}</b> {e(s)}</span>" for s in statuses)
         + f"<span><b>{n_doubtful}</b> doubtful</span></p>\n</header>\n",
-        "<section class=\"charts\">\n",
-        f"<figure id=\"genre-chart\"><figcaption>Genres written or kept ({sum(genres.values())} files)</figcaption>\n"
+        '<section class="charts">\n',
+        f'<figure id="genre-chart"><figcaption>Genres written or kept ({sum(genres.values())} files)</figcaption>\n'
         f"{_bar_chart(genres.most_common())}</figure>\n",
-        f"<figure id=\"confidence-chart\"><figcaption>Confidence of the top genre ({len(confidences)} files)"
+        f'<figure id="confidence-chart"><figcaption>Confidence of the top genre ({len(confidences)} files)'
         f"</figcaption>\n{_histogram(confidences, line)}</figure>\n</section>\n",
         _disagreeing(results),
-        "<section>\n<h2>Files</h2>\n<div class=\"controls\">\n",
-        "<input id=\"filter-text\" type=\"search\" placeholder=\"filter: any text\" aria-label=\"filter\">\n",
-        "<select id=\"filter-status\" aria-label=\"status\"><option value=\"\">every status</option>"
-        + "".join(f"<option value=\"{e(s)}\">{e(s)}</option>" for s in statuses) + "</select>\n",
-        "<label><input id=\"filter-doubtful\" type=\"checkbox\"> doubtful only</label>\n",
-        f"<span id=\"shown\">{len(results)} files</span>\n</div>\n",
-        "<table id=\"files-table\">\n<thead><tr>"
-        + "".join(f"<th data-key=\"{k}\" data-type=\"{t}\" tabindex=\"0\">{e(label)}</th>" for k, label, t in COLUMNS)
+        '<section>\n<h2>Files</h2>\n<div class="controls">\n',
+        '<input id="filter-text" type="search" placeholder="filter: any text" aria-label="filter">\n',
+        '<select id="filter-status" aria-label="status"><option value="">every status</option>'
+        + "".join(f'<option value="{e(s)}">{e(s)}</option>' for s in statuses)
+        + "</select>\n",
+        '<label><input id="filter-doubtful" type="checkbox"> doubtful only</label>\n',
+        f'<span id="shown">{len(results)} files</span>\n</div>\n',
+        '<table id="files-table">\n<thead><tr>'
+        + "".join(f'<th data-key="{k}" data-type="{t}" tabindex="0">{e(label)}</th>' for k, label, t in COLUMNS)
         + "</tr></thead>\n<tbody>\n",
         *(_row(r, d, _rank(d, r)) for d, _, r in rows),
         "</tbody>\n</table>\n</section>\n",
-        "<section>\n<h2>Settings</h2>\n<table id=\"settings\">\n",
+        '<section>\n<h2>Settings</h2>\n<table id="settings">\n',
         *(f"<tr><th>{e(str(k).replace('_', '-'))}</th><td>{e(_setting(v))}</td></tr>\n" for k, v in settings.items()),
         "</table>\n</section>\n",
         f"<script>{SCRIPT}</script>\n</body>\n</html>\n",
@@ -200,9 +215,11 @@ def _disagreeing(results: list[FileResult]) -> str:
     differ = Counter(r.album for r in results if r.album and r.note.startswith("its own guess"))
     if not differ:
         return ""
-    items = "".join(f"<li>{_esc(album)}: {n} of {tracks[album]} tracks heard another genre</li>\n"
-                    for album, n in sorted(differ.items(), key=lambda t: (-t[1] / tracks[t[0]], t[0]))[:20])
-    return f"<section id=\"albums\">\n<h2>Albums whose tracks disagreed</h2>\n<ul>\n{items}</ul>\n</section>\n"
+    items = "".join(
+        f"<li>{_esc(album)}: {n} of {tracks[album]} tracks heard another genre</li>\n"
+        for album, n in sorted(differ.items(), key=lambda t: (-t[1] / tracks[t[0]], t[0]))[:20]
+    )
+    return f'<section id="albums">\n<h2>Albums whose tracks disagreed</h2>\n<ul>\n{items}</ul>\n</section>\n'
 
 
 def _esc(value) -> str:
@@ -235,23 +252,23 @@ def _row(r: FileResult, doubts: list[str], rank: float) -> str:
     conf = r.confidence
     scored = ", ".join(g if p is None else f"{g} {p:.2f}" for g, p in r.genres)
     cells = (
-        f"<td class=\"doubt\" data-v=\"{rank:.4f}\">{e('; '.join(doubts))}</td>",
-        f"<td class=\"status\">{e(r.status)}</td>",
-        f"<td title=\"{e(scored)}\">{e('; '.join(g for g, _ in r.genres))}</td>",
-        f"<td class=\"num\" data-v=\"{'' if conf is None else f'{conf:.4f}'}\">"
+        f'<td class="doubt" data-v="{rank:.4f}">{e("; ".join(doubts))}</td>',
+        f'<td class="status">{e(r.status)}</td>',
+        f'<td title="{e(scored)}">{e("; ".join(g for g, _ in r.genres))}</td>',
+        f'<td class="num" data-v="{"" if conf is None else f"{conf:.4f}"}">'
         f"{'' if conf is None else f'{conf:.2f}'}</td>",
         f"<td>{e(r.existing_genre)}</td>",
         # a long path may wrap after a slash, never inside a name
-        f"<td class=\"path\" title=\"{e(printable(r.path))}\">{'/<wbr>'.join(map(e, printable(r.path).split('/')))}</td>",
+        f'<td class="path" title="{e(printable(r.path))}">{"/<wbr>".join(map(e, printable(r.path).split("/")))}</td>',
         f"<td>{e(r.error or r.note)}</td>",
-        f"<td title=\"decided by {e(r.decided_by)}\">{e(r.album)}</td>",
+        f'<td title="decided by {e(r.decided_by)}">{e(r.album)}</td>',
     )
-    cls = " class=\"doubtful\"" if doubts else ""
-    return f"<tr{cls} data-status=\"{e(r.status)}\">{''.join(cells)}</tr>\n"
+    cls = ' class="doubtful"' if doubts else ""
+    return f'<tr{cls} data-status="{e(r.status)}">{"".join(cells)}</tr>\n'
 
 
 def _setting(value) -> str:
-    if value is None:   # not used (ray, ray-actors without --ray); the defaults a run chose are filled in
+    if value is None:  # not used (ray, ray-actors without --ray); the defaults a run chose are filled in
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -265,15 +282,17 @@ def _setting(value) -> str:
 
 
 def _svg(width: int, height: int, body: str, label: str) -> str:
-    return (f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" "
-            f"viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{_esc(label)}\">\n{body}</svg>\n")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}">\n{body}</svg>\n'
+    )
 
 
 def _bar_chart(counts: list[tuple[str, int]]) -> str:
     """Files per top genre, most common first, as horizontal bars."""
     width, label_w, bar_h, gap, pad = 600, 160, 18, 6, 8
     if not counts:
-        return _svg(width, 40, "<text x=\"8\" y=\"24\">no genres</text>\n", "no genres")
+        return _svg(width, 40, '<text x="8" y="24">no genres</text>\n', "no genres")
     if len(counts) > MAX_BARS:
         rest = counts[MAX_BARS:]
         counts = counts[:MAX_BARS] + [(f"other ({len(rest)} genres)", sum(n for _, n in rest))]
@@ -283,10 +302,12 @@ def _bar_chart(counts: list[tuple[str, int]]) -> str:
     for i, (genre, n) in enumerate(counts):
         y = pad + i * (bar_h + gap)
         shown = genre if len(genre) <= 24 else genre[:23] + "\u2026"
-        parts.append(f"<text x=\"{label_w - 8}\" y=\"{y + 13}\" text-anchor=\"end\">{_esc(shown)}</text>"
-                     f"<rect class=\"bar\" x=\"{label_w}\" y=\"{y}\" width=\"{max(n * scale, 1):.1f}\" height=\"{bar_h}\" "
-                     f"fill=\"{GENRE_COLOUR}\"><title>{_esc(genre)}: {n}</title></rect>"
-                     f"<text x=\"{label_w + n * scale + 6:.1f}\" y=\"{y + 13}\">{n}</text>\n")
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end">{_esc(shown)}</text>'
+            f'<rect class="bar" x="{label_w}" y="{y}" width="{max(n * scale, 1):.1f}" height="{bar_h}" '
+            f'fill="{GENRE_COLOUR}"><title>{_esc(genre)}: {n}</title></rect>'
+            f'<text x="{label_w + n * scale + 6:.1f}" y="{y + 13}">{n}</text>\n'
+        )
     height = 2 * pad + len(counts) * (bar_h + gap) - gap
     return _svg(width, height, "".join(parts), "files per genre")
 
@@ -304,25 +325,33 @@ def _histogram(confidences: list[float], line: float | None) -> str:
     for i, n in enumerate(bins):
         if n:
             h = plot_h * n / most
-            parts.append(f"<rect class=\"bin\" x=\"{left + i * step + 1:.1f}\" y=\"{top + plot_h - h:.1f}\" "
-                         f"width=\"{step - 2:.1f}\" height=\"{h:.1f}\" fill=\"{BIN_COLOUR}\">"
-                         f"<title>{i / BINS:.2f}\u2013{(i + 1) / BINS:.2f}: {n}</title></rect>\n")
-    axis = f"stroke=\"#888\" stroke-width=\"1\""
-    parts.append(f"<line x1=\"{left}\" y1=\"{top + plot_h}\" x2=\"{left + plot_w}\" y2=\"{top + plot_h}\" {axis}/>"
-                 f"<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{top + plot_h}\" {axis}/>\n")
+            parts.append(
+                f'<rect class="bin" x="{left + i * step + 1:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{step - 2:.1f}" height="{h:.1f}" fill="{BIN_COLOUR}">'
+                f"<title>{i / BINS:.2f}\u2013{(i + 1) / BINS:.2f}: {n}</title></rect>\n"
+            )
+    axis = 'stroke="#888" stroke-width="1"'
+    parts.append(
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" {axis}/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" {axis}/>\n'
+    )
     for t in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = left + plot_w * t
-        parts.append(f"<text x=\"{x:.1f}\" y=\"{top + plot_h + 16}\" text-anchor=\"middle\">{t:g}</text>")
-    parts.append(f"<text x=\"{left - 6}\" y=\"{top + 4}\" text-anchor=\"end\">{most}</text>"
-                 f"<text x=\"{left - 6}\" y=\"{top + plot_h}\" text-anchor=\"end\">0</text>"
-                 f"<text x=\"{left + plot_w / 2:.1f}\" y=\"{height - 2}\" text-anchor=\"middle\">confidence</text>\n")
+        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{t:g}</text>')
+    parts.append(
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{most}</text>'
+        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 2}" text-anchor="middle">confidence</text>\n'
+    )
     if not confidences:
-        parts.append(f"<text x=\"{left + 12}\" y=\"{top + plot_h / 2:.1f}\">no confidences</text>\n")
+        parts.append(f'<text x="{left + 12}" y="{top + plot_h / 2:.1f}">no confidences</text>\n')
     if line is not None:
         x = left + plot_w * min(max(line, 0.0), 1.0)
         anchor = "end" if line > 0.7 else "start"
-        parts.append(f"<line class=\"min-confidence\" x1=\"{x:.1f}\" y1=\"{top - 6}\" x2=\"{x:.1f}\" "
-                     f"y2=\"{top + plot_h}\" stroke=\"{LINE_COLOUR}\" stroke-width=\"3\"/>"
-                     f"<text x=\"{x + (-5 if anchor == 'end' else 5):.1f}\" y=\"{top - 10}\" text-anchor=\"{anchor}\">"
-                     f"min-confidence {line:g}</text>\n")
+        parts.append(
+            f'<line class="min-confidence" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" '
+            f'y2="{top + plot_h}" stroke="{LINE_COLOUR}" stroke-width="3"/>'
+            f'<text x="{x + (-5 if anchor == "end" else 5):.1f}" y="{top - 10}" text-anchor="{anchor}">'
+            f"min-confidence {line:g}</text>\n"
+        )
     return _svg(width, height, "".join(parts), "confidence histogram")

@@ -1,4 +1,5 @@
 """What a scan says about one file: the value every report writer, the state and the CLI share."""
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,10 @@ class FileResult:
     genres: list[tuple[str, float | None]] = field(default_factory=list)
     existing_genre: str = ""
     model: str = ""
-    error: str = ""                     # one-line reason when status is error
-    note: str = ""                      # why a file was skipped or kept
-    album: str = ""                     # the album it was decided with ("" when judged alone)
-    decided_by: str = "track"           # track | album | album (user genre): mgctag.albums
+    error: str = ""  # one-line reason when status is error
+    note: str = ""  # why a file was skipped or kept
+    album: str = ""  # the album it was decided with ("" when judged alone)
+    decided_by: str = "track"  # track | album | album (user genre): mgctag.albums
 
     @property
     def genre(self) -> str:

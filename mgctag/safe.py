@@ -3,7 +3,8 @@
 The write goes to a hidden temporary copy in the same folder; the copy is flushed, fsynced and
 verified (tags read back, audio identical to the original's) before one atomic rename puts it in
 place. The audio is compared by what the decoder is fed (packets, or payload bytes: see
-mgctag.decode.compare), and by decoding both files only when that cannot tell. Any failure deletes the copy and leaves the original untouched, as a TagError
+mgctag.decode.compare), and by decoding both files only when that cannot tell. Any failure deletes
+the copy and leaves the original untouched, as a TagError
 with a one-line reason. Choices:
 
 - hard links: writing would give this name a new inode and leave the other names on the old
@@ -15,6 +16,7 @@ with a one-line reason. Choices:
 - temporary files carry the writer's pid; `cleanup_temps` removes those whose process is gone
   (a killed run) or that are older than STALE_AFTER (a run on another machine).
 """
+
 from __future__ import annotations
 
 import errno
@@ -34,17 +36,34 @@ HARDLINK_POLICIES = ("skip", "break")
 TEMP_PATTERN = re.compile(r"^\..+\.mgctag-(?P<pid>\d+)-[a-z0-9_]{8}\.tmp(\.[^.]*)?$", re.DOTALL)
 STALE_AFTER = 3600.0  # seconds: a temp this old is stale whatever its pid says
 NAME_MAX = 255  # bytes in one file name on common file systems
-_REASONS = {"ENOSPC": "disk full", "EDQUOT": "disk quota exceeded", "EROFS": "read-only file system",
-            "EACCES": "permission denied", "EPERM": "permission denied", "ENOENT": "file not found",
-            "ELOOP": "symlink loop", "ENAMETOOLONG": "file name too long", "EIO": "input/output error"}
+_REASONS = {
+    "ENOSPC": "disk full",
+    "EDQUOT": "disk quota exceeded",
+    "EROFS": "read-only file system",
+    "EACCES": "permission denied",
+    "EPERM": "permission denied",
+    "ENOENT": "file not found",
+    "ELOOP": "symlink loop",
+    "ENAMETOOLONG": "file name too long",
+    "EIO": "input/output error",
+}
 ERRNO_REASONS = {getattr(errno, name): reason for name, reason in _REASONS.items() if hasattr(errno, name)}
-Keep = Callable[[Path, Path], None]   # keep(original, written copy): see write_safely
+Keep = Callable[[Path, Path], None]  # keep(original, written copy): see write_safely
 
 
-def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences: Sequence[float] | None,
-                 model_id: str | None, id3v23: bool = False, keep_mtime: bool = False,
-                 expect: tuple[int, int] | None = None, hardlinks: str = "skip",
-                 witness: decode.Witness | None = None, keep: Keep | None = None) -> bool:
+def write_safely(
+    path: str | os.PathLike,
+    *,
+    genres: Sequence[str],
+    confidences: Sequence[float] | None,
+    model_id: str | None,
+    id3v23: bool = False,
+    keep_mtime: bool = False,
+    expect: tuple[int, int] | None = None,
+    hardlinks: str = "skip",
+    witness: decode.Witness | None = None,
+    keep: Keep | None = None,
+) -> bool:
     """Set the genre and mgctag fields of `path` atomically; False when nothing would change.
 
     `expect` is (st_size, st_mtime_ns) seen when the file was analysed; a file that differs
@@ -60,39 +79,79 @@ def write_safely(path: str | os.PathLike, *, genres: Sequence[str], confidences:
         if tags.would_change(state, **values):
             raise TagError("verification failed: tags did not read back as written")
 
-    return _rewrite(path, lambda state: tags.would_change(state, **values),
-                    lambda tmp: tags.write(tmp, **values, id3v23=id3v23), verify,
-                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks, witness=witness, keep=keep)
+    return _rewrite(
+        path,
+        lambda state: tags.would_change(state, **values),
+        lambda tmp: tags.write(tmp, **values, id3v23=id3v23),
+        verify,
+        keep_mtime=keep_mtime,
+        expect=expect,
+        hardlinks=hardlinks,
+        witness=witness,
+        keep=keep,
+    )
 
 
-def restore_safely(path: str | os.PathLike, raw: str, *, id3v23: bool = False, keep_mtime: bool = False,
-                   expect: tuple[int, int] | None = None, hardlinks: str = "skip") -> bool:
+def restore_safely(
+    path: str | os.PathLike,
+    raw: str,
+    *,
+    id3v23: bool = False,
+    keep_mtime: bool = False,
+    expect: tuple[int, int] | None = None,
+    hardlinks: str = "skip",
+) -> bool:
     """Put back the values of an exact snapshot (TagState.raw), atomically, as write_safely does;
     a tag the snapshot says was not there and that holds nothing else is removed."""
+
     def verify(state: tags.TagState) -> None:
         if state.raw is None or not tags.same_values(state.raw, raw):
             raise TagError("verification failed: tags did not read back as written")
 
-    return _rewrite(path, lambda state: state.raw is None or not tags.same_values(state.raw, raw),
-                    lambda tmp: tags.restore(tmp, raw, id3v23=id3v23), verify,
-                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+    return _rewrite(
+        path,
+        lambda state: state.raw is None or not tags.same_values(state.raw, raw),
+        lambda tmp: tags.restore(tmp, raw, id3v23=id3v23),
+        verify,
+        keep_mtime=keep_mtime,
+        expect=expect,
+        hardlinks=hardlinks,
+    )
 
 
-def put_back(path: str | os.PathLike, patch: delta.Patch, *, keep_mtime: bool = False,
-             expect: tuple[int, int] | None = None, hardlinks: str = "skip") -> bool:
+def put_back(
+    path: str | os.PathLike,
+    patch: delta.Patch,
+    *,
+    keep_mtime: bool = False,
+    expect: tuple[int, int] | None = None,
+    hardlinks: str = "skip",
+) -> bool:
     """Give `path` back the original bytes a write replaced (undo), rebuilt from `path` and the kept
     `patch` into the temporary copy, which must hash as the original did and pass a write's checks
     (tags readable, audio identical) before the rename. TagError (the file untouched) otherwise."""
+
     def rebuild(tmp: Path) -> None:
         with open(tmp, "wb") as out:
             delta.apply(path, patch, out)
 
-    return _rewrite(path, lambda state: True, rebuild, lambda state: None,
-                    keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks)
+    return _rewrite(
+        path, lambda state: True, rebuild, lambda state: None, keep_mtime=keep_mtime, expect=expect, hardlinks=hardlinks
+    )
 
 
-def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int, int] | None,
-             hardlinks: str, witness: decode.Witness | None = None, keep: Keep | None = None) -> bool:
+def _rewrite(
+    path,
+    changes,
+    edit,
+    verify,
+    *,
+    keep_mtime: bool,
+    expect: tuple[int, int] | None,
+    hardlinks: str,
+    witness: decode.Witness | None = None,
+    keep: Keep | None = None,
+) -> bool:
     """The safe write: `changes(state)` says whether to write at all, `edit(tmp)` changes the
     temporary copy, `verify(state)` raises unless the copy reads back as asked, `keep` (if given)
     sees the original and the finished copy last."""
@@ -119,7 +178,7 @@ def _rewrite(path, changes, edit, verify, *, keep_mtime: bool, expect: tuple[int
             keep(target, tmp)
         _check_unchanged(target, seen)  # nothing touched the file since `_check`
         os.replace(tmp, target)
-    except tags.Unwritable:   # a refusal with its own reason (the copy would read differently elsewhere)
+    except tags.Unwritable:  # a refusal with its own reason (the copy would read differently elsewhere)
         _remove(tmp)
         raise
     except (MgctagError, OSError) as e:
@@ -160,6 +219,7 @@ def cleanup_temps(folder: str | os.PathLike) -> list[Path]:
 
 # --- before the write --------------------------------------------------------------------------
 
+
 def _check(target: Path, *, expect: tuple[int, int] | None, hardlinks: str) -> os.stat_result:
     """Refuse what must not be written; return the stat every later check compares against."""
     st = os.stat(target)
@@ -193,6 +253,7 @@ def _temp_for(target: Path) -> Path:
 
 # --- the temp copy -----------------------------------------------------------------------------
 
+
 def _verify(tmp: Path, verify, original: decode.Witness) -> None:
     """The copy must read back the requested values and hold the original's audio: the same
     decoder input, or else the same decoded samples (a refusal is always a decode's)."""
@@ -205,8 +266,9 @@ def _verify(tmp: Path, verify, original: decode.Witness) -> None:
         return
     if by in decode.compare.CHECKS:
         raise TagError("verification failed: audio differs")
-    raise tags.Unwritable(f"not written: {by} would read the tagged copy differently (its tag would change how "
-                          "another player decodes it)")
+    raise tags.Unwritable(
+        f"not written: {by} would read the tagged copy differently (its tag would change how another player decodes it)"
+    )
 
 
 def _copy_metadata(st: os.stat_result, original: Path, tmp: Path, *, keep_mtime: bool) -> None:
@@ -276,6 +338,7 @@ def _remove(path: Path) -> None:
 
 
 # --- reasons and staleness ---------------------------------------------------------------------
+
 
 def _reason(exc: BaseException) -> str:
     """One line for a user: the OS error behind `exc` by errno when there is one, else its message."""

@@ -8,6 +8,7 @@ before any decoding. Decoding runs in worker processes that feed a bounded windo
 the main process fills model batches with segments of many tracks. Every write is journalled
 (for `undo`) and recorded in the state; `should_stop` ends the run between files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,10 +24,10 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from . import albums, decide, discover, safe, state, tags
+from .analyser import Analyser
 from .decide import SILENT_PEAK
 from .errors import MgctagError
 from .genremap import GenreMap
-from .analyser import Analyser
 from .pool import Decoded, decode_all, usable_cpus
 from .result import FileResult
 
@@ -35,36 +36,41 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ScanOptions:
-    model: str | None = None            # weights name or path, or NAME+NAME (an ensemble); None: the default
-    write_tags: bool = False            # False: a dry run that only reports
-    top_k: int = 1                      # genres written per file, best first
+    model: str | None = None  # weights name or path, or NAME+NAME (an ensemble); None: the default
+    write_tags: bool = False  # False: a dry run that only reports
+    top_k: int = 1  # genres written per file, best first
     min_confidence: float | None = None  # below this the top genre is not written (skipped); None: the model's own
-    keep_existing: bool = True          # keep a genre that mgctag did not write
-    genres: str | None = None           # preset (gtzan, common, all) or a comma list; None: the model's own
+    keep_existing: bool = True  # keep a genre that mgctag did not write
+    genres: str | None = None  # preset (gtzan, common, all) or a comma list; None: the model's own
     genre_map: GenreMap = field(default_factory=GenreMap)
-    device: str = "auto"                # auto | cpu | cuda
-    batch_size: int | None = None       # segments per model batch; None: each model's own
-    workers: int | None = None          # decoding processes; None: one per usable core, 0: decode inline
-    segments: int | None = None         # segments voted per track; None: the model's default
-    albums: str = "auto"                # auto: an album's tracks get one genre, decided from all of them; off: each alone
-    vote: str = "mean"                  # mean | majority
+    device: str = "auto"  # auto | cpu | cuda
+    batch_size: int | None = None  # segments per model batch; None: each model's own
+    workers: int | None = None  # decoding processes; None: one per usable core, 0: decode inline
+    segments: int | None = None  # segments voted per track; None: the model's default
+    albums: str = "auto"  # auto: an album's tracks get one genre, decided from all of them; off: each alone
+    vote: str = "mean"  # mean | majority
     include_hidden: bool = False
     follow_symlinks: bool = False
-    id3v23: bool = False                # write ID3v2.3 instead of v2.4
-    keep_mtime: bool = False            # keep the file's timestamps when writing tags
-    state: Path | None = None           # state database (skips, undo journal, run lock); None: in memory
-    rescan: bool = False                # analyse files the state says are unchanged
-    wait: bool = False                  # wait for a run holding the state's lock instead of failing
-    hardlinks: str = "skip"             # skip | break: a hard-linked file is not written / gets its own copy
-    ray: str | None = None              # decode and listen on a Ray cluster: "local", "auto" or an address; None: here
-    ray_actors: int | None = None       # with ray: model actors; None: one per GPU, else half the CPUs
+    id3v23: bool = False  # write ID3v2.3 instead of v2.4
+    keep_mtime: bool = False  # keep the file's timestamps when writing tags
+    state: Path | None = None  # state database (skips, undo journal, run lock); None: in memory
+    rescan: bool = False  # analyse files the state says are unchanged
+    wait: bool = False  # wait for a run holding the state's lock instead of failing
+    hardlinks: str = "skip"  # skip | break: a hard-linked file is not written / gets its own copy
+    ray: str | None = None  # decode and listen on a Ray cluster: "local", "auto" or an address; None: here
+    ray_actors: int | None = None  # with ray: model actors; None: one per GPU, else half the CPUs
 
 
-def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
-         on_found: Callable[[int], None] | None = None, on_run: Callable[[int], None] | None = None,
-         should_stop: Callable[[], bool] | None = None,
-         on_model: Callable[[Analyser], None] | None = None,
-         albums_of: Mapping[Path, str] | None = None) -> Iterator[FileResult]:
+def scan(
+    paths: Sequence[str | Path],
+    options: ScanOptions = ScanOptions(),
+    *,
+    on_found: Callable[[int], None] | None = None,
+    on_run: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_model: Callable[[Analyser], None] | None = None,
+    albums_of: Mapping[Path, str] | None = None,
+) -> Iterator[FileResult]:
     """Analyse every audio file under `paths` and (optionally) write their genres.
 
     Yields a FileResult per file, errors included; raises only for problems that stop the
@@ -83,9 +89,15 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
     stop = should_stop or (lambda: False)
     with state.opened(options.state, wait=options.wait, should_stop=stop) as db:
         device = "cpu" if options.ray else pick_device(options.device)  # with ray, each actor picks its own
-        analyser = Analyser.load(options.model, device=device, genres=options.genres,
-                                 genre_map=options.genre_map, segments=options.segments, vote_method=options.vote,
-                                 batch_size=options.batch_size)
+        analyser = Analyser.load(
+            options.model,
+            device=device,
+            genres=options.genres,
+            genre_map=options.genre_map,
+            segments=options.segments,
+            vote_method=options.vote,
+            batch_size=options.batch_size,
+        )
         if on_model:
             on_model(analyser)
         run = _Run(db, paths, options, analyser, albums_of or {})
@@ -104,7 +116,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                 else:
                     early.append(result)
             folders = _Folders(todo if options.albums == "auto" else (), [f.path for f in found], run.unit)
-            for result in early:   # an unchanged track waits for its folder only when something there is new
+            for result in early:  # an unchanged track waits for its folder only when something there is new
                 if not folders.hold(result.path, result):
                     yield result
             for d, scores in _until(stop, _analyse(todo, analyser, options, stop)):
@@ -112,7 +124,7 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
                     yield run.failed(d) if scores is None else run.finish(d, scores)
                     continue
                 done = folders.add(d.path, (d, scores))
-                if done:   # a stop leaves the rest of the folder for the next run, as it leaves unheard files
+                if done:  # a stop leaves the rest of the folder for the next run, as it leaves unheard files
                     yield from run.settle(done, stop)
             run.complete = not stop()
         except BrokenProcessPool:
@@ -122,14 +134,22 @@ def scan(paths: Sequence[str | Path], options: ScanOptions = ScanOptions(), *,
             run.close()
 
 
-def analyse(paths: Iterable[Path], analyser: Analyser, *, workers: int, witness: bool = False,
-            stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[Decoded, np.ndarray | None]]:
+def analyse(
+    paths: Iterable[Path],
+    analyser: Analyser,
+    *,
+    workers: int,
+    witness: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[Decoded, np.ndarray | None]]:
     """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
     when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard.
     `witness`: the workers also take each file's audio witness for a write. torch's threads follow
     `_ThreadShare` while this runs and are put back afterwards."""
-    with _ThreadShare(workers) as share, \
-            closing(decode_all(_until(stop, paths), analyser.job(witness=witness), workers)) as decoded:
+    with (
+        _ThreadShare(workers) as share,
+        closing(decode_all(_until(stop, paths), analyser.job(witness=witness), workers)) as decoded,
+    ):
         for d in share.metered(_until(stop, decoded)):
             if d.error:
                 yield d, None
@@ -160,7 +180,7 @@ class _ThreadShare:
         self._decoding, self._since = 0.0, time.perf_counter()
 
     def __enter__(self) -> "_ThreadShare":
-        self._torch.set_num_threads(max(1, self.cpus - self.workers))   # until measured
+        self._torch.set_num_threads(max(1, self.cpus - self.workers))  # until measured
         return self
 
     def __exit__(self, *exc) -> None:
@@ -191,8 +211,9 @@ def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: C
 def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discover.Found]:
     """The files to scan, without mgctag's own temporary files; with --write-tags, the stale
     temporaries a killed run left beside them (or beside their symlinks' targets) are removed."""
-    found = list(discover.discover(paths, include_hidden=options.include_hidden,
-                                   follow_symlinks=options.follow_symlinks))
+    found = list(
+        discover.discover(paths, include_hidden=options.include_hidden, follow_symlinks=options.follow_symlinks)
+    )
     if options.write_tags:
         folders = {f.path.parent for f in found}
         folders |= {Path(os.path.realpath(f.path)).parent for f in found if f.path.is_symlink()}
@@ -204,10 +225,17 @@ def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discove
 
 def _settings(analyser: Analyser, options: ScanOptions) -> str:
     """What a file's result depends on besides the file: the weights and the decision options."""
-    return state.settings_key(analyser.weights_files, top_k=options.top_k, min_confidence=_floor(analyser, options),
-                              keep_existing=options.keep_existing, genres=analyser.genres,
-                              genre_map=options.genre_map.table, segments=analyser.segments, vote=options.vote,
-                              albums=options.albums)
+    return state.settings_key(
+        analyser.weights_files,
+        top_k=options.top_k,
+        min_confidence=_floor(analyser, options),
+        keep_existing=options.keep_existing,
+        genres=analyser.genres,
+        genre_map=options.genre_map.table,
+        segments=analyser.segments,
+        vote=options.vote,
+        albums=options.albums,
+    )
 
 
 def _floor(analyser: Analyser, options: ScanOptions) -> float:
@@ -264,17 +292,28 @@ def _workers(options: ScanOptions) -> int:
 class _Run:
     """One run's bookkeeping: triage by stat, decisions, journalled writes, state rows, counts."""
 
-    def __init__(self, db: state.State, roots: Sequence[str | Path], options: ScanOptions, analyser: Analyser,
-                 albums_of: Mapping[Path, str]):
+    def __init__(
+        self,
+        db: state.State,
+        roots: Sequence[str | Path],
+        options: ScanOptions,
+        analyser: Analyser,
+        albums_of: Mapping[Path, str],
+    ):
         self.db, self.options, self.analyser, self.albums_of = db, options, analyser, albums_of
         self.model_id, self.settings = analyser.model_id, _settings(analyser, options)
         self.floor = _floor(analyser, options)
         self.writing = dict(hardlinks=options.hardlinks, id3v23=options.id3v23, keep_mtime=options.keep_mtime)
-        self.id = db.start_run(roots=roots, model=self.model_id, settings=self.settings,
-                               write_tags=options.write_tags, writing=self.writing)
+        self.id = db.start_run(
+            roots=roots,
+            model=self.model_id,
+            settings=self.settings,
+            write_tags=options.write_tags,
+            writing=self.writing,
+        )
         self.counts: Counter[str] = Counter()
         self.complete = False
-        self.known: dict[Path, state.Seen] = {}   # unchanged files' earlier results, for their albums
+        self.known: dict[Path, state.Seen] = {}  # unchanged files' earlier results, for their albums
 
     def triage(self, f: discover.Found) -> FileResult | None:
         """The result for a file that needs no decoding, or None when it must be analysed."""
@@ -286,9 +325,15 @@ class _Run:
         except OSError as e:
             return self._count(FileResult(f.path, "error", model=self.model_id, error=(e.strerror or str(e)).lower()))
         if o.write_tags and o.hardlinks == "skip" and st.st_nlink > 1:
-            return self._count(FileResult(f.path, "skipped", model=self.model_id,
-                                          note=f"hard-linked ({st.st_nlink} names): not written "
-                                               "(--hardlinks break gives this name its own copy)"))
+            return self._count(
+                FileResult(
+                    f.path,
+                    "skipped",
+                    model=self.model_id,
+                    note=f"hard-linked ({st.st_nlink} names): not written "
+                    "(--hardlinks break gives this name its own copy)",
+                )
+            )
         if not o.rescan:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
@@ -308,8 +353,9 @@ class _Run:
             if isinstance(item, FileResult):
                 seen = self.known.get(item.path)
                 if seen and seen.evidence:
-                    tracks[item.path] = replace(albums.Track.from_json(item.path, seen.evidence),
-                                                given=self.albums_of.get(item.path))
+                    tracks[item.path] = replace(
+                        albums.Track.from_json(item.path, seen.evidence), given=self.albums_of.get(item.path)
+                    )
             elif item[1] is not None and item[0].peak > SILENT_PEAK:
                 tracks[item[0].path] = self._track(*item)
         verdicts = albums.decide(list(tracks.values()), self.analyser.genres)
@@ -326,14 +372,18 @@ class _Run:
                     yield self._again(tracks[item.path], verdict)
             else:
                 d, scores = item
-                yield self.failed(d) if scores is None else self.finish(d, scores, verdicts.get(d.path),
-                                                                        tracks.get(d.path))
+                yield (
+                    self.failed(d)
+                    if scores is None
+                    else self.finish(d, scores, verdicts.get(d.path), tracks.get(d.path))
+                )
 
     def _track(self, d: Decoded, scores: np.ndarray) -> albums.Track:
         e = d.existing
         user = tuple(e.genres) if self.options.keep_existing and e.genres and not self._ours(d) else ()
-        return albums.Track(d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user,
-                            self.albums_of.get(d.path))
+        return albums.Track(
+            d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user, self.albums_of.get(d.path)
+        )
 
     def unit(self, path: Path) -> object:
         """What a file waits for (albums.unit), known from its path before it is heard."""
@@ -349,8 +399,12 @@ class _Run:
             st = os.stat(track.path)
             existing = tags.read(track.path)
         except (OSError, MgctagError) as e:
-            result = FileResult(track.path, "error", model=self.model_id,
-                                error=str(e) if isinstance(e, MgctagError) else (e.strerror or str(e)).lower())
+            result = FileResult(
+                track.path,
+                "error",
+                model=self.model_id,
+                error=str(e) if isinstance(e, MgctagError) else (e.strerror or str(e)).lower(),
+            )
             return self._count(result)
         d = Decoded(track.path, existing=existing, stat=(st.st_size, st.st_mtime_ns), peak=1.0, heard=track.heard)
         return self.finish(d, track.scores, verdict, track)
@@ -364,17 +418,26 @@ class _Run:
         self.db.record(result, None, run_id=self.id, settings=self.settings)
         return self._count(result)
 
-    def finish(self, d: Decoded, scores: np.ndarray, verdict: albums.Verdict | None = None,
-               track: albums.Track | None = None) -> FileResult:
+    def finish(
+        self, d: Decoded, scores: np.ndarray, verdict: albums.Verdict | None = None, track: albums.Track | None = None
+    ) -> FileResult:
         """Decide (alone, or by its album's `verdict`), write if asked, record with the file's
         evidence (`track`). Whatever goes wrong here is this file's error, not the run's."""
         stat, written, evidence = d.stat, None, None
         try:
             if d.peak > SILENT_PEAK:
                 evidence = (track or self._track(d, scores)).to_json()
-            result, values = decide.decide(d, scores, self.analyser.genres, self.model_id, top_k=self.options.top_k,
-                                           keep_existing=self.options.keep_existing, floor=self.floor,
-                                           ours=self._ours(d), verdict=verdict)
+            result, values = decide.decide(
+                d,
+                scores,
+                self.analyser.genres,
+                self.model_id,
+                top_k=self.options.top_k,
+                keep_existing=self.options.keep_existing,
+                floor=self.floor,
+                ours=self._ours(d),
+                verdict=verdict,
+            )
             if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...
                 result, values = replace(result, status="skipped", note=d.existing.unwritable), None
             if values is not None and self.options.write_tags:
@@ -389,19 +452,24 @@ class _Run:
 
     def _write(self, d: Decoded, result: FileResult, values: dict):
         """Write through mgctag.safe, journalled: the row is committed before the file changes."""
-        after = state.Values(tuple(values["genres"]), tags.format_confidences(values["confidences"]),
-                             values["model_id"])
+        after = state.Values(
+            tuple(values["genres"]), tags.format_confidences(values["confidences"]), values["model_id"]
+        )
         real = Path(os.path.realpath(d.path))  # journalled as the real file: a symlink to it may go
         self.db.journal_pending(self.id, real, before=state.Values.of(d.existing), after=after, seen_as=d.path)
         try:
-            changed = safe.write_safely(d.path, **values, **self.writing, expect=d.stat, witness=d.witness,
-                                        keep=self.db.keeper(self.id, real))
+            changed = safe.write_safely(
+                d.path, **values, **self.writing, expect=d.stat, witness=d.witness, keep=self.db.keeper(self.id, real)
+            )
         except Exception as e:  # the original is untouched whatever was raised (write_safely's promise)
             self.db.journal_set(self.id, real, None)
-            if isinstance(e, tags.Unwritable):   # found only by trying: skipped, as a blocked file is
+            if isinstance(e, tags.Unwritable):  # found only by trying: skipped, as a blocked file is
                 return replace(result, status="skipped", note=str(e)), d.stat, None
-            return replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)), \
-                d.stat, None
+            return (
+                replace(result, status="error", error=str(e) if isinstance(e, MgctagError) else _unexpected(e)),
+                d.stat,
+                None,
+            )
         if not changed:
             self.db.journal_set(self.id, real, None)
             return replace(result, status="unchanged"), d.stat, None

@@ -1,4 +1,5 @@
 """Where in a track the voted segments are taken from."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ by genre and seeded, so a run can be repeated. Split files (e.g. the artist-filt
 of Kereliuk, Sturm & Larsen 2015) name tracks as ``genre/stem.ext``; they match ours by genre
 folder and stem, ignoring the extension (gtzan-mini is .ogg, the lists say .wav).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -59,8 +60,10 @@ def apply_split_files(tracks: Sequence[Track], folder: str | Path) -> tuple[list
                 key = track_key(Path(name))
                 genre = key.split("/", 1)[0]
                 if genre not in genres:
-                    raise DataError(f"{path}, line {n}: genre {genre!r} of {name!r} is not a genre folder of the data "
-                                    f"({', '.join(sorted(genres))})")
+                    raise DataError(
+                        f"{path}, line {n}: genre {genre!r} of {name!r} is not a genre folder of the data "
+                        f"({', '.join(sorted(genres))})"
+                    )
                 if key in assigned and assigned[key] != split:
                     raise DataError(f"{path}, line {n}: {name!r} is also in the {assigned[key]} split")
                 assigned[key] = split
@@ -88,7 +91,7 @@ def random_split(tracks: Sequence[Track], *, valid: float = 0.1, test: float = 0
     for name, fraction in (("test", test), ("valid", valid)):
         if fraction <= 0:
             continue
-        share = fraction / (1.0 - (test if name == "valid" else 0.0))   # of what is left
+        share = fraction / (1.0 - (test if name == "valid" else 0.0))  # of what is left
         k = max(2, round(1.0 / share))
         held = _first_fold([tracks[i] for i in rest], k, seed)
         held_idx = {rest[i] for i in held}
@@ -104,8 +107,10 @@ def kfold(tracks: Sequence[Track], folds: int, *, seed: int = 0) -> list[tuple[n
         raise DataError("cross-validation needs at least 2 folds")
     most = _most_folds(tracks)
     if folds > most:
-        raise DataError(f"{folds} folds asked for, but the data allows at most {most} "
-                        "(independent tracks/artists, and tracks of the largest genre)")
+        raise DataError(
+            f"{folds} folds asked for, but the data allows at most {most} "
+            "(independent tracks/artists, and tracks of the largest genre)"
+        )
     return list(_splitter(tracks, folds, seed))
 
 

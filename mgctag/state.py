@@ -21,6 +21,7 @@ A file's row also keeps its evidence (its scores over the genres, the windows he
 tags), so a run that finds a new track in a known album decides the album again from all its
 tracks without hearing the old ones (mgctag.albums).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,7 +49,8 @@ SCHEMA_VERSION = 2
 FILE_NAME = "state.sqlite"
 # results a re-run with the same file, model and settings would only repeat
 SETTLED = frozenset({"tagged", "unchanged", "kept", "skipped"})
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL,
@@ -84,7 +86,9 @@ CREATE TABLE IF NOT EXISTS journal (
     state TEXT NOT NULL,                          -- pending | done | undone
     PRIMARY KEY (run_id, path)
 );
-""" + originals.SCHEMA
+"""
+    + originals.SCHEMA
+)
 
 
 def default_path() -> Path:
@@ -117,8 +121,9 @@ class Values:
     written before it existed have none (undo then writes the interpreted values back); it is
     left out of ==, which compares the values as mgctag reads them.
     """
+
     genres: tuple[str, ...] = ()
-    confidences: tuple[str, ...] = ()     # as stored: text with three decimals
+    confidences: tuple[str, ...] = ()  # as stored: text with three decimals
     model: str | None = None
     raw: str | None = field(default=None, compare=False, repr=False)
 
@@ -142,10 +147,11 @@ class Values:
 @dataclass(frozen=True)
 class Seen:
     """A settled result from an earlier run, shown again for a file that is skipped."""
+
     status: str
     genres: list[tuple[str, float]]
     existing_genre: str
-    evidence: dict | None = None    # what record() was given as evidence; None for rows from before it
+    evidence: dict | None = None  # what record() was given as evidence; None for rows from before it
     note: str = ""
 
 
@@ -158,9 +164,9 @@ class Run:
     roots: list[str]
     model: str
     write_tags: bool
-    writing: dict           # write_safely's options the run used: hardlinks, id3v23, keep_mtime
+    writing: dict  # write_safely's options the run used: hardlinks, id3v23, keep_mtime
     counts: dict[str, int]
-    changed: int            # journal rows not yet undone
+    changed: int  # journal rows not yet undone
 
 
 @dataclass(frozen=True)
@@ -168,8 +174,8 @@ class JournalEntry:
     path: Path
     before: Values
     after: Values
-    state: str              # pending | done | undone
-    seen_as: Path | None = None     # the name the run wrote it by (a symlink), when not `path`
+    state: str  # pending | done | undone
+    seen_as: Path | None = None  # the name the run wrote it by (a symlink), when not `path`
 
 
 def key(path: str | os.PathLike) -> bytes:
@@ -194,12 +200,15 @@ class State:
                 self.db = sqlite3.connect(":memory:", isolation_level=None)
             elif create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; explicit transactions
-            else:   # mode=rw: never creates the file, even if it vanished since the check above
-                self.db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30,
-                                          isolation_level=None)
+                self.db = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None
+                )  # autocommit; explicit transactions
+            else:  # mode=rw: never creates the file, even if it vanished since the check above
+                self.db = sqlite3.connect(
+                    f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None
+                )
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:    # schema 1 had no evidence or note columns; its rows simply have none
+            if version == 1:  # schema 1 had no evidence or note columns; its rows simply have none
                 self.db.execute("ALTER TABLE files ADD COLUMN evidence TEXT")
                 self.db.execute("ALTER TABLE files ADD COLUMN note TEXT NOT NULL DEFAULT ''")
             if version > SCHEMA_VERSION:
@@ -229,29 +238,36 @@ class State:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def start_run(self, *, roots: Sequence[str | os.PathLike], model: str, settings: str, write_tags: bool,
-                  writing: dict) -> int:
+    def start_run(
+        self, *, roots: Sequence[str | os.PathLike], model: str, settings: str, write_tags: bool, writing: dict
+    ) -> int:
         """A new run id; `writing` holds write_safely's options (hardlinks, id3v23, keep_mtime)."""
         roots_json = json.dumps([os.fsdecode(os.path.abspath(r)) for r in roots])
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (started, roots, model, settings, write_tags, writing) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", (time.time(), roots_json, model, settings,
-                                                          int(write_tags), json.dumps(writing)))
+            cur = db.execute(
+                "INSERT INTO runs (started, roots, model, settings, write_tags, writing) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), roots_json, model, settings, int(write_tags), json.dumps(writing)),
+            )
         return cur.lastrowid
 
     def finish_run(self, run_id: int, *, counts: dict[str, int], outcome: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished = ?, outcome = ?, counts = ? WHERE id = ?",
-                       (time.time(), outcome, json.dumps(counts), run_id))
+            db.execute(
+                "UPDATE runs SET finished = ?, outcome = ?, counts = ? WHERE id = ?",
+                (time.time(), outcome, json.dumps(counts), run_id),
+            )
 
     def runs(self) -> list[Run]:
         """Every run, newest first, with how many of its changes are not undone yet."""
         rows = self.db.execute(
             "SELECT r.id, r.started, r.finished, r.outcome, r.roots, r.model, r.write_tags, r.writing, "
             "r.counts, (SELECT count(*) FROM journal j WHERE j.run_id = r.id AND j.state != 'undone') "
-            "FROM runs r ORDER BY r.id DESC").fetchall()
-        return [Run(i, s, f, o, json.loads(roots), m, bool(w), json.loads(wr), json.loads(c or "{}"), n)
-                for i, s, f, o, roots, m, w, wr, c, n in rows]
+            "FROM runs r ORDER BY r.id DESC"
+        ).fetchall()
+        return [
+            Run(i, s, f, o, json.loads(roots), m, bool(w), json.loads(wr), json.loads(c or "{}"), n)
+            for i, s, f, o, roots, m, w, wr, c, n in rows
+        ]
 
     # --- files -------------------------------------------------------------------------------
 
@@ -261,8 +277,11 @@ class State:
         Errors are always retried (a full disk or a permission may have been fixed), and a dry
         run's "would-tag" does not excuse a run that writes.
         """
-        row = self.db.execute("SELECT size, mtime_ns, model, settings, status, genres, existing_genre, evidence, "
-                              "note FROM files WHERE path = ?", (key(path),)).fetchone()
+        row = self.db.execute(
+            "SELECT size, mtime_ns, model, settings, status, genres, existing_genre, evidence, "
+            "note FROM files WHERE path = ?",
+            (key(path),),
+        ).fetchone()
         if row is None:
             return None
         size, mtime_ns, row_model, row_settings, status, genres, existing, evidence, note = row
@@ -270,23 +289,45 @@ class State:
             return None
         if status not in SETTLED and not (status == "would-tag" and not write_tags):
             return None
-        return Seen(status, [(g, p) for g, p in json.loads(genres)], existing,
-                    json.loads(evidence) if evidence else None, note)
+        return Seen(
+            status, [(g, p) for g, p in json.loads(genres)], existing, json.loads(evidence) if evidence else None, note
+        )
 
-    def record(self, result: "FileResult", stat: tuple[int, int] | None, *, run_id: int, settings: str,
-               written: Values | None = None, evidence: dict | None = None) -> None:
+    def record(
+        self,
+        result: "FileResult",
+        stat: tuple[int, int] | None,
+        *,
+        run_id: int,
+        settings: str,
+        written: Values | None = None,
+        evidence: dict | None = None,
+    ) -> None:
         """Remember one file's result; without a stat (the file is gone) its row is dropped.
         `evidence` (JSON-able) is what its album is decided from in a later run."""
         with self._tx() as db:
             if stat is None:
                 db.execute("DELETE FROM files WHERE path = ?", (key(result.path),))
                 return
-            db.execute("INSERT OR REPLACE INTO files (path, size, mtime_ns, model, settings, status, genres, "
-                       "existing_genre, error, written, run_id, evidence, note) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (key(result.path), *stat, result.model, settings, result.status, json.dumps(result.genres),
-                        result.existing_genre, result.error, written.to_json() if written else None, run_id,
-                        json.dumps(evidence) if evidence is not None else None, result.note))
+            db.execute(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, model, settings, status, genres, "
+                "existing_genre, error, written, run_id, evidence, note) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key(result.path),
+                    *stat,
+                    result.model,
+                    settings,
+                    result.status,
+                    json.dumps(result.genres),
+                    result.existing_genre,
+                    result.error,
+                    written.to_json() if written else None,
+                    run_id,
+                    json.dumps(evidence) if evidence is not None else None,
+                    result.note,
+                ),
+            )
 
     def forget(self, paths: Iterable[str | os.PathLike]) -> None:
         with self._tx() as db:
@@ -297,8 +338,11 @@ class State:
         prefixes = [key(r) for r in roots]
         under = tuple(p.rstrip(b"/") + b"/" for p in prefixes)
         present = {key(p) for p in found}
-        stale = [p for (p,) in self.db.execute("SELECT path FROM files")
-                 if (p in prefixes or p.startswith(under)) and p not in present]
+        stale = [
+            p
+            for (p,) in self.db.execute("SELECT path FROM files")
+            if (p in prefixes or p.startswith(under)) and p not in present
+        ]
         with self._tx() as db:
             db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in stale))
         return len(stale)
@@ -311,26 +355,32 @@ class State:
         row; a file this database has no record of (tagged with another state database) is taken
         to be mgctag's by its fields alone, as before there was a journal.
         """
-        row = self.db.execute("SELECT after FROM journal WHERE path IN (?, ?) AND state = 'done' "
-                              "ORDER BY run_id DESC LIMIT 1", (key(os.path.realpath(path)), key(path))).fetchone()
+        row = self.db.execute(
+            "SELECT after FROM journal WHERE path IN (?, ?) AND state = 'done' ORDER BY run_id DESC LIMIT 1",
+            (key(os.path.realpath(path)), key(path)),
+        ).fetchone()
         if row is None:
-            row = self.db.execute("SELECT written FROM files WHERE path = ? AND written IS NOT NULL",
-                                  (key(path),)).fetchone()
+            row = self.db.execute(
+                "SELECT written FROM files WHERE path = ? AND written IS NOT NULL", (key(path),)
+            ).fetchone()
         if row is None:
             return True
         return Values.from_json(row[0]).genres == tuple(genres)
 
     # --- journal -----------------------------------------------------------------------------
 
-    def journal_pending(self, run_id: int, path: Path, *, before: Values, after: Values,
-                        seen_as: Path | None = None) -> None:
+    def journal_pending(
+        self, run_id: int, path: Path, *, before: Values, after: Values, seen_as: Path | None = None
+    ) -> None:
         """Called before a write, committed before the file is touched. `path` is the real file;
         `seen_as` the name the run found it by, when that is a symlink to it."""
         seen = None if seen_as is None or key(seen_as) == key(path) else key(seen_as)
         with self._tx() as db:
             originals.drop(db, run_id, key(path))
-            db.execute("INSERT OR REPLACE INTO journal (run_id, path, before, after, state) "
-                       "VALUES (?, ?, ?, ?, 'pending')", (run_id, key(path), before.to_json(), after.to_json()))
+            db.execute(
+                "INSERT OR REPLACE INTO journal (run_id, path, before, after, state) VALUES (?, ?, ?, ?, 'pending')",
+                (run_id, key(path), before.to_json(), after.to_json()),
+            )
             db.execute("INSERT INTO originals (run_id, path, seen_as) VALUES (?, ?, ?)", (run_id, key(path), seen))
 
     def journal_set(self, run_id: int, path: Path, state: str | None) -> None:
@@ -345,11 +395,22 @@ class State:
                 db.execute("UPDATE journal SET state = ? WHERE run_id = ? AND path = ?", (state, run_id, key(path)))
 
     def journal(self, run_id: int) -> list[JournalEntry]:
-        rows = self.db.execute("SELECT j.path, j.before, j.after, j.state, o.seen_as FROM journal j "
-                               "LEFT JOIN originals o ON o.run_id = j.run_id AND o.path = j.path "
-                               "WHERE j.run_id = ? ORDER BY j.path", (run_id,)).fetchall()
-        return [JournalEntry(Path(os.fsdecode(p)), Values.from_json(b), Values.from_json(a), s,
-                             Path(os.fsdecode(seen)) if seen else None) for p, b, a, s, seen in rows]
+        rows = self.db.execute(
+            "SELECT j.path, j.before, j.after, j.state, o.seen_as FROM journal j "
+            "LEFT JOIN originals o ON o.run_id = j.run_id AND o.path = j.path "
+            "WHERE j.run_id = ? ORDER BY j.path",
+            (run_id,),
+        ).fetchall()
+        return [
+            JournalEntry(
+                Path(os.fsdecode(p)),
+                Values.from_json(b),
+                Values.from_json(a),
+                s,
+                Path(os.fsdecode(seen)) if seen else None,
+            )
+            for p, b, a, s, seen in rows
+        ]
 
     # --- originals: what a write replaced (mgctag.originals) -------------------------------------
 
@@ -377,13 +438,24 @@ class State:
 
 def _require(path: Path) -> None:
     if not path.is_file():
-        raise MgctagError(f"no state database at {path}" + (" (not a file)" if path.exists() else
-                          " (no scan has used it yet; --state or $MGCTAG_STATE chooses another)"))
+        raise MgctagError(
+            f"no state database at {path}"
+            + (
+                " (not a file)"
+                if path.exists()
+                else " (no scan has used it yet; --state or $MGCTAG_STATE chooses another)"
+            )
+        )
 
 
 @contextlib.contextmanager
-def opened(path: str | os.PathLike | None, *, wait: bool = False, should_stop: Callable[[], bool] | None = None,
-           create: bool = True) -> Iterator[State]:
+def opened(
+    path: str | os.PathLike | None,
+    *,
+    wait: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    create: bool = True,
+) -> Iterator[State]:
     """The state database, holding its run lock for as long as it is open (none in memory).
 
     `create=False`: only an existing database (see State), and no lock file is made for a missing

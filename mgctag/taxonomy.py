@@ -9,6 +9,7 @@ passes through untouched.
 Presets (`--genres`) choose which genres a model may write: a model's other labels are never
 written (and do not take part in its confidence, see mgctag.analyser).
 """
+
 from __future__ import annotations
 
 import re
@@ -49,47 +50,121 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "Bollywood": ("music of bollywood",),
     "Traditional": ("traditional music",),
     "Indie": ("independent music", "indie music"),
-    "Blues": (), "Country": (), "Disco": (), "Jazz": (), "Reggae": (), "Opera": (), "Funk": (),
-    "Techno": (), "Dubstep": (), "Electronica": (), "Flamenco": (), "Afrobeat": (), "Ska": (),
-    "Grunge": (), "Progressive Rock": (), "Psychedelic Rock": (), "Bluegrass": (), "Beatboxing": (),
+    "Blues": (),
+    "Country": (),
+    "Disco": (),
+    "Jazz": (),
+    "Reggae": (),
+    "Opera": (),
+    "Funk": (),
+    "Techno": (),
+    "Dubstep": (),
+    "Electronica": (),
+    "Flamenco": (),
+    "Afrobeat": (),
+    "Ska": (),
+    "Grunge": (),
+    "Progressive Rock": (),
+    "Psychedelic Rock": (),
+    "Bluegrass": (),
+    "Beatboxing": (),
     "World": ("world music",),
 }
 
 # AudioSet's music-genre classes (ontology indices 216-265, in order), named as a library names them
 AUDIOSET_FIRST_GENRE = 216
 AUDIOSET_GENRES: tuple[str, ...] = (
-    "Pop", "Hip-Hop", "Beatboxing", "Rock", "Metal", "Punk", "Grunge", "Progressive Rock", "Rock & Roll",
-    "Psychedelic Rock", "R&B", "Soul", "Reggae", "Country", "Swing", "Bluegrass", "Funk", "Folk", "Middle Eastern",
-    "Jazz", "Disco", "Classical", "Opera", "Electronic", "House", "Techno", "Dubstep", "Drum & Bass", "Electronica",
-    "EDM", "Ambient", "Trance", "Latin", "Salsa", "Flamenco", "Blues", "Children's", "New Age", "Vocal",
-    "A Cappella", "African", "Afrobeat", "Christian", "Gospel", "Asian", "Carnatic", "Bollywood", "Ska",
-    "Traditional", "Indie",
+    "Pop",
+    "Hip-Hop",
+    "Beatboxing",
+    "Rock",
+    "Metal",
+    "Punk",
+    "Grunge",
+    "Progressive Rock",
+    "Rock & Roll",
+    "Psychedelic Rock",
+    "R&B",
+    "Soul",
+    "Reggae",
+    "Country",
+    "Swing",
+    "Bluegrass",
+    "Funk",
+    "Folk",
+    "Middle Eastern",
+    "Jazz",
+    "Disco",
+    "Classical",
+    "Opera",
+    "Electronic",
+    "House",
+    "Techno",
+    "Dubstep",
+    "Drum & Bass",
+    "Electronica",
+    "EDM",
+    "Ambient",
+    "Trance",
+    "Latin",
+    "Salsa",
+    "Flamenco",
+    "Blues",
+    "Children's",
+    "New Age",
+    "Vocal",
+    "A Cappella",
+    "African",
+    "Afrobeat",
+    "Christian",
+    "Gospel",
+    "Asian",
+    "Carnatic",
+    "Bollywood",
+    "Ska",
+    "Traditional",
+    "Indie",
 )
-AUDIOSET_GENRE_INDICES: tuple[int, ...] = tuple(range(AUDIOSET_FIRST_GENRE, AUDIOSET_FIRST_GENRE + len(AUDIOSET_GENRES)))
+AUDIOSET_GENRE_INDICES: tuple[int, ...] = tuple(
+    range(AUDIOSET_FIRST_GENRE, AUDIOSET_FIRST_GENRE + len(AUDIOSET_GENRES))
+)
 
 # Classes that describe an audience, a technique, a theme or a business, not how music sounds:
 # never written unless a user names them (`--genres Vocal,Christian`).
-NOT_GENRES: frozenset[str] = frozenset({"Beatboxing", "Children's", "Vocal", "A Cappella", "Christian",
-                                        "Traditional", "Indie"})
+NOT_GENRES: frozenset[str] = frozenset(
+    {"Beatboxing", "Children's", "Vocal", "A Cappella", "Christian", "Traditional", "Indie"}
+)
 
 # The genre tree: each sub-genre's parent, as AudioSet's public ontology places its music-genre
 # classes (Rock music's children, Electronic music's, Jazz's Swing, ...), in canonical names. When
 # a preset or a genre map leaves a sub-genre out, its evidence goes to its nearest ancestor that is
 # still written (mgctag.analyser), instead of being lost: under `--genres gtzan`, Punk counts for Rock.
 PARENT: dict[str, str] = {
-    "Metal": "Rock", "Punk": "Rock", "Grunge": "Rock", "Progressive Rock": "Rock", "Rock & Roll": "Rock",
+    "Metal": "Rock",
+    "Punk": "Rock",
+    "Grunge": "Rock",
+    "Progressive Rock": "Rock",
+    "Rock & Roll": "Rock",
     "Psychedelic Rock": "Rock",
     "Beatboxing": "Hip-Hop",
     "Bluegrass": "Country",
     "Swing": "Jazz",
     "Opera": "Classical",
-    "House": "Electronic", "Techno": "Electronic", "Dubstep": "Electronic", "Drum & Bass": "Electronic",
-    "Electronica": "Electronic", "EDM": "Electronic", "Ambient": "Electronic", "Trance": "Electronic",
-    "Salsa": "Latin", "Flamenco": "Latin",
+    "House": "Electronic",
+    "Techno": "Electronic",
+    "Dubstep": "Electronic",
+    "Drum & Bass": "Electronic",
+    "Electronica": "Electronic",
+    "EDM": "Electronic",
+    "Ambient": "Electronic",
+    "Trance": "Electronic",
+    "Salsa": "Latin",
+    "Flamenco": "Latin",
     "A Cappella": "Vocal",
     "Afrobeat": "African",
     "Gospel": "Christian",
-    "Carnatic": "Asian", "Bollywood": "Asian",
+    "Carnatic": "Asian",
+    "Bollywood": "Asian",
 }
 
 
@@ -108,15 +183,39 @@ GTZAN = ("Blues", "Classical", "Country", "Disco", "Hip-Hop", "Jazz", "Metal", "
 # are not folded into them: measured on gtzan-mini, folding AudioSet's sub-genre classes in by their
 # maximum cost 3-7 points of accuracy (Rock & Roll fires on blues and country), so they are left out.
 COMMON: tuple[str, ...] = (
-    "Pop", "Hip-Hop", "R&B", "Soul", "Funk", "Disco", "Reggae", "Ska", "Rock", "Metal", "Punk", "Country", "Folk",
-    "Blues", "Jazz", "Gospel", "Classical", "Opera", "New Age", "Ambient", "Electronic", "House", "Techno", "Trance",
-    "Drum & Bass", "Dubstep", "Latin",
+    "Pop",
+    "Hip-Hop",
+    "R&B",
+    "Soul",
+    "Funk",
+    "Disco",
+    "Reggae",
+    "Ska",
+    "Rock",
+    "Metal",
+    "Punk",
+    "Country",
+    "Folk",
+    "Blues",
+    "Jazz",
+    "Gospel",
+    "Classical",
+    "Opera",
+    "New Age",
+    "Ambient",
+    "Electronic",
+    "House",
+    "Techno",
+    "Trance",
+    "Drum & Bass",
+    "Dubstep",
+    "Latin",
 )
 PRESETS: dict[str, str] = {
     "gtzan": "GTZAN's ten: " + ", ".join(GTZAN),
     "common": f"{len(COMMON)} genres real libraries use: " + ", ".join(COMMON),
     "all": "every genre the model knows (not the classes that name an audience or a theme, such as Vocal, "
-           "Children's or Christian)",
+    "Children's or Christian)",
 }
 
 _PUNCT = re.compile(r"[^0-9a-z]+")
@@ -141,5 +240,11 @@ def preset_targets(name: str, labels: list[str]) -> dict[str, str | None]:
     if name not in PRESETS:
         raise KeyError(name)
     keep = {"gtzan": set(GTZAN), "common": set(COMMON)}.get(name)
-    return {label: (canonical(label) if (canonical(label) in keep if keep is not None else
-                                         canonical(label) not in NOT_GENRES) else None) for label in labels}
+    return {
+        label: (
+            canonical(label)
+            if (canonical(label) in keep if keep is not None else canonical(label) not in NOT_GENRES)
+            else None
+        )
+        for label in labels
+    }

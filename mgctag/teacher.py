@@ -22,6 +22,7 @@ beside the features, keyed by the member's weights (their content hash) and the 
 segment layout, so a second run, or another student with the same segment length, never runs
 the teacher again.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,23 +41,31 @@ from .genremap import GenreMap
 from .pool import Decoded, WindowSpec, decode_all, failed
 from .vote import activate
 
-TEACHER_CACHE_VERSION = 1    # bump when what is stored for a teacher changes meaning
+TEACHER_CACHE_VERSION = 1  # bump when what is stored for a teacher changes meaning
 
 
 @dataclass
 class Targets:
     """Per-track teacher targets: (segments, student labels) rows, None for a track the teacher could not hear."""
+
     per_track: list[np.ndarray | None]
-    errors: dict[int, str] = field(default_factory=dict)   # track index -> why the teacher could not hear it
-    computed: int = 0            # tracks the teacher was run on
-    reused: int = 0              # tracks whose teacher outputs came from the cache
+    errors: dict[int, str] = field(default_factory=dict)  # track index -> why the teacher could not hear it
+    computed: int = 0  # tracks the teacher was run on
+    reused: int = 0  # tracks whose teacher outputs came from the cache
 
 
 class Teacher:
     """Loaded teacher model(s), how much of a target is theirs (`weight`), and the temperature."""
 
-    def __init__(self, analyser: Analyser, hashes: list[str], *, weight: float = 0.5, temperature: float = 1.0,
-                 device: str = "cpu"):
+    def __init__(
+        self,
+        analyser: Analyser,
+        hashes: list[str],
+        *,
+        weight: float = 0.5,
+        temperature: float = 1.0,
+        device: str = "cpu",
+    ):
         if not 0.0 <= weight <= 1.0:
             raise MgctagError(f"--teacher-weight {weight:g}: expected a share between 0 and 1")
         if not temperature > 0 or not math.isfinite(temperature):
@@ -65,8 +74,15 @@ class Teacher:
         self.weight, self.temperature, self.device = float(weight), float(temperature), device
 
     @classmethod
-    def load(cls, model: str, *, weight: float = 0.5, temperature: float = 1.0, genre_map: GenreMap = GenreMap(),
-             device: str = "cpu") -> "Teacher":
+    def load(
+        cls,
+        model: str,
+        *,
+        weight: float = 0.5,
+        temperature: float = 1.0,
+        genre_map: GenreMap = GenreMap(),
+        device: str = "cpu",
+    ) -> "Teacher":
         """The model(s) `model` names (as `--model`), their labels renamed by `genre_map` as the student's were.
 
         Every label competes: a model's `--genres` default (what a scan may write) is not applied,
@@ -96,14 +112,23 @@ class Teacher:
         where = {GenreMap.key(g): i for i, g in enumerate(self.analyser.genres)}
         missing = [g for g in labels if GenreMap.key(g) not in where]
         if missing:
-            raise DataError(f"the teacher {self.name} cannot name {', '.join(missing)}: a teacher must name every "
-                            f"genre the student learns (--genre-map can rename or merge them; it names: "
-                            f"{', '.join(self.analyser.genres)})")
+            raise DataError(
+                f"the teacher {self.name} cannot name {', '.join(missing)}: a teacher must name every "
+                f"genre the student learns (--genre-map can rename or merge them; it names: "
+                f"{', '.join(self.analyser.genres)})"
+            )
         return [where[GenreMap.key(g)] for g in labels]
 
-    def targets(self, tracks: Sequence, labels: Sequence[str], student: FrontendSpec, *,
-                cache_dir: Path | None = None, workers: int = 0,
-                on_track: Callable[[int, int], None] | None = None) -> Targets:
+    def targets(
+        self,
+        tracks: Sequence,
+        labels: Sequence[str],
+        student: FrontendSpec,
+        *,
+        cache_dir: Path | None = None,
+        workers: int = 0,
+        on_track: Callable[[int, int], None] | None = None,
+    ) -> Targets:
         """The tempered teacher distribution over `labels` for every back-to-back `student` segment of each track."""
         columns = self.columns(labels)
         folder = Path(cache_dir) if cache_dir else cache.default_dir()
@@ -129,7 +154,9 @@ class Teacher:
             if d.error:
                 errors[i] = d.error
             else:
-                outputs[i] = [self._run(m, w, job.per_segment(s)) for m, w, s in zip(self.analyser.members, d.windows, specs)]
+                outputs[i] = [
+                    self._run(m, w, job.per_segment(s)) for m, w, s in zip(self.analyser.members, d.windows, specs)
+                ]
                 for k, probs in zip(keys[i], outputs[i]):
                     cache.write(folder, k, probs)
             done += 1
@@ -146,13 +173,16 @@ class Teacher:
         for i, (t, soft) in enumerate(zip(fs.tracks, got.per_track)):
             if soft is None:
                 skipped.append((t, f"the teacher could not hear it: {got.errors.get(i, 'unknown reason')}"))
-            elif len(soft) != counts[i]:   # the same file, decoded twice: only a changed file can differ
+            elif len(soft) != counts[i]:  # the same file, decoded twice: only a changed file can differ
                 skipped.append((t, f"the teacher heard {len(soft)} segments, the student {counts[i]}"))
             else:
                 keep.append(i)
         out = fs.subset(keep)
-        out.soft = (np.concatenate([got.per_track[i] for i in keep]).astype(np.float32) if keep
-                    else np.zeros((0, len(labels)), np.float32))
+        out.soft = (
+            np.concatenate([got.per_track[i] for i in keep]).astype(np.float32)
+            if keep
+            else np.zeros((0, len(labels)), np.float32)
+        )
         out.skipped = fs.skipped + skipped
         return out, got
 
@@ -163,7 +193,7 @@ class Teacher:
         parts = []
         with torch.inference_mode():
             for j in range(0, len(windows), batch_size):
-                logits = m.model(torch.from_numpy(windows[j:j + batch_size]).to(self.device)).float().cpu().numpy()
+                logits = m.model(torch.from_numpy(windows[j : j + batch_size]).to(self.device)).float().cpu().numpy()
                 parts.append(activate(logits, multilabel=m.multilabel))
         probs = np.concatenate(parts) if parts else np.zeros((0, len(m.meta.labels)), np.float32)
         return probs.reshape(-1, per_segment, probs.shape[-1]).astype(np.float32)
@@ -171,8 +201,9 @@ class Teacher:
     def _distribution(self, outputs: list[np.ndarray], columns: list[int]) -> np.ndarray:
         """Members' (segments, windows, labels) probabilities -> (segments, student labels), tempered."""
         shares = []
-        for (s, w, n), scores in zip((o.shape for o in outputs),
-                                     self.analyser.segment_scores([o.reshape(-1, o.shape[-1]) for o in outputs])):
+        for (s, w, n), scores in zip(
+            (o.shape for o in outputs), self.analyser.segment_scores([o.reshape(-1, o.shape[-1]) for o in outputs])
+        ):
             g = scores.reshape(s, w, -1).mean(axis=1)[:, columns]
             shares.append(_normalise(g))
         return temper(np.mean(shares, axis=0), self.temperature)
@@ -223,10 +254,16 @@ class SegmentWindows:
             out = []
             for spec in self.specs:
                 w = spec.n_samples / spec.sample_rate
-                starts = [s for start in segment.tile_starts(info.duration, self.seconds)
-                          for s in window_starts(start, self.seconds, w, info.duration)]
-                out.append(decode.read_windows(path, sample_rate=spec.sample_rate, starts=starts,
-                                               n_samples=spec.n_samples, info=info))
+                starts = [
+                    s
+                    for start in segment.tile_starts(info.duration, self.seconds)
+                    for s in window_starts(start, self.seconds, w, info.duration)
+                ]
+                out.append(
+                    decode.read_windows(
+                        path, sample_rate=spec.sample_rate, starts=starts, n_samples=spec.n_samples, info=info
+                    )
+                )
             return Decoded(path, tuple(out))
         except Exception as e:  # a decoder bug must cost one track, not the training run
             return failed(path, e)
@@ -234,6 +271,10 @@ class SegmentWindows:
 
 def _key(path: Path, weights_hash: str, student: FrontendSpec, window: WindowSpec) -> str | None:
     """A track's teacher outputs depend on the file, the teacher's weights and where its windows are."""
-    layout = {"segment_samples": student.segment_samples, "segment_rate": student.sample_rate,
-              "window_samples": window.n_samples, "window_rate": window.sample_rate}
+    layout = {
+        "segment_samples": student.segment_samples,
+        "segment_rate": student.sample_rate,
+        "window_samples": window.n_samples,
+        "window_rate": window.sample_rate,
+    }
     return cache.file_key(path, "teacher", TEACHER_CACHE_VERSION, weights_hash, layout)

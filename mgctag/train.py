@@ -11,6 +11,7 @@ over the genres (`distillation_loss`), and unlabelled tracks can be learnt from 
 only ever join the training part, never validation, a test split or a CV test fold, and
 validation and early stopping always use the true labels.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,9 +36,9 @@ from .dataset import Track, TrackSet
 from .errors import DataError, TrainError, writing
 from .evaluate import EvalReport, check_labels, quiet, report
 from .frontends import FrontendSpec
+from .infer import pick_device
 from .model import Classifier
 from .models import Architecture, architecture_names, get_architecture
-from .infer import pick_device
 from .vote import softmax
 from .weights import WeightsMeta, save
 
@@ -47,31 +48,31 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainOptions:
-    lr: float = 1e-3                # Adam's learning rate (the CRNN studies' 0.001)
-    batch_size: int = 128           # segments per step, at most
+    lr: float = 1e-3  # Adam's learning rate (the CRNN studies' 0.001)
+    batch_size: int = 128  # segments per step, at most
     max_epochs: int = 100
-    patience: int = 5               # epochs without a lower validation loss before stopping
-    seed: int = 0                   # weights, batch order and random splits: same seed, same run (on CPU)
-    weight_decay: float = 0.0       # Adam's L2 on every weight; mlp's Keras-style L2 is its own `l2` arch param
+    patience: int = 5  # epochs without a lower validation loss before stopping
+    seed: int = 0  # weights, batch order and random splits: same seed, same run (on CPU)
+    weight_decay: float = 0.0  # Adam's L2 on every weight; mlp's Keras-style L2 is its own `l2` arch param
     arch_params: dict = field(default_factory=dict)  # overrides of the architecture's constructor keywords
-    valid_fraction: float = 0.1     # of the training tracks, held out for early stopping when no valid split is given
-    vote: str = "mean"              # how validation tracks vote, as in scan
-    device: str = "auto"            # auto | cpu | cuda
-    amp: bool = True                # mixed precision (float16 autocast + grad scaling); only ever used on CUDA
-    cache_dir: Path | None = None   # feature cache; None: mgctag.cache.default_dir()
-    workers: int = 0                # decoding processes for tracks not cached yet (0: this process)
+    valid_fraction: float = 0.1  # of the training tracks, held out for early stopping when no valid split is given
+    vote: str = "mean"  # how validation tracks vote, as in scan
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision (float16 autocast + grad scaling); only ever used on CUDA
+    cache_dir: Path | None = None  # feature cache; None: mgctag.cache.default_dir()
+    workers: int = 0  # decoding processes for tracks not cached yet (0: this process)
 
 
 @dataclass
 class TrainResult:
-    model: Classifier               # the best epoch's weights, eval mode, on the CPU
+    model: Classifier  # the best epoch's weights, eval mode, on the CPU
     meta: WeightsMeta
-    history: list[dict]             # one record per epoch (see `_fit`)
+    history: list[dict]  # one record per epoch (see `_fit`)
     best_epoch: int
     valid: EvalReport | None = None
     test: EvalReport | None = None
     cv: dict | None = None
-    skipped: list[tuple[Track, str]] = field(default_factory=list)   # tracks that could not be decoded
+    skipped: list[tuple[Track, str]] = field(default_factory=list)  # tracks that could not be decoded
 
 
 class Progress:
@@ -111,8 +112,10 @@ class Net:
             return fs
         self.model.to(device).eval()
         with torch.inference_mode():
-            parts = [self.model.backbone.embed(self.model.normalise(_tensor(fs.x[i:i + batch_size], device))).cpu()
-                     for i in range(0, len(fs.x), batch_size)]
+            parts = [
+                self.model.backbone.embed(self.model.normalise(_tensor(fs.x[i : i + batch_size], device))).cpu()
+                for i in range(0, len(fs.x), batch_size)
+            ]
         x = torch.cat(parts).numpy() if parts else np.zeros((0, self.model.backbone.trunk.embed_dim), np.float32)
         return replace(fs, x=x)
 
@@ -125,10 +128,18 @@ class Net:
 
 # --- one model --------------------------------------------------------------------------------
 
-def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptions(), *,
-          valid: Sequence[Track] | None = None, progress: Progress | None = None,
-          provenance: dict | None = None, teacher: Teacher | None = None,
-          unlabelled: Sequence[Track] = ()) -> TrainResult:
+
+def train(
+    tracks: Sequence[Track],
+    arch: str,
+    options: TrainOptions = TrainOptions(),
+    *,
+    valid: Sequence[Track] | None = None,
+    progress: Progress | None = None,
+    provenance: dict | None = None,
+    teacher: Teacher | None = None,
+    unlabelled: Sequence[Track] = (),
+) -> TrainResult:
     """Fit `arch` on `tracks`, stopping early on `valid` (None: hold out options.valid_fraction of `tracks`).
 
     The labels are the genres of the training tracks that could be decoded, sorted (at least
@@ -166,23 +177,37 @@ def train(tracks: Sequence[Track], arch: str, options: TrainOptions = TrainOptio
         prov["teacher"] = teacher.provenance()
         description += f", taught by {teacher.name}"
     metrics = {f"valid_{k}": v for k, v in _headline(val).items()} if val else {}
-    meta = WeightsMeta(arch=arch, labels=labels, frontend=model.spec.to_dict(), arch_params=model.arch_params,
-                       provenance=prov, metrics=metrics, licence=getattr(model.backbone, "licence", ""),
-                       description=description)
+    meta = WeightsMeta(
+        arch=arch,
+        labels=labels,
+        frontend=model.spec.to_dict(),
+        arch_params=model.arch_params,
+        provenance=prov,
+        metrics=metrics,
+        licence=getattr(model.backbone, "licence", ""),
+        description=description,
+    )
     return TrainResult(model.cpu().eval(), meta, history, best, valid=val, skipped=train_fs.skipped + valid_fs.skipped)
 
 
 def _check_teacher(teacher: Teacher | None, unlabelled: Sequence[Track]) -> None:
     if unlabelled and teacher is None:
-        raise DataError("unlabelled tracks are learnt from a teacher's outputs alone: give a teacher "
-                        "(--teacher MODEL) to use them")
+        raise DataError(
+            "unlabelled tracks are learnt from a teacher's outputs alone: give a teacher (--teacher MODEL) to use them"
+        )
     if any(t.label is not None for t in unlabelled):
         raise ValueError("unlabelled tracks must have no label")
 
 
-def _taught(fs: cache.FeatureSet, unlabelled: list[Track], labels: list[str], spec: FrontendSpec,
-            teacher: Teacher | None, options: TrainOptions,
-            progress: Progress) -> tuple[cache.FeatureSet, cache.FeatureSet | None]:
+def _taught(
+    fs: cache.FeatureSet,
+    unlabelled: list[Track],
+    labels: list[str],
+    spec: FrontendSpec,
+    teacher: Teacher | None,
+    options: TrainOptions,
+    progress: Progress,
+) -> tuple[cache.FeatureSet, cache.FeatureSet | None]:
     """The labelled features with the teacher's targets attached (unchanged without a teacher), and
     the unlabelled tracks' features with theirs (None without a teacher or unlabelled tracks)."""
     if teacher is None:
@@ -190,24 +215,44 @@ def _taught(fs: cache.FeatureSet, unlabelled: list[Track], labels: list[str], sp
     fs = _teach(fs, labels, spec, teacher, options, progress)
     if not unlabelled:
         return fs, None
-    return fs, _teach(_features(unlabelled, spec, options, progress, what="unlabelled track"), labels, spec,
-                      teacher, options, progress)
+    return fs, _teach(
+        _features(unlabelled, spec, options, progress, what="unlabelled track"),
+        labels,
+        spec,
+        teacher,
+        options,
+        progress,
+    )
 
 
-def _teach(fs: cache.FeatureSet, labels: list[str], spec: FrontendSpec, teacher: Teacher, options: TrainOptions,
-           progress: Progress) -> cache.FeatureSet:
-    out, got = teacher.attach(fs, labels, spec, cache_dir=options.cache_dir, workers=options.workers,
-                              on_track=progress.features)
-    for t, reason in out.skipped[len(fs.skipped):]:
+def _teach(
+    fs: cache.FeatureSet,
+    labels: list[str],
+    spec: FrontendSpec,
+    teacher: Teacher,
+    options: TrainOptions,
+    progress: Progress,
+) -> cache.FeatureSet:
+    out, got = teacher.attach(
+        fs, labels, spec, cache_dir=options.cache_dir, workers=options.workers, on_track=progress.features
+    )
+    for t, reason in out.skipped[len(fs.skipped) :]:
         progress.note(f"{t.path}: left out ({reason})")
     if got.computed:
         progress.note(f"teacher {teacher.name}: heard {got.computed} track(s), {got.reused} more from the cache")
     return out
 
 
-def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, labels: list[str],
-         options: TrainOptions, progress: Progress, device: str,
-         teacher: Teacher | None = None) -> tuple[list[dict], int, EvalReport | None]:
+def _fit(
+    net: Net,
+    train_fs: cache.FeatureSet,
+    valid_fs: cache.FeatureSet,
+    labels: list[str],
+    options: TrainOptions,
+    progress: Progress,
+    device: str,
+    teacher: Teacher | None = None,
+) -> tuple[list[dict], int, EvalReport | None]:
     """The loop. Returns the history, the best epoch (lowest validation loss) and its validation report.
 
     Each history record: epoch, train_loss (the training objective: cross-entropy against the
@@ -256,8 +301,11 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
             correct += (logits.argmax(1)[known] == yb[known]).sum().item()
             labelled += known.sum().item()
             seen += len(yb)
-        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                  "train_segment_accuracy": correct / max(labelled, 1)}
+        record = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_segment_accuracy": correct / max(labelled, 1),
+        }
         val = None
         if valid_fs.tracks:
             val_loss, val = validate(net, valid_fs, labels, options, device)
@@ -269,12 +317,16 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
         if diverged:
             what = " and ".join(k.replace("_", " ") for k in diverged)
             if best_state is None:
-                raise TrainError(f"the {what} is {record[diverged[0]]} from epoch {epoch} on: training diverged "
-                                 "(a lower learning rate may help)")
-            progress.note(f"epoch {epoch}: the {what} is {record[diverged[0]]} (training diverged); stopped, "
-                          f"epoch {best_epoch} kept")
+                raise TrainError(
+                    f"the {what} is {record[diverged[0]]} from epoch {epoch} on: training diverged "
+                    "(a lower learning rate may help)"
+                )
+            progress.note(
+                f"epoch {epoch}: the {what} is {record[diverged[0]]} (training diverged); stopped, "
+                f"epoch {best_epoch} kept"
+            )
             break
-        score = record.get("valid_loss", -epoch)      # no validation: the latest epoch is the best
+        score = record.get("valid_loss", -epoch)  # no validation: the latest epoch is the best
         if score < best_loss:
             best_loss, best_epoch, best_val, waited = score, epoch, val, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -286,8 +338,14 @@ def _fit(net: Net, train_fs: cache.FeatureSet, valid_fs: cache.FeatureSet, label
     return history, best_epoch, best_val
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor, net: Net, *, soft: torch.Tensor | None = None,
-          teacher: Teacher | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    net: Net,
+    *,
+    soft: torch.Tensor | None = None,
+    teacher: Teacher | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss to minimise, its cross-entropy part): the architecture's own penalty (mlp's L2) is added.
 
     With `soft` targets (a teacher's), the cross-entropy part is `distillation_loss`.
@@ -300,8 +358,9 @@ def _loss(logits: torch.Tensor, targets: torch.Tensor, net: Net, *, soft: torch.
     return (ce + penalty() if callable(penalty) else ce), ce.detach()
 
 
-def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, *, weight: float,
-                      temperature: float = 1.0) -> torch.Tensor:
+def distillation_loss(
+    logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, *, weight: float, temperature: float = 1.0
+) -> torch.Tensor:
     """Hinton et al.'s loss: (1 - w) CE(label, softmax(z)) + w T^2 CE(q_T, softmax(z / T)), mean over segments.
 
     `soft` holds the teacher's distributions q_T, already tempered (mgctag.teacher.temper); an
@@ -312,14 +371,15 @@ def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Te
     """
     known = labels >= 0
     hard = F.cross_entropy(logits, labels.clamp(min=0), reduction="none")
-    taught = -(soft * F.log_softmax(logits / temperature, dim=1)).sum(dim=1) * temperature ** 2
+    taught = -(soft * F.log_softmax(logits / temperature, dim=1)).sum(dim=1) * temperature**2
     w = torch.where(known, torch.full_like(taught, weight), torch.ones_like(taught))
     return (torch.where(known, (1.0 - w) * hard, torch.zeros_like(hard)) + w * taught).mean()
 
 
 @torch.no_grad()
-def validate(net: Net, fs: cache.FeatureSet, labels: list[str], options: TrainOptions,
-             device: str) -> tuple[float, EvalReport]:
+def validate(
+    net: Net, fs: cache.FeatureSet, labels: list[str], options: TrainOptions, device: str
+) -> tuple[float, EvalReport]:
     """Mean segment cross-entropy and the report of `fs` (inputs as `net` takes them)."""
     probs, loss = predict(net, fs, device=device, batch_size=options.batch_size, targets=fs.targets(labels))
     truth = check_labels(fs.tracks, labels)
@@ -327,15 +387,16 @@ def validate(net: Net, fs: cache.FeatureSet, labels: list[str], options: TrainOp
 
 
 @torch.no_grad()
-def predict(net: Net, fs: cache.FeatureSet, *, device: str, batch_size: int = 128,
-            targets: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def predict(
+    net: Net, fs: cache.FeatureSet, *, device: str, batch_size: int = 128, targets: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given)."""
     net.model.to(device).eval()
     amp = device.startswith("cuda")
     logits = []
     for i in range(0, len(fs.x), batch_size):
         with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-            logits.append(net(_tensor(fs.x[i:i + batch_size], device)).float().cpu())
+            logits.append(net(_tensor(fs.x[i : i + batch_size], device)).float().cpu())
     out = torch.cat(logits) if logits else torch.zeros(0, len(net.model.labels))
     loss = float(F.cross_entropy(out, torch.from_numpy(targets))) if targets is not None and len(out) else math.nan
     return softmax(out.numpy()), loss
@@ -346,12 +407,12 @@ def bin_stats(x: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     total = np.zeros(x.shape[1])
     squares = np.zeros(x.shape[1])
     for i in range(0, len(x), chunk):
-        part = x[i:i + chunk].astype(np.float64)
+        part = x[i : i + chunk].astype(np.float64)
         total += part.sum(axis=(0, 2))
         squares += np.square(part).sum(axis=(0, 2))
     n = max(len(x) * x.shape[2], 1)
     mean = total / n
-    return mean, np.sqrt(np.maximum(squares / n - mean ** 2, 0.0))
+    return mean, np.sqrt(np.maximum(squares / n - mean**2, 0.0))
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -364,9 +425,17 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch
 
 # --- cross-validation and the full run ---------------------------------------------------------
 
-def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: TrainOptions = TrainOptions(), *,
-                   progress: Progress | None = None, teacher: Teacher | None = None,
-                   unlabelled: Sequence[Track] = ()) -> dict:
+
+def cross_validate(
+    tracks: Sequence[Track],
+    arch: str,
+    folds: int,
+    options: TrainOptions = TrainOptions(),
+    *,
+    progress: Progress | None = None,
+    teacher: Teacher | None = None,
+    unlabelled: Sequence[Track] = (),
+) -> dict:
     """Stratified grouped K-fold: per-fold test accuracy and macro-F1 (track level), their mean and std.
 
     Early stopping in each fold uses a validation part carved from that fold's training tracks,
@@ -391,12 +460,21 @@ def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: Trai
         net = _fold_net(template, arch, labels, options)
         progress.stage(f"fold {k}/{folds}", epochs=options.max_epochs)
         part = fs.subset(train_idx[keep])
-        history, best, _ = _fit(net, part.plus(extra) if extra is not None else part, fs.subset(train_idx[held]),
-                                labels, options, progress, device, teacher=teacher)
+        history, best, _ = _fit(
+            net,
+            part.plus(extra) if extra is not None else part,
+            fs.subset(train_idx[held]),
+            labels,
+            options,
+            progress,
+            device,
+            teacher=teacher,
+        )
         _, test = validate(net, fs.subset(test_idx), labels, options, device)
         confusion += np.array(test.confusion)
-        per_fold.append({"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best,
-                         **_headline(test)})
+        per_fold.append(
+            {"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best, **_headline(test)}
+        )
     out: dict = {"folds": folds, "tracks": len(fs.tracks), "labels": labels}
     if extra is not None:
         out["unlabelled_tracks"] = len(extra.tracks)
@@ -407,9 +485,19 @@ def cross_validate(tracks: Sequence[Track], arch: str, folds: int, options: Trai
     return out
 
 
-def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, folds: int = 0,
-        split_dir: str | Path | None = None, test_fraction: float = 0.1, progress: Progress | None = None,
-        command: str = "", teacher: Teacher | None = None, unlabelled: TrackSet | None = None) -> TrainResult:
+def fit(
+    data: TrackSet,
+    arch: str,
+    options: TrainOptions = TrainOptions(),
+    *,
+    folds: int = 0,
+    split_dir: str | Path | None = None,
+    test_fraction: float = 0.1,
+    progress: Progress | None = None,
+    command: str = "",
+    teacher: Teacher | None = None,
+    unlabelled: TrackSet | None = None,
+) -> TrainResult:
     """What `mgctag train` does: optional K-fold CV, then the final model, tested on a test split if any.
 
     Splits, in order of precedence: split files in `split_dir`; the split column of a manifest;
@@ -430,13 +518,13 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     notes: list[str] = []
     if split_dir:
         tracks, notes = splits.apply_split_files(tracks, split_dir)
-    spec = _build(arch, _labels(tracks), options).spec     # bad settings fail before anything is decoded
+    spec = _build(arch, _labels(tracks), options).spec  # bad settings fail before anything is decoded
     if teacher is not None:
-        teacher.columns(_labels(tracks))                   # so does a teacher that cannot name a genre
+        teacher.columns(_labels(tracks))  # so does a teacher that cannot name a genre
     tracks, skipped = _readable(tracks, spec, options, progress)
     if extra:
         labelled = {os.path.realpath(t.path) for t in data.tracks}
-        extra = [t for t in extra if os.path.realpath(t.path) not in labelled]   # never a labelled track again
+        extra = [t for t in extra if os.path.realpath(t.path) not in labelled]  # never a labelled track again
         fs = _features(extra, spec, options, progress, what="unlabelled track") if extra else None
         if fs is None:
             raise DataError("every unlabelled track is also a labelled one")
@@ -453,15 +541,28 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
         split = f"all tracks after {folds}-fold CV, {options.valid_fraction:.0%} held out for early stopping"
     else:
         tracks = splits.random_split(tracks, valid=options.valid_fraction, test=test_fraction, seed=options.seed)
-        split = f"random grouped split, {options.valid_fraction:.0%} valid, {test_fraction:.0%} test, seed {options.seed}"
-    cv = (cross_validate(tracks, arch, folds, options, progress=progress, teacher=teacher, unlabelled=extra)
-          if folds else None)
+        split = (
+            f"random grouped split, {options.valid_fraction:.0%} valid, {test_fraction:.0%} test, seed {options.seed}"
+        )
+    cv = (
+        cross_validate(tracks, arch, folds, options, progress=progress, teacher=teacher, unlabelled=extra)
+        if folds
+        else None
+    )
     parts = splits.by_split(tracks) if any(t.split for t in tracks) else {"train": tracks, "valid": [], "test": []}
     provenance = {"data": data.source, "split": split, "command": command}
     if extra:
         provenance["unlabelled"] = unlabelled.source
-    result = train(parts["train"], arch, options, valid=parts["valid"] or None, progress=progress,
-                   provenance=provenance, teacher=teacher, unlabelled=extra)
+    result = train(
+        parts["train"],
+        arch,
+        options,
+        valid=parts["valid"] or None,
+        progress=progress,
+        provenance=provenance,
+        teacher=teacher,
+        unlabelled=extra,
+    )
     if parts["test"]:
         net = Net(result.model)
         device = pick_device(options.device)
@@ -478,8 +579,9 @@ def fit(data: TrackSet, arch: str, options: TrainOptions = TrainOptions(), *, fo
     return result
 
 
-def _readable(tracks: list[Track], spec: FrontendSpec, options: TrainOptions,
-              progress: Progress) -> tuple[list[Track], list[tuple[Track, str]]]:
+def _readable(
+    tracks: list[Track], spec: FrontendSpec, options: TrainOptions, progress: Progress
+) -> tuple[list[Track], list[tuple[Track, str]]]:
     """The tracks that decode, in order, and the others with their reasons; at least two genres must remain.
 
     Their features are computed (and cached) here once, so what follows reads them from the cache.
@@ -490,8 +592,7 @@ def _readable(tracks: list[Track], spec: FrontendSpec, options: TrainOptions,
     listed, read = Counter(t.label for t in tracks), Counter(t.label for t in kept)
     if len(read) < 2:
         counts = ", ".join(f"{g} {read[g]} of {n}" for g, n in sorted(listed.items()))
-        raise DataError(f"only one genre has tracks that could be read ({counts}): "
-                        "training needs at least two genres")
+        raise DataError(f"only one genre has tracks that could be read ({counts}): training needs at least two genres")
     return kept, fs.skipped
 
 
@@ -505,16 +606,32 @@ def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
         _write_history(result, history_path)
     curves_path = out_path.with_name(f"{stem}.curves.png")
     with writing(curves_path):
-        save_curves(result.history, curves_path, best_epoch=result.best_epoch,
-                    title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}")
+        save_curves(
+            result.history,
+            curves_path,
+            best_epoch=result.best_epoch,
+            title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}",
+        )
     return {"weights": weights_path, "history": history_path, "curves": curves_path}
 
 
 def _write_history(result: TrainResult, history_path: Path) -> None:
-    history_path.write_text(json.dumps({
-        "arch": result.meta.arch, "labels": result.meta.labels, "best_epoch": result.best_epoch,
-        "epochs": result.history, "provenance": result.meta.provenance, "metrics": result.meta.metrics,
-        "cv": result.cv, "test": result.test.to_dict() if result.test else None}, indent=2, ensure_ascii=False))
+    history_path.write_text(
+        json.dumps(
+            {
+                "arch": result.meta.arch,
+                "labels": result.meta.labels,
+                "best_epoch": result.best_epoch,
+                "epochs": result.history,
+                "provenance": result.meta.provenance,
+                "metrics": result.meta.metrics,
+                "cv": result.cv,
+                "test": result.test.to_dict() if result.test else None,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
 
 
 @quiet()
@@ -526,9 +643,13 @@ def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, t
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
     epochs = [r["epoch"] for r in history]
-    for ax, (name, keys) in zip(fig.subplots(1, 2), (
+    for ax, (name, keys) in zip(
+        fig.subplots(1, 2),
+        (
             ("loss", ("train_loss", "valid_loss")),
-            ("accuracy", ("train_segment_accuracy", "valid_segment_accuracy", "valid_track_accuracy")))):
+            ("accuracy", ("train_segment_accuracy", "valid_segment_accuracy", "valid_track_accuracy")),
+        ),
+    ):
         for key in keys:
             if any(key in r for r in history):
                 ax.plot(epochs, [r.get(key, math.nan) for r in history], marker=".", label=key.replace("_", " "))
@@ -546,6 +667,7 @@ def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, t
 
 # --- helpers ----------------------------------------------------------------------------------
 
+
 def _architecture(arch: str, options: TrainOptions) -> Architecture:
     """The architecture, with the names in options.arch_params checked: before any audio is decoded."""
     try:
@@ -555,13 +677,17 @@ def _architecture(arch: str, options: TrainOptions) -> Architecture:
     if getattr(a.build, "multilabel", False):
         # The loop learns one genre per track (softmax); a multi-label tagger is used as it was trained.
         head = f" (--arch {arch}-head)" if f"{arch}-head" in architecture_names() else ""
-        raise DataError(f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
-                        f"train a head over it instead{head}")
+        raise DataError(
+            f"{arch} is a pretrained multi-label tagger, which mgctag does not train; "
+            f"train a head over it instead{head}"
+        )
     unknown = sorted(set(options.arch_params) - set(a.params))
     if unknown:
         settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in a.params.items())
-        raise DataError(f"{arch} has no setting {', '.join(unknown)} "
-                        + (f"(its settings, with their defaults: {settings})" if settings else "(it takes none)"))
+        raise DataError(
+            f"{arch} has no setting {', '.join(unknown)} "
+            + (f"(its settings, with their defaults: {settings})" if settings else "(it takes none)")
+        )
     return a
 
 
@@ -580,7 +706,7 @@ def _build(arch: str, labels: list[str], options: TrainOptions) -> Classifier:
         return Classifier(arch, labels, arch_params=options.arch_params)
     except (TypeError, ValueError) as e:
         if not options.arch_params:
-            raise                              # not the user's settings: a bug, shown as one
+            raise  # not the user's settings: a bug, shown as one
         given = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.arch_params.items())
         raise DataError(f"{arch} cannot be built with {given} ({str(e).splitlines()[0]})") from None
 
@@ -597,10 +723,23 @@ def _fold_net(template: Net, arch: str, labels: list[str], options: TrainOptions
     return Net(model)
 
 
-def _features(tracks: list[Track], spec: FrontendSpec, options: TrainOptions, progress: Progress, *,
-              allow_empty: bool = False, what: str = "track") -> cache.FeatureSet:
-    fs = cache.features(tracks, spec, cache_dir=options.cache_dir, device=pick_device(options.device),
-                        workers=options.workers, on_track=progress.features)
+def _features(
+    tracks: list[Track],
+    spec: FrontendSpec,
+    options: TrainOptions,
+    progress: Progress,
+    *,
+    allow_empty: bool = False,
+    what: str = "track",
+) -> cache.FeatureSet:
+    fs = cache.features(
+        tracks,
+        spec,
+        cache_dir=options.cache_dir,
+        device=pick_device(options.device),
+        workers=options.workers,
+        on_track=progress.features,
+    )
     for t, reason in fs.skipped:
         progress.note(f"{t.path}: left out ({reason})")
     if not fs.tracks and (tracks or not allow_empty):
@@ -614,8 +753,10 @@ def _hold_out(tracks: list[Track], options: TrainOptions) -> tuple[np.ndarray, n
     if options.valid_fraction <= 0:
         return np.arange(len(tracks)), np.zeros(0, dtype=np.int64)
     parted = splits.random_split(tracks, valid=options.valid_fraction, test=0.0, seed=options.seed)
-    return (np.array([i for i, t in enumerate(parted) if t.split == "train"], dtype=np.int64),
-            np.array([i for i, t in enumerate(parted) if t.split == "valid"], dtype=np.int64))
+    return (
+        np.array([i for i, t in enumerate(parted) if t.split == "train"], dtype=np.int64),
+        np.array([i for i, t in enumerate(parted) if t.split == "valid"], dtype=np.int64),
+    )
 
 
 def _headline(rep: EvalReport) -> dict:
@@ -631,7 +772,11 @@ def _run_facts(options: TrainOptions, device: str, history: list[dict], best: in
     where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or "cpu")
     # where the cache was is this machine's business (it never changes the weights)
     opts = {k: v for k, v in asdict(options).items() if k != "cache_dir"}
-    return {"seed": options.seed, "epochs": len(history), "best_epoch": best,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.platform()}; torch {torch.__version__} on {device} ({where})",
-            "options": opts}
+    return {
+        "seed": options.seed,
+        "epochs": len(history),
+        "best_epoch": best,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.platform()}; torch {torch.__version__} on {device} ({where})",
+        "options": opts,
+    }

@@ -15,6 +15,7 @@ refused unless `force`. A "pending" row (the run was killed around the rename) i
 the file's current tags say whether the write happened. Restoring goes through mgctag.safe like
 any write, with the options the run wrote with (ID3 version, mtime, hard links).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,8 @@ class NothingToUndo(MgctagError):
 @dataclass(frozen=True)
 class UndoResult:
     path: Path
-    status: str         # restored | already (holds the earlier values) | refused | error
-    reason: str = ""    # one line, for refused and error, and a restore of values only
+    status: str  # restored | already (holds the earlier values) | refused | error
+    reason: str = ""  # one line, for refused and error, and a restore of values only
 
 
 def pick_run(db: State, run_id: int | None = None) -> Run:
@@ -62,24 +63,32 @@ def undo(db: State, run: Run, *, force: bool = False) -> Iterator[UndoResult]:
     for entry in db.journal(run.id):
         if entry.state == "undone":
             continue
-        result = _restore(entry.path, entry.before, entry.after, force=force, writing=run.writing,
-                          original=lambda: db.original(run.id, entry.path))
+        result = _restore(
+            entry.path,
+            entry.before,
+            entry.after,
+            force=force,
+            writing=run.writing,
+            original=lambda: db.original(run.id, entry.path),
+        )
         if result.status in ("restored", "already"):
             db.journal_set(run.id, entry.path, "undone")
             db.forget([entry.path, *filter(None, [entry.seen_as])])  # rows of the tagged file: look again
         yield result
 
 
-def _restore(path: Path, before: Values, after: Values, *, force: bool, writing: dict,
-             original: Callable[[], delta.Patch | None]) -> UndoResult:
+def _restore(
+    path: Path, before: Values, after: Values, *, force: bool, writing: dict, original: Callable[[], delta.Patch | None]
+) -> UndoResult:
     try:
         return _restore_file(path, before, after, force=force, writing=writing, original=original)
     except Exception as e:  # noqa: BLE001 - a bug in one file's restore costs that file, not the undo
         return UndoResult(path, "error", f"unexpected {type(e).__name__}: {_one_line(e)}")
 
 
-def _restore_file(path: Path, before: Values, after: Values, *, force: bool, writing: dict,
-                  original: Callable[[], delta.Patch | None]) -> UndoResult:
+def _restore_file(
+    path: Path, before: Values, after: Values, *, force: bool, writing: dict, original: Callable[[], delta.Patch | None]
+) -> UndoResult:
     try:
         st = os.stat(path)
         state = tags.read(path)
@@ -87,7 +96,7 @@ def _restore_file(path: Path, before: Values, after: Values, *, force: bool, wri
         return UndoResult(path, "error", _one_line(e))
     current = Values.of(state)
     exact = before.raw is not None and state.raw is not None  # rows from older versions hold no snapshot
-    if (tags.same_values(state.raw, before.raw) if exact else current == before):
+    if tags.same_values(state.raw, before.raw) if exact else current == before:
         return UndoResult(path, "already")
     if current != after and not force:
         return UndoResult(path, "refused", "genre changed since that run (--force restores it anyway)")
@@ -95,8 +104,13 @@ def _restore_file(path: Path, before: Values, after: Values, *, force: bool, wri
     patch = original()
     if patch is not None and delta.holds_written(path, patch):
         try:
-            safe.put_back(path, patch, keep_mtime=writing.get("keep_mtime", False),
-                          hardlinks=writing.get("hardlinks", "skip"), expect=expect)
+            safe.put_back(
+                path,
+                patch,
+                keep_mtime=writing.get("keep_mtime", False),
+                hardlinks=writing.get("hardlinks", "skip"),
+                expect=expect,
+            )
         except MgctagError as e:
             return UndoResult(path, "error", str(e))
         return UndoResult(path, "restored")
@@ -118,8 +132,11 @@ def _write_values(v: Values) -> dict:
             confidences = [float(c) for c in v.confidences]
         except ValueError:
             confidences = None
-        if (confidences is None or len(confidences) != len(v.genres)
-                or tags.format_confidences(confidences) != v.confidences):
+        if (
+            confidences is None
+            or len(confidences) != len(v.genres)
+            or tags.format_confidences(confidences) != v.confidences
+        ):
             raise MgctagError("the earlier confidence values cannot be written back exactly")
     return dict(genres=list(v.genres), confidences=confidences, model_id=v.model)
 

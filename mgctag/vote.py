@@ -1,4 +1,5 @@
 """Turning segment logits into a track's genres: the one place scan, train and evaluate share."""
+
 from __future__ import annotations
 
 import numpy as np

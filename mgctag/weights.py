@@ -5,6 +5,7 @@ normalisation buffers, provenance, metrics), and loading never runs pickle. Ship
 weights live in the package `mgctag.shipped` (the repository's `weights/` folder), user
 weights in the platform's user data folder; `--model` takes a name from either or a path.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,30 +21,43 @@ from .errors import WeightsError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1   # raised only when old readers must refuse a file; new keys alone do not raise it
+FORMAT_VERSION = 1  # raised only when old readers must refuse a file; new keys alone do not raise it
 SUFFIX = ".safetensors"
 META_KEY = "mgctag"
 # `--model` left out: the most accurate model installed, by measurement (weights/README.md): an
 # AudioSet tagger when one is installed (the larger the width, the higher its AudioSet mAP), else
 # the best model shipped in the package.
-DEFAULT_ORDER = ("efficientat-mn40", "efficientat-mn30", "efficientat-mn20", "efficientat-mn10", "efficientat-mn05",
-                 "efficientat-mn04", "efficientat-mn02", "efficientat-mn01", "musicnn-gtzan-mini")
+DEFAULT_ORDER = (
+    "efficientat-mn40",
+    "efficientat-mn30",
+    "efficientat-mn20",
+    "efficientat-mn10",
+    "efficientat-mn05",
+    "efficientat-mn04",
+    "efficientat-mn02",
+    "efficientat-mn01",
+    "musicnn-gtzan-mini",
+)
 SHIPPED_DEFAULT = DEFAULT_ORDER[-1]
 # What was measured, not a promise: on 57 independent recordings (the issue that brought the model
 # in) its written genres were right more often, though it named fewer files right at its defaults.
-INSTALL_HINT = ("the AudioSet model writes fewer wrong genres (0.85 of them right against 0.74 on 57 independent "
-                "recordings): mgctag models install efficientat-mn04")
+INSTALL_HINT = (
+    "the AudioSet model writes fewer wrong genres (0.85 of them right against 0.74 on 57 independent "
+    "recordings): mgctag models install efficientat-mn04"
+)
 
 
 @dataclass
 class WeightsMeta:
     arch: str
     labels: list[str]
-    frontend: dict                       # FrontendSpec.to_dict()
+    frontend: dict  # FrontendSpec.to_dict()
     arch_params: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # data, split, seed, date, machine, command
-    metrics: dict = field(default_factory=dict)     # e.g. cv accuracy mean/std
-    defaults: dict = field(default_factory=dict)    # scan settings chosen for this model: genres, min_confidence, segments
+    metrics: dict = field(default_factory=dict)  # e.g. cv accuracy mean/std
+    defaults: dict = field(
+        default_factory=dict
+    )  # scan settings chosen for this model: genres, min_confidence, segments
     licence: str = ""
     description: str = ""
     format_version: int = FORMAT_VERSION
@@ -81,7 +95,7 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = to_bytes(tensors, metadata={META_KEY: json.dumps(meta.__dict__)})
-        tmp.unlink(missing_ok=True)          # a leftover keeps its mode; a new file gets the umask's
+        tmp.unlink(missing_ok=True)  # a leftover keeps its mode; a new file gets the umask's
         with open(tmp, "wb") as f:
             f.write(data)
         tmp.replace(path)
@@ -89,7 +103,7 @@ def save(path: str | Path, model, meta: WeightsMeta) -> Path:
         raise WeightsError(f"cannot write {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     finally:
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)   # a failed or interrupted write leaves no temporary behind
+            tmp.unlink(missing_ok=True)  # a failed or interrupted write leaves no temporary behind
     return path
 
 
@@ -112,8 +126,18 @@ def read_meta(path: str | Path) -> WeightsMeta:
 
 
 _REQUIRED = ("arch", "labels", "frontend")
-_TYPES = {"arch": str, "labels": list, "frontend": dict, "arch_params": dict, "provenance": dict, "metrics": dict,
-          "defaults": dict, "licence": str, "description": str, "format_version": int}
+_TYPES = {
+    "arch": str,
+    "labels": list,
+    "frontend": dict,
+    "arch_params": dict,
+    "provenance": dict,
+    "metrics": dict,
+    "defaults": dict,
+    "licence": str,
+    "description": str,
+    "format_version": int,
+}
 
 
 def _meta(path: str | Path, d) -> WeightsMeta:
@@ -152,8 +176,9 @@ def load(path: str | Path, device: str = "cpu"):
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{path}: does not match architecture {meta.arch!r} ({str(e).splitlines()[0]})") from None
     if missing or unexpected:
-        raise WeightsError(f"{path}: tensors do not match {meta.arch!r} "
-                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise WeightsError(
+            f"{path}: tensors do not match {meta.arch!r} (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model.to(device).eval(), meta
 
 
@@ -236,7 +261,7 @@ def resolve(name_or_path: str | None) -> Path:
             raise WeightsError(f"weights file not found: {p}")
         return p
     files = _files()
-    if name in files:                  # an installed name: only its own file is read (its error, if any, is the answer)
+    if name in files:  # an installed name: only its own file is read (its error, if any, is the answer)
         return _readable(files[name])[0]
     found = _catalogue()
     by_arch = [n for n, (_, meta) in found.items() if meta.arch == name]

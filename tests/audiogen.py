@@ -6,6 +6,7 @@ encoder, AIFF-C, raw ADTS AAC, AC-3, m4b, 3g2, MP3 inside a WAV), and by hand fo
 (DSF, DSDIFF), which are simple containers around 1-bit samples. libsndfile can crash writing a
 long OGG buffer in one call, so it is written in chunks.
 """
+
 from __future__ import annotations
 
 import struct
@@ -16,15 +17,28 @@ import numpy as np
 
 # extension -> (soundfile format, subtype) for what libsndfile writes
 SOUNDFILE_FORMATS = {
-    "wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS"),
-    "opus": ("OGG", "OPUS"), "mp3": ("MP3", "MPEG_LAYER_III"), "aiff": ("AIFF", "PCM_16"), "au": ("AU", "PCM_16"),
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "opus": ("OGG", "OPUS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "aiff": ("AIFF", "PCM_16"),
+    "au": ("AU", "PCM_16"),
 }
 # extension -> (container, codec, sample format) for what PyAV writes
 PYAV_FORMATS = {
-    "m4a": ("mp4", "aac", "fltp"), "alac.m4a": ("mp4", "alac", "s16p"), "wma": ("asf", "wmav2", "fltp"),
-    "wv": ("wv", "wavpack", "fltp"), "tta": ("tta", "tta", "s16"), "oga": ("ogg", "flac", "s16"),
-    "spx": ("ogg", "speex", "s16"), "aifc": ("aiff", "pcm_s16le", "s16"), "aac": ("adts", "aac", "fltp"),
-    "ac3": ("ac3", "ac3", "fltp"), "m4b": ("ipod", "aac", "fltp"), "3g2": ("3g2", "aac", "fltp"),
+    "m4a": ("mp4", "aac", "fltp"),
+    "alac.m4a": ("mp4", "alac", "s16p"),
+    "wma": ("asf", "wmav2", "fltp"),
+    "wv": ("wv", "wavpack", "fltp"),
+    "tta": ("tta", "tta", "s16"),
+    "oga": ("ogg", "flac", "s16"),
+    "spx": ("ogg", "speex", "s16"),
+    "aifc": ("aiff", "pcm_s16le", "s16"),
+    "aac": ("adts", "aac", "fltp"),
+    "ac3": ("ac3", "ac3", "fltp"),
+    "m4b": ("ipod", "aac", "fltp"),
+    "3g2": ("3g2", "aac", "fltp"),
     "mp3.wav": ("wav", "mp3", "fltp"),
 }
 DSD_RATE = 2822400  # DSD64: 64 x 44.1 kHz, one bit per sample
@@ -155,15 +169,25 @@ def _write_dff(path: Path, bits: np.ndarray) -> None:
 
     ids = {1: [b"C   "], 2: [b"SLFT", b"SRGT"]}[channels]
     name = b"not compressed"
-    prop = b"SND " + chunk(b"FS  ", struct.pack(">I", DSD_RATE)) \
-        + chunk(b"CHNL", struct.pack(">H", channels) + b"".join(ids)) \
+    prop = (
+        b"SND "
+        + chunk(b"FS  ", struct.pack(">I", DSD_RATE))
+        + chunk(b"CHNL", struct.pack(">H", channels) + b"".join(ids))
         + chunk(b"CMPR", b"DSD " + bytes([len(name)]) + name + b"\0" * (1 - len(name) % 2))
+    )
     samples = np.packbits(bits, axis=1, bitorder="big").T.tobytes()  # byte of channel 0, of channel 1, ...
     body = b"DSD " + chunk(b"FVER", struct.pack(">I", 0x01050000)) + chunk(b"PROP", prop) + chunk(b"DSD ", samples)
     path.write_bytes(chunk(b"FRM8", body))
 
 
-def make(path: str | Path, seconds: float = 2.0, sr: int = 22050, freq: float = 440.0, channels: int = 1,
-         fmt: str | None = None, seed: int = 0) -> Path:
+def make(
+    path: str | Path,
+    seconds: float = 2.0,
+    sr: int = 22050,
+    freq: float = 440.0,
+    channels: int = 1,
+    fmt: str | None = None,
+    seed: int = 0,
+) -> Path:
     """One call: a tone file at `path`."""
     return write_audio(path, tone(seconds, sr, freq, channels, seed), sr, fmt)

@@ -4,6 +4,7 @@ A child does not inherit the test-only "test-band" architecture that conftest re
 starts through a two-line bootstrap that imports conftest (registering it) and then runs the
 real console entry point, mgctag.cli.main, with the given arguments.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,13 +14,19 @@ import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-BOOT = ("import sys; sys.path.insert(0, {tests!r}); import conftest; "
-        "from mgctag.cli import main; sys.argv[0] = 'mgctag'; main()")
+BOOT = (
+    "import sys; sys.path.insert(0, {tests!r}); import conftest; "
+    "from mgctag.cli import main; sys.argv[0] = 'mgctag'; main()"
+)
 
 
 def command(*args) -> list[str]:
-    return [sys.executable, "-c", BOOT.format(tests=str(TESTS)), *(os.fspath(a) if isinstance(a, Path) else str(a)
-                                                                  for a in args)]
+    return [
+        sys.executable,
+        "-c",
+        BOOT.format(tests=str(TESTS)),
+        *(os.fspath(a) if isinstance(a, Path) else str(a) for a in args),
+    ]
 
 
 def start(*args, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
@@ -29,8 +36,15 @@ def start(*args, env: dict[str, str] | None = None, **popen) -> subprocess.Popen
     ignored signal stays ignored in every child)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
     popen.setdefault("preexec_fn", _default_sigint)
-    return subprocess.Popen(command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="backslashreplace", env=env, **popen)
+    return subprocess.Popen(
+        command(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="backslashreplace",
+        env=env,
+        **popen,
+    )
 
 
 def _default_sigint() -> None:

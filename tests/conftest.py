@@ -1,4 +1,5 @@
 """Shared fixtures: where ../shared is, and small audio made on the fly."""
+
 from __future__ import annotations
 
 import os
@@ -43,11 +44,11 @@ def gtzan_mini() -> Path:
 
 
 # --- a tiny model whose answer depends on the audio, saved in the real weights format -------
-import torch
-from torch import nn
+import torch  # noqa: E402 (below the fixtures above, which need none of it)
+from torch import nn  # noqa: E402
 
-from mgctag.frontends import FrontendSpec
-from mgctag.models import ARCHITECTURES, register
+from mgctag.frontends import FrontendSpec  # noqa: E402
+from mgctag.models import ARCHITECTURES, register  # noqa: E402
 
 BAND_SPEC = FrontendSpec(kind="logmel", sample_rate=16000, n_fft=512, hop_length=256, n_frames=63, n_mels=32)
 
@@ -92,8 +93,14 @@ if "test-band" not in ARCHITECTURES:
     register("test-band-gated", frontend=BAND_SPEC, citation="test only", default_segments=3)(GatedBandNet)
 
 
-def make_band_model(path: Path, labels=("Low", "High"), *, arch: str = "test-band", defaults: dict | None = None,
-                    low: tuple[float, ...] | None = None) -> Path:
+def make_band_model(
+    path: Path,
+    labels=("Low", "High"),
+    *,
+    arch: str = "test-band",
+    defaults: dict | None = None,
+    low: tuple[float, ...] | None = None,
+) -> Path:
     """Label i scores `low[i]` x (low-band minus high-band loudness); default: Low +0.05, High -0.05."""
     from mgctag import weights
     from mgctag.model import Classifier
@@ -108,8 +115,13 @@ def make_band_model(path: Path, labels=("Low", "High"), *, arch: str = "test-ban
     with torch.no_grad():
         model.backbone.linear.weight.copy_(w)
         model.backbone.linear.bias.zero_()
-    meta = weights.WeightsMeta(arch=arch, labels=labels, frontend=BAND_SPEC.to_dict(),
-                               provenance={"data": "hand-set test weights"}, defaults=defaults or {})
+    meta = weights.WeightsMeta(
+        arch=arch,
+        labels=labels,
+        frontend=BAND_SPEC.to_dict(),
+        provenance={"data": "hand-set test weights"},
+        defaults=defaults or {},
+    )
     return weights.save(path, model, meta)
 
 

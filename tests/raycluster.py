@@ -9,6 +9,7 @@ cluster here runs the real `scan(..., ScanOptions(ray="local"))` on it; a CLI in
 joins it with `--ray-address` and gets the same runtime_env the way `ray job submit
 --runtime-env-json` hands one to a job's driver (`job_env`).
 """
+
 from __future__ import annotations
 
 import json

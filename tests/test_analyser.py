@@ -1,11 +1,12 @@
 """The analyser: labels -> written genres (canonical names, presets, the user's map), merges, ensembles."""
+
 from __future__ import annotations
 
+import audiogen
 import numpy as np
 import pytest
-
-import audiogen
 from conftest import make_band_model
+
 from mgctag import taxonomy
 from mgctag.analyser import Analyser, resolve
 from mgctag.errors import MgctagError
@@ -22,8 +23,9 @@ def _windows(analyser: Analyser, path) -> tuple:
 
 
 def test_labels_become_canonical_genres_and_presets_fold_subgenres(tmp_path):
-    m = make_band_model(tmp_path / "m.safetensors", ["rock", "Grunge", "hiphop", "Vocal music", "jazz"],
-                        low=(0.1, 0.05, -0.05, 0, 0))
+    m = make_band_model(
+        tmp_path / "m.safetensors", ["rock", "Grunge", "hiphop", "Vocal music", "jazz"], low=(0.1, 0.05, -0.05, 0, 0)
+    )
     assert Analyser.load(str(m)).genres == ["Rock", "Grunge", "Hip-Hop", "Vocal", "Jazz"]
     a = Analyser.load(str(m), genres="common")
     assert a.genres == ["Rock", "Hip-Hop", "Jazz"]
@@ -34,8 +36,10 @@ def test_labels_become_canonical_genres_and_presets_fold_subgenres(tmp_path):
     renamed = Analyser.load(str(m), genres="common", genre_map=GenreMap.parse("rock: Guitar Music\nJazz: -"))
     assert renamed.genres == ["Guitar Music", "Hip-Hop"]
     with pytest.raises(MgctagError, match="nothing could be written"):
-        Analyser.load(str(m), genre_map=GenreMap.parse("\n".join(f"{g}: -" for g in
-                                                                  ("rock", "grunge", "hiphop", "vocal", "jazz"))))
+        Analyser.load(
+            str(m),
+            genre_map=GenreMap.parse("\n".join(f"{g}: -" for g in ("rock", "grunge", "hiphop", "vocal", "jazz"))),
+        )
 
 
 def test_merged_labels_add_up_for_a_softmax_model_and_take_the_max_for_a_tagger(tmp_path):
@@ -50,8 +54,9 @@ def test_merged_labels_add_up_for_a_softmax_model_and_take_the_max_for_a_tagger(
 def test_confidence_is_the_share_of_belief_among_the_genres_that_may_be_written(tmp_path):
     """A tagger's sigmoids are independent; its confidence is each one's share of their sum, over
     the genres left after --genres / --genre-map, so it can be thresholded like a softmax's."""
-    m = make_band_model(tmp_path / "t.safetensors", ["Low", "High", "Mid"], arch="test-band-tagger",
-                        low=(0.05, -0.05, 0.02))
+    m = make_band_model(
+        tmp_path / "t.safetensors", ["Low", "High", "Mid"], arch="test-band-tagger", low=(0.05, -0.05, 0.02)
+    )
     f = audiogen.make(tmp_path / "low.wav", seconds=2.5, freq=LOW)
     a = Analyser.load(str(m))
     [(_, scores)] = list(a.feed("k", _windows(a, f))) + list(a.flush())
@@ -62,7 +67,7 @@ def test_confidence_is_the_share_of_belief_among_the_genres_that_may_be_written(
 
     with torch.inference_mode():
         sig = sigmoid(net(torch.from_numpy(_windows(a, f)[0])).numpy()).mean(axis=0)
-    assert sig[0] > 0.5 and sig[1] < 0.5 and sig.sum() > 1.2        # the raw outputs do not sum to 1
+    assert sig[0] > 0.5 and sig[1] < 0.5 and sig.sum() > 1.2  # the raw outputs do not sum to 1
     np.testing.assert_allclose(scores, sig / sig.sum(), rtol=1e-5)
     two = Analyser.load(str(m), genres="Low,High")
     [(_, s2)] = list(two.feed("k", _windows(two, f))) + list(two.flush())
@@ -71,8 +76,9 @@ def test_confidence_is_the_share_of_belief_among_the_genres_that_may_be_written(
 
 def test_ensemble_averages_distributions_over_shared_genres_in_order(tmp_path):
     a_path = make_band_model(tmp_path / "a.safetensors", ["Low", "High"])
-    b_path = make_band_model(tmp_path / "b.safetensors", ["High", "Other", "Low"], arch="test-band-tagger",
-                             low=(-0.05, 0.0, 0.05))
+    b_path = make_band_model(
+        tmp_path / "b.safetensors", ["High", "Other", "Low"], arch="test-band-tagger", low=(-0.05, 0.0, 0.05)
+    )
     assert resolve(f"{a_path}+{b_path}") == [a_path, b_path]
     ens = Analyser.load(f"{a_path}+{b_path}", batch_size=4)
     assert ens.genres == ["Low", "High"] and ens.model_id == "a+b" and ens.min_confidence == 0.0
@@ -94,8 +100,12 @@ def test_ensemble_averages_distributions_over_shared_genres_in_order(tmp_path):
 
 
 def test_model_defaults_apply_unless_overridden(tmp_path):
-    m = make_band_model(tmp_path / "d.safetensors", ["Rock", "Grunge", "Vocal"], arch="test-band-tagger",
-                        defaults={"genres": "common", "min_confidence": 0.4, "segments": 2})
+    m = make_band_model(
+        tmp_path / "d.safetensors",
+        ["Rock", "Grunge", "Vocal"],
+        arch="test-band-tagger",
+        defaults={"genres": "common", "min_confidence": 0.4, "segments": 2},
+    )
     a = Analyser.load(str(m))
     assert a.genres == ["Rock"] and a.min_confidence == 0.4 and a.segments == [2]
     b = Analyser.load(str(m), genres="all", segments=5)
@@ -108,14 +118,17 @@ def test_a_dropped_subgenre_counts_for_its_nearest_written_ancestor(tmp_path):
     probabilities go to Rock and Jazz instead of being lost; a tagger's own Rock output already
     hears punk, so its Punk sigmoid is not merged in; a tagger without a Rock output moves it up."""
     labels = ["Rock", "Punk", "Jazz", "Swing", "Techno"]
-    soft = Analyser.load(str(make_band_model(tmp_path / "s.safetensors", labels, low=(0.1, 0.05, 0, -0.05, 0))),
-                         genres="gtzan")
+    soft = Analyser.load(
+        str(make_band_model(tmp_path / "s.safetensors", labels, low=(0.1, 0.05, 0, -0.05, 0))), genres="gtzan"
+    )
     assert soft.genres == ["Rock", "Jazz"] and [list(g) for g in soft.members[0].groups] == [[0, 1], [2, 3]]
     probs = np.array([[0.2, 0.3, 0.1, 0.3, 0.1]])
-    np.testing.assert_allclose(soft.members[0].genre_probs(probs), [[0.5, 0.4]])   # Techno has no written ancestor
+    np.testing.assert_allclose(soft.members[0].genre_probs(probs), [[0.5, 0.4]])  # Techno has no written ancestor
 
-    tagger = Analyser.load(str(make_band_model(tmp_path / "t.safetensors", labels, arch="test-band-tagger",
-                                               low=(0.1, 0.05, 0, -0.05, 0))), genres="gtzan")
+    tagger = Analyser.load(
+        str(make_band_model(tmp_path / "t.safetensors", labels, arch="test-band-tagger", low=(0.1, 0.05, 0, -0.05, 0))),
+        genres="gtzan",
+    )
     assert [list(g) for g in tagger.members[0].groups] == [[0], [2]]
     no_rock = make_band_model(tmp_path / "n.safetensors", ["Punk", "Jazz"], arch="test-band-tagger", low=(0.1, -0.1))
     moved = Analyser.load(str(no_rock), genre_map=GenreMap.parse("punk: -"))

@@ -3,6 +3,7 @@
 Cheap on CPU: batches of two, one forward and backward each. Architectures that need
 shipped weights to build (musicnn-head's trunk) are skipped when those are missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ LABELS = ["blues", "jazz", "rock"]
 # Built from scratch here, so they must build for any input shape (sizes probed, not written down).
 FROM_SCRATCH = ("crnn", "pcrnn", "crnn-mfcc", "crnn-lstm", "cnn", "lstm", "mlp", "cnn1d")
 # Pretrained taggers whose labels name some of their outputs: which outputs LABELS are.
-PARAMS = {"efficientat": {"tag_indices": [251, 235, 219]}}   # AudioSet's Blues, Jazz, Rock music
+PARAMS = {"efficientat": {"tag_indices": [251, 235, 219]}}  # AudioSet's Blues, Jazz, Rock music
 
 
 def build_or_skip(build, name: str):

@@ -4,6 +4,7 @@ Every entry gets a clear status (errors with a one-line reason, never a crash or
 traceback text); the good and merely unusual files in the same run are tagged with their audio
 untouched; refused files stay byte-identical.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,13 @@ import os
 import resource
 import signal
 
+import audiogen
 import numpy as np
 import pytest
 import soundfile as sf
 from mutagen.id3 import APIC, ID3
 from typer.testing import CliRunner
 
-import audiogen
 from mgctag import discover as discover_module
 from mgctag import safe, tags
 from mgctag.cli import app
@@ -25,7 +26,7 @@ from mgctag.decode import audio_digest
 
 LOW, HIGH = 150.0, 5000.0
 NON_UTF8 = os.fsdecode(b"\xff\xfe-caf\xe9.flac")
-DEAD_PID = 99_999_999   # above any pid_max: never a running process
+DEAD_PID = 99_999_999  # above any pid_max: never a running process
 
 
 def good(path, **kw):
@@ -53,7 +54,7 @@ def build(lib, outside):
     (lib / "zero.mp3").write_bytes(b"")
     error("zero.mp3", "empty file")
     for ext in ("mp3", "flac", "ogg"):
-        truncate(good(lib / f"half.{ext}"), 0.5)   # the audio that is there is still usable
+        truncate(good(lib / f"half.{ext}"), 0.5)  # the audio that is there is still usable
         tagged(f"half.{ext}")
         truncate(good(lib / f"head-only.{ext}"), 300)
         error(f"head-only.{ext}", "")
@@ -61,7 +62,7 @@ def build(lib, outside):
     error("random.wav", "not an audio file")
     (lib / "text.mp3").write_text("this is not audio\n" * 100)
     error("text.mp3", "looks like text")
-    (lib / "x.flac").mkdir()                       # a folder with an audio name is walked as a folder
+    (lib / "x.flac").mkdir()  # a folder with an audio name is walked as a folder
     good(lib / "x.flac" / "inner.wav")
     tagged("x.flac/inner.wav")
     os.mkfifo(lib / "fifo.mp3")
@@ -79,11 +80,11 @@ def build(lib, outside):
     good(lib / "ro" / "in-read-only-folder.mp3")
     (lib / "ro").chmod(0o555)
     error("ro/in-read-only-folder.mp3", "read-only folder")
-    good(lib / "plain.flac", freq=HIGH).rename(lib / NON_UTF8)   # libsndfile cannot create such a name
+    good(lib / "plain.flac", freq=HIGH).rename(lib / NON_UTF8)  # libsndfile cannot create such a name
     tagged(NON_UTF8, "High")
-    good(lib / "clip.wav", seconds=0.05)   # a twentieth of the model's window: nothing to vote on
+    good(lib / "clip.wav", seconds=0.05)  # a twentieth of the model's window: nothing to vote on
     expect[lib / "clip.wav"] = ("skipped", "too short to analyse: 0.05 s of audio")
-    good(lib / "short.wav", seconds=0.7)   # most of a window: repeated to fill it, never padded with silence
+    good(lib / "short.wav", seconds=0.7)  # most of a window: repeated to fill it, never padded with silence
     tagged("short.wav")
     audiogen.write_audio(lib / "silence.flac", np.zeros((3 * 22050, 1), np.float32), 22050)
     expect[lib / "silence.flac"] = ("skipped", "silent")
@@ -110,7 +111,7 @@ def build(lib, outside):
     good(lib / "vanishes-after-discovery.wav")
     error("vanishes-after-discovery.wav", "no such file")
     good(lib / "rewritten-after-discovery.ogg")
-    tagged("rewritten-after-discovery.ogg", "High")   # analysed as it is now
+    tagged("rewritten-after-discovery.ogg", "High")  # analysed as it is now
     good(lib / "deleted-before-write.flac")
     error("deleted-before-write.flac", "file not found")
     good(lib / "rewritten-before-write.mp3")
@@ -150,11 +151,29 @@ def test_every_bad_input_gets_a_clear_status_and_good_files_are_tagged(tmp_path,
     outside.mkdir()
     expect = build(lib, outside)
     assert len(expect) >= 30
-    readable = {p: (p.read_bytes(), audio_digest(p)) for p, (status, _) in expect.items()
-                if status == "tagged" or p.name in ("readonly.flac", "hard-linked.flac", "in-read-only-folder.mp3", "silence.flac")}
+    readable = {
+        p: (p.read_bytes(), audio_digest(p))
+        for p, (status, _) in expect.items()
+        if status == "tagged"
+        or p.name in ("readonly.flac", "hard-linked.flac", "in-read-only-folder.mp3", "silence.flac")
+    }
     report = tmp_path / "report.json"
-    r = CliRunner().invoke(app, ["scan", str(lib), "--model", str(band_model), "--workers", "0", "--write-tags",
-                                 "--state", str(tmp_path / "state.sqlite"), "--report", str(report)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(lib),
+            "--model",
+            str(band_model),
+            "--workers",
+            "0",
+            "--write-tags",
+            "--state",
+            str(tmp_path / "state.sqlite"),
+            "--report",
+            str(report),
+        ],
+    )
     (lib / "ro").chmod(0o755)
     assert r.exit_code == 1, r.output
     with open(report, encoding="utf-8", errors="surrogateescape") as f:
@@ -189,26 +208,52 @@ def test_hard_links_can_be_broken_on_request(tmp_path, band_model):
     other = tmp_path / "other-name.flac"
     os.link(song, other)
     before = other.read_bytes()
-    r = CliRunner().invoke(app, ["scan", str(lib), "--model", str(band_model), "--workers", "0", "--write-tags",
-                                 "--hardlinks", "break", "--state", str(tmp_path / "state.sqlite")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(lib),
+            "--model",
+            str(band_model),
+            "--workers",
+            "0",
+            "--write-tags",
+            "--hardlinks",
+            "break",
+            "--state",
+            str(tmp_path / "state.sqlite"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert tags.read(song).genres == ("Low",) and song.stat().st_nlink == 1
-    assert other.read_bytes() == before   # the other name keeps the untouched file
+    assert other.read_bytes() == before  # the other name keeps the untouched file
 
 
 def test_a_write_that_runs_out_of_space_is_an_error_and_the_run_goes_on(tmp_path, band_model):
     """RLIMIT_FSIZE makes writing past a size fail like a full disk (EFBIG instead of ENOSPC)."""
     lib = tmp_path / "lib"
     lib.mkdir()
-    big = good(lib / "big.wav", seconds=30, sr=44100, channels=2)   # ~5 MB: its copy cannot be written
+    big = good(lib / "big.wav", seconds=30, sr=44100, channels=2)  # ~5 MB: its copy cannot be written
     small = good(lib / "small.flac")
     before = big.read_bytes()
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, hard))
     try:
-        r = CliRunner().invoke(app, ["scan", str(lib), "--model", str(band_model), "--workers", "0",
-                                     "--write-tags", "--state", str(tmp_path / "state.sqlite")])
+        r = CliRunner().invoke(
+            app,
+            [
+                "scan",
+                str(lib),
+                "--model",
+                str(band_model),
+                "--workers",
+                "0",
+                "--write-tags",
+                "--state",
+                str(tmp_path / "state.sqlite"),
+            ],
+        )
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, old_handler)

@@ -4,6 +4,7 @@ Each library has its own config folder (BEETSDIR), database and music folder und
 The child starts through a bootstrap that imports conftest, so the hand-set test model's
 architecture is registered there too; beets then finds the plugin as `plugins: mgctag`.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,15 @@ beets_library = pytest.importorskip("beets.library", reason="beets is not instal
 
 import audiogen  # noqa: E402
 from conftest import make_band_model  # noqa: E402
+
 from mgctag import tags  # noqa: E402
 
 LOW, HIGH = 150.0, 5000.0
 TESTS = Path(__file__).resolve().parent
-BOOT = ("import sys; sys.path.insert(0, {tests!r}); import conftest; "
-        "from beets.ui import main; sys.argv[0] = 'beet'; main(sys.argv[1:])")
+BOOT = (
+    "import sys; sys.path.insert(0, {tests!r}); import conftest; "
+    "from beets.ui import main; sys.argv[0] = 'beet'; main(sys.argv[1:])"
+)
 
 
 class Beets:
@@ -36,12 +40,20 @@ class Beets:
         (self.config_dir / "config.yaml").write_text(
             f"directory: {self.music}\nlibrary: {self.db}\nplugins: mgctag\n"
             "import:\n  copy: no\n  write: yes\n  quiet: yes\n  log:\n"
-            "mgctag:\n" + "".join(f"  {k}: {v}\n" for k, v in mgctag.items()), encoding="utf-8")
+            "mgctag:\n" + "".join(f"  {k}: {v}\n" for k, v in mgctag.items()),
+            encoding="utf-8",
+        )
 
     def beet(self, *args, check: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "BEETSDIR": str(self.config_dir), "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.run([sys.executable, "-c", BOOT.format(tests=str(TESTS)), *map(str, args)], env=env,
-                              capture_output=True, text=True, errors="backslashreplace", timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", BOOT.format(tests=str(TESTS)), *map(str, args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="backslashreplace",
+            timeout=300,
+        )
         proc.output = proc.stdout + proc.stderr
         if check:
             assert proc.returncode == 0, proc.output
@@ -60,9 +72,15 @@ class Beets:
         """{title: the fields the plugin sets}, straight from the database."""
         lib = beets_library.Library(str(self.db), str(self.music))
         try:
-            return {i.title: {"genres": list(i.genres), "confidence": _float(i.get("mgctag_confidence")),
-                                                     "model": i.get("mgctag_model"), "path": Path(os.fsdecode(i.path))}
-                    for i in lib.items()}
+            return {
+                i.title: {
+                    "genres": list(i.genres),
+                    "confidence": _float(i.get("mgctag_confidence")),
+                    "model": i.get("mgctag_model"),
+                    "path": Path(os.fsdecode(i.path)),
+                }
+                for i in lib.items()
+            }
         finally:
             lib._close()
 
@@ -97,12 +115,15 @@ def make_source(folder: Path, names_freqs: dict[str, float], genres: dict[str, s
 
 def test_beet_mgctag_tags_a_library_keeps_existing_genres_and_goes_on_past_a_broken_file(tmp_path, band_model):
     lib = Beets(tmp_path, band_model)
-    src = make_source(tmp_path / "src", {"a.flac": LOW, "b.mp3": HIGH, "c.flac": LOW, "d.flac": LOW, "e.mp3": HIGH},
-                      genres={"c.flac": "Polka"})
+    src = make_source(
+        tmp_path / "src",
+        {"a.flac": LOW, "b.mp3": HIGH, "c.flac": LOW, "d.flac": LOW, "e.mp3": HIGH},
+        genres={"c.flac": "Polka"},
+    )
     lib.beet("import", "-A", tmp_path / "src")
     assert sorted(lib.items()) == ["a.flac", "b.mp3", "c.flac", "d.flac", "e.mp3"]
     src["d.flac"].write_bytes(os.urandom(src["d.flac"].stat().st_size))  # broken after the import
-    src["e.mp3"].unlink()                                                # gone after the import
+    src["e.mp3"].unlink()  # gone after the import
 
     # --pretend shows the changes and changes nothing, in the database or the files
     r = lib.beet("mgctag", "--pretend")
@@ -141,8 +162,9 @@ def test_auto_tags_during_import_and_writes_the_library_copy(tmp_path):
     lib = Beets(tmp_path, model, auto="yes", top_k="2")
     cfg = lib.config_dir / "config.yaml"
     cfg.write_text(cfg.read_text().replace("copy: no", "copy: yes"))
-    src = make_source(tmp_path / "src", {"low.flac": LOW, "high.mp3": HIGH, "own.flac": HIGH},
-                      genres={"own.flac": "Polka"})
+    src = make_source(
+        tmp_path / "src", {"low.flac": LOW, "high.mp3": HIGH, "own.flac": HIGH}, genres={"own.flac": "Polka"}
+    )
     lib.beet("import", "-A", tmp_path / "src")
     items = lib.items()
     assert items["low.flac"]["genres"] == ["Low"] and items["high.mp3"]["genres"] == ["High"]
@@ -157,6 +179,7 @@ def test_auto_tags_during_import_and_writes_the_library_copy(tmp_path):
 def plugin_with(tmp_path, monkeypatch):
     """A plugin instance in this process, on beets' defaults plus the given `mgctag:` section."""
     from beets import config
+
     from beetsplug.mgctag import MgctagPlugin
 
     monkeypatch.setenv("BEETSDIR", str(tmp_path / "beetsdir"))  # never the user's own config
@@ -176,29 +199,51 @@ def plugin_with(tmp_path, monkeypatch):
 def test_config_keys_pass_to_scan_options_by_name(plugin_with, tmp_path):
     (tmp_path / "map.txt").write_text("High: Treble\n")
     (tmp_path / "w").mkdir()
-    o = plugin_with(model="crnn+musicnn", top_k=2, min_confidence=0.4, segments=5, vote="majority", device="cpu",
-                    batch_size=8, genre_map="map.txt", genres=["Rock", "Jazz"]).scan_options()
-    assert (o.model, o.top_k, o.min_confidence, o.segments, o.vote, o.device, o.batch_size, o.genres) == \
-        ("crnn+musicnn", 2, 0.4, 5, "majority", "cpu", 8, "Rock,Jazz")
+    o = plugin_with(
+        model="crnn+musicnn",
+        top_k=2,
+        min_confidence=0.4,
+        segments=5,
+        vote="majority",
+        device="cpu",
+        batch_size=8,
+        genre_map="map.txt",
+        genres=["Rock", "Jazz"],
+    ).scan_options()
+    assert (o.model, o.top_k, o.min_confidence, o.segments, o.vote, o.device, o.batch_size, o.genres) == (
+        "crnn+musicnn",
+        2,
+        0.4,
+        5,
+        "majority",
+        "cpu",
+        8,
+        "Rock,Jazz",
+    )
     assert plugin_with(genres="common", min_confidence=None).scan_options().genres == "common"
     assert o.genre_map.table == {"high": "Treble"}
     assert o.write_tags is False and o.keep_existing is False and o.state is None  # mgctag never writes here
     assert plugin_with(model="w/band.safetensors").scan_options().model == str(tmp_path / "w" / "band.safetensors")
-    assert plugin_with(model="w/a.safetensors+crnn+/abs/b.safetensors").scan_options().model == \
-        f"{tmp_path / 'w' / 'a.safetensors'}+crnn+/abs/b.safetensors"
+    assert (
+        plugin_with(model="w/a.safetensors+crnn+/abs/b.safetensors").scan_options().model
+        == f"{tmp_path / 'w' / 'a.safetensors'}+crnn+/abs/b.safetensors"
+    )
     defaults = plugin_with().scan_options()
     assert defaults.model is None and defaults.top_k == 1 and defaults.genre_map.table == {}
     assert defaults.min_confidence is None  # the scan's default: the model's own
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"topk": 2}, "unknown option 'topk'"),
-    ({"write_tags": True}, "unknown option 'write_tags'"),   # beets decides writing, not mgctag
-    ({"top_k": "two"}, "top_k must be a whole number"),
-    ({"min_confidence": "high"}, "min_confidence must be a number"),
-    ({"genre_map": "missing.txt"}, "cannot read genre map"),
-    ({"vote": 3}, "vote must be text"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"topk": 2}, "unknown option 'topk'"),
+        ({"write_tags": True}, "unknown option 'write_tags'"),  # beets decides writing, not mgctag
+        ({"top_k": "two"}, "top_k must be a whole number"),
+        ({"min_confidence": "high"}, "min_confidence must be a number"),
+        ({"genre_map": "missing.txt"}, "cannot read genre map"),
+        ({"vote": 3}, "vote must be text"),
+    ],
+)
 def test_a_bad_config_value_is_a_clear_error(plugin_with, section, message):
     from beets.ui import UserError
 
@@ -207,7 +252,8 @@ def test_a_bad_config_value_is_a_clear_error(plugin_with, section, message):
 
 
 def test_a_beets_album_is_decided_as_one_and_gets_the_genre_too(tmp_path, band_model):
-    from test_albums import LOW as LOW_MIX, WEAK_HIGH, track
+    from test_albums import LOW as LOW_MIX
+    from test_albums import WEAK_HIGH, track
 
     lib = Beets(tmp_path, band_model)
     src = tmp_path / "src" / "Ann" / "A"

@@ -1,11 +1,12 @@
 """The CLI through Typer's runner: exit codes, output, reports, help."""
+
 from __future__ import annotations
 
 import json
 
+import audiogen
 from typer.testing import CliRunner
 
-import audiogen
 from mgctag import __version__
 from mgctag.cli import app
 
@@ -21,9 +22,23 @@ def test_version_and_help():
     assert r.exit_code == 0 and __version__ in r.output
     r = invoke("scan", "--help")
     assert r.exit_code == 0
-    for opt in ("--write-tags", "--model", "--top-k", "--min-confidence", "--overwrite", "--genre-map", "--report",
-                "--device", "--batch-size", "--workers", "--segments", "--vote", "--include-hidden",
-                "--follow-symlinks", "--id3v23"):
+    for opt in (
+        "--write-tags",
+        "--model",
+        "--top-k",
+        "--min-confidence",
+        "--overwrite",
+        "--genre-map",
+        "--report",
+        "--device",
+        "--batch-size",
+        "--workers",
+        "--segments",
+        "--vote",
+        "--include-hidden",
+        "--follow-symlinks",
+        "--id3v23",
+    ):
         assert opt in r.output, opt
 
 
@@ -92,14 +107,27 @@ def test_a_misspelt_genre_gets_a_suggestion_and_a_map_line_that_does_nothing_a_w
     assert r.exit_code == 2 and "cannot name lwo (did you mean Low?)" in r.output, r.output
     gmap = tmp_path / "map.txt"
     gmap.write_text("Low: Bass\nJaz: Jazz\n")
-    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--model", str(band_model), "--workers", "0",
-                                 "--genre-map", str(gmap), "--state", str(tmp_path / "s.sqlite")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(tmp_path / "lib"),
+            "--model",
+            str(band_model),
+            "--workers",
+            "0",
+            "--genre-map",
+            str(gmap),
+            "--state",
+            str(tmp_path / "s.sqlite"),
+        ],
+    )
     assert r.exit_code == 0 and "--genre-map: no model here names 'jaz'; that line does nothing" in r.stderr, r.output
     assert "Bass" in r.stdout
 
 
 def test_the_summary_says_what_was_measured_of_the_audioset_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))   # nothing installed: the embedded default
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # nothing installed: the embedded default
     (tmp_path / "lib").mkdir()
     audiogen.make(tmp_path / "lib" / "a.flac", seconds=4.0, freq=440.0)
     r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--workers", "0"])
@@ -110,8 +138,21 @@ def test_the_summary_says_what_was_measured_of_the_audioset_model(tmp_path, monk
 
 # --- help and usage errors in plain words ----------------------------------------------------------
 
-TYPER_WORDS = ("<bool>", "<int", "<float", "<str>", "<path>", "<file>", "<dir>", "<list", "{paths}", "{name}",
-               "range]", "[x>=", "x<=")
+TYPER_WORDS = (
+    "<bool>",
+    "<int",
+    "<float",
+    "<str>",
+    "<path>",
+    "<file>",
+    "<dir>",
+    "<list",
+    "{paths}",
+    "{name}",
+    "range]",
+    "[x>=",
+    "x<=",
+)
 
 
 def _panels(text: str) -> dict[str, str]:
@@ -133,13 +174,25 @@ def test_scan_help_at_80_columns_names_values_plainly_in_panels():
     assert r.exit_code == 0, r.output
     assert "scan [OPTIONS] PATHS..." in [ln.strip().split(" ", 2)[-1] for ln in r.output.splitlines()]
     assert not [w for w in TYPER_WORDS if w in r.output], r.output
-    assert len(r.output.splitlines()) < 150, "205 lines in one panel before"       # 80 columns, as a terminal
+    assert len(r.output.splitlines()) < 150, "205 lines in one panel before"  # 80 columns, as a terminal
     where = _panels(r.output)
-    expected = {"--write-tags": "Writing", "--min-confidence": "Writing", "--keep-existing": "Writing",
-                "--model": "Model and genres", "--genres": "Model and genres", "--albums": "Model and genres",
-                "--include-hidden": "Selection", "--state": "State", "--rescan": "State", "--report": "Output",
-                "--quiet": "Output", "--workers": "Performance", "--device": "Performance",
-                "--ray": "Ray cluster", "--ray-actors": "Ray cluster"}
+    expected = {
+        "--write-tags": "Writing",
+        "--min-confidence": "Writing",
+        "--keep-existing": "Writing",
+        "--model": "Model and genres",
+        "--genres": "Model and genres",
+        "--albums": "Model and genres",
+        "--include-hidden": "Selection",
+        "--state": "State",
+        "--rescan": "State",
+        "--report": "Output",
+        "--quiet": "Output",
+        "--workers": "Performance",
+        "--device": "Performance",
+        "--ray": "Ray cluster",
+        "--ray-actors": "Ray cluster",
+    }
     assert {o: where.get(o) for o in expected} == expected
     lines = r.output.splitlines()
     assert any(ln.split()[1:3] == ["--top-k", "N"] for ln in lines if ln.startswith("│")), r.output
@@ -156,11 +209,13 @@ def test_every_command_help_is_free_of_typer_type_names():
 
 
 def test_a_bad_value_is_named_in_plain_words(tmp_path):
-    for args, words in ((["--top-k", "0"], "'--top-k': 0 is not a whole number of 1 or more"),
-                        (["--top-k", "two"], "'--top-k': two is not a whole number of 1 or more"),
-                        (["--min-confidence", "2"], "'--min-confidence': 2 is not a number from 0 to 1"),
-                        (["--device", "gpu"], "'--device': gpu is not one of auto, cpu, cuda"),
-                        (["--workers", "-1"], "'--workers': -1 is not a whole number of 0 or more")):
+    for args, words in (
+        (["--top-k", "0"], "'--top-k': 0 is not a whole number of 1 or more"),
+        (["--top-k", "two"], "'--top-k': two is not a whole number of 1 or more"),
+        (["--min-confidence", "2"], "'--min-confidence': 2 is not a number from 0 to 1"),
+        (["--device", "gpu"], "'--device': gpu is not one of auto, cpu, cuda"),
+        (["--workers", "-1"], "'--workers': -1 is not a whole number of 0 or more"),
+    ):
         r = runner.invoke(app, ["scan", str(tmp_path), *args], env={"COLUMNS": "200"})
         assert r.exit_code == 2 and words in r.output, r.output
         assert "Input should" not in r.output and "Value error" not in r.output, r.output
@@ -189,7 +244,7 @@ def test_models_keeps_names_whole_and_shows_min_confidence_and_licence():
     row = narrow.output.split("│ cnn-gtzan-mini ", 1)[1].split("│ cnn1d-gtzan-mini ", 1)[0]
     assert "min-confidence 0;" in row and f"licence: {weights.SHIPPED_LICENCE}" in row, row
     wide = runner.invoke(app, ["models"], env={"COLUMNS": "300"})
-    header = [ln for ln in wide.output.splitlines() if "┃ name" in ln][-1]        # the weights', not the architectures'
+    header = [ln for ln in wide.output.splitlines() if "┃ name" in ln][-1]  # the weights', not the architectures'
 
     assert "min-confidence" in header and "licence" in header
     row = next(ln for ln in wide.output.splitlines() if ln.startswith("│ cnn-gtzan-mini "))

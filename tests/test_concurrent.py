@@ -1,11 +1,12 @@
 """Two runs on one library: the lock refuses or queues the second; files are never corrupted."""
-from __future__ import annotations
 
-import pytest
-from typer.testing import CliRunner
+from __future__ import annotations
 
 import audiogen
 import cliproc
+import pytest
+from typer.testing import CliRunner
+
 from mgctag import tags
 from mgctag.cli import app
 from mgctag.decode import audio_digest
@@ -65,7 +66,7 @@ def test_wait_queues_the_second_run_until_the_first_is_done(tmp_path, lib, band_
         for line in proc.stderr:
             if "waiting for another mgctag run" in line:
                 break
-        assert snapshot(lib) == before   # it waits and touches nothing
+        assert snapshot(lib) == before  # it waits and touches nothing
     finally:
         lock.release()
     out, err = proc.communicate(timeout=120)

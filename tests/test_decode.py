@@ -1,5 +1,6 @@
 """Decoding: windows equal the matching slice of a full decode, every format, and bad input
 gives a one-line DecodeError rather than a hang, a traceback or a decoder's own exception."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
-
 from audiogen import FORMATS, make, tone, write_audio
+
 from mgctag import decode
 from mgctag.decode import AudioInfo, audio_digest, load, probe, read_windows
 from mgctag.errors import DecodeError
@@ -54,6 +55,7 @@ def peak_hz(x: np.ndarray, sr: int) -> float:
 
 # --- probe ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_probe_reads_headers(files, fmt):
     info = probe(files[fmt])
@@ -64,6 +66,7 @@ def test_probe_reads_headers(files, fmt):
 
 
 # --- windows against a full decode ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_windows_equal_full_decode_at_native_rate(files, fmt):
@@ -172,6 +175,7 @@ def test_work_is_bounded_to_the_windows(tmp_path, monkeypatch):
 
 # --- odd but valid audio ------------------------------------------------------------------------
 
+
 def test_short_clip_is_padded(tmp_path):
     p = make(tmp_path / "short.wav", seconds=0.05, sr=22050)
     assert probe(p).duration == pytest.approx(0.05, abs=1e-3)
@@ -238,8 +242,10 @@ def test_huge_id3_frame(tmp_path, files):
     tags.save(p)
     assert os.path.getsize(p) > 16 * 1024 * 1024
     assert probe(p).duration == pytest.approx(6.0, abs=0.05)
-    np.testing.assert_array_equal(read_windows(p, sample_rate=16000, starts=[1.0, 4.0], n_samples=8000),
-                                  read_windows(files["mp3"], sample_rate=16000, starts=[1.0, 4.0], n_samples=8000))
+    np.testing.assert_array_equal(
+        read_windows(p, sample_rate=16000, starts=[1.0, 4.0], n_samples=8000),
+        read_windows(files["mp3"], sample_rate=16000, starts=[1.0, 4.0], n_samples=8000),
+    )
     assert audio_digest(p) == audio_digest(files["mp3"])
 
 
@@ -268,6 +274,7 @@ def test_mpg123_chatter_does_not_reach_stderr(tmp_path, files, capfd):
 
 
 # --- audio_digest ---------------------------------------------------------------------------------
+
 
 def add_genre_tag(path) -> None:
     import mutagen
@@ -311,14 +318,18 @@ def test_audio_digest_equal_for_identical_audio_in_different_files(tmp_path):
 
 # --- bad input ------------------------------------------------------------------------------------
 
+
 def expect(reason: str, path, *, also_windows: bool = True) -> str:
     with pytest.raises(DecodeError) as e:
         probe(path)
     msg = str(e.value)
     assert reason in msg and "\n" not in msg and str(path) not in msg, msg
     if also_windows:
-        for call in (lambda: read_windows(path, sample_rate=16000, starts=[0.0], n_samples=100),
-                     lambda: load(path), lambda: audio_digest(path)):
+        for call in (
+            lambda: read_windows(path, sample_rate=16000, starts=[0.0], n_samples=100),
+            lambda: load(path),
+            lambda: audio_digest(path),
+        ):
             with pytest.raises(DecodeError, match=reason.replace("(", r"\(").replace(")", r"\)")):
                 call()
     return msg
@@ -467,6 +478,7 @@ def test_bad_arguments_are_not_decode_errors(files):
 
 # --- the codec decides the backend, not the name ----------------------------------------------------
 
+
 def test_mp3_inside_a_wav_is_read_by_ffmpeg_and_its_write_is_refused_for_libsndfile(tmp_path, capfd):
     """libsndfile misreads MP3-in-WAV once a chunk follows the audio, so mgctag decodes it with
     FFmpeg; and a player that uses libsndfile would misread the tagged file, so it is not written
@@ -514,6 +526,7 @@ def test_audio_in_a_codec_this_build_cannot_decode_is_said_so(tmp_path, case):
 
 # --- windows that vote hold real audio only --------------------------------------------------------
 
+
 def job_windows(path, *, rate=16000, n=16000, segments=5):
     from mgctag.pool import DecodeJob, WindowSpec
 
@@ -545,7 +558,7 @@ def test_truncated_file_votes_only_over_the_audio_it_has(files, tmp_path, fmt):
     for row in w:
         at = np.nonzero(np.abs(heads - row[1000:1064]).max(axis=1) < 1e-3)[0] - 1000
         assert any(snr_db(row[100:-100], original[s + 100 : s + 16000 - 100]) > 40 for s in at if s >= 0)
-        assert at.min() + 16000 <= 0.55 * len(original)   # inside the half that is there
+        assert at.min() + 16000 <= 0.55 * len(original)  # inside the half that is there
 
 
 def test_a_clip_shorter_than_a_window_is_repeated_not_padded(tmp_path):

@@ -1,4 +1,5 @@
 """Discovery: what is found, in what order, and what is reported instead of opened."""
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,10 @@ def test_hidden_files_and_folders_skipped_unless_asked(tmp_path):
     touch(tmp_path / "shown.mp3")
     assert names(discover([tmp_path]), tmp_path) == ["shown.mp3"]
     assert sorted(names(discover([tmp_path], include_hidden=True), tmp_path)) == [
-        ".cache/a.mp3", ".hidden.mp3", "shown.mp3"]
+        ".cache/a.mp3",
+        ".hidden.mp3",
+        "shown.mp3",
+    ]
 
 
 def test_root_file_yielded_even_hidden_or_odd_extension(tmp_path):
@@ -92,7 +96,9 @@ def test_root_that_is_a_broken_or_looping_symlink(tmp_path):
     (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     assert list(discover([tmp_path / "gone", tmp_path / "loop"])) == [
-        Found(tmp_path / "gone", "broken symlink"), Found(tmp_path / "loop", "symlink loop")]
+        Found(tmp_path / "gone", "broken symlink"),
+        Found(tmp_path / "loop", "symlink loop"),
+    ]
 
 
 def test_root_symlink_to_folder_is_walked(tmp_path):
@@ -137,8 +143,10 @@ def test_fifo_reported_not_opened(tmp_path):
     os.mkfifo(tmp_path / "pipe.mp3")  # opening it for reading would block forever
     os.mkfifo(tmp_path / "pipe.txt")
     touch(tmp_path / "z.mp3")
-    assert list(discover([tmp_path])) == [Found(tmp_path / "pipe.mp3", "not a regular file (FIFO)"),
-                                          Found(tmp_path / "z.mp3")]
+    assert list(discover([tmp_path])) == [
+        Found(tmp_path / "pipe.mp3", "not a regular file (FIFO)"),
+        Found(tmp_path / "z.mp3"),
+    ]
     assert list(discover([tmp_path / "pipe.txt"])) == [Found(tmp_path / "pipe.txt", "not a regular file (FIFO)")]
 
 
@@ -155,8 +163,11 @@ def test_unreadable_folder_reported_and_walk_goes_on(tmp_path, monkeypatch):
 
     monkeypatch.setattr(discover_mod.os, "scandir", scandir)
     found = list(discover([tmp_path]))
-    assert found == [Found(tmp_path / "a" / "1.mp3"), Found(tmp_path / "locked", "permission denied reading folder"),
-                     Found(tmp_path / "z" / "3.mp3")]
+    assert found == [
+        Found(tmp_path / "a" / "1.mp3"),
+        Found(tmp_path / "locked", "permission denied reading folder"),
+        Found(tmp_path / "z" / "3.mp3"),
+    ]
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")

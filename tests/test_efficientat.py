@@ -10,16 +10,17 @@ while a float64 STFT of the same pipeline lies 7.4e-5 from the reference and 4.5
 the rest is float32 rounding on both sides. The music inputs agree within 1.1e-5, and the
 logits (the output that matters) within 1e-5.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import audiogen
 import numpy as np
 import pytest
 import torch
-
-import audiogen
 from conftest import SHARED
+
 from mgctag import install, train, weights
 from mgctag.dataset import Track
 from mgctag.errors import DataError, WeightsError
@@ -39,8 +40,14 @@ MEL_TOL, LOGIT_TOL, EMBED_TOL = 1.5e-4, 1e-3, 1e-3
 # output (the embedding: 6x the last block) and the classifier's hidden layer (1280 x width);
 # and the parameter counts EfficientAT's README publishes, in millions.
 LAYOUT = {  # width: (stem, last block, embedding, hidden)
-    0.1: (8, 16, 96, 128), 0.2: (8, 32, 192, 256), 0.4: (8, 64, 384, 512), 0.5: (8, 80, 480, 640),
-    1.0: (16, 160, 960, 1280), 2.0: (32, 320, 1920, 2560), 3.0: (48, 480, 2880, 3840), 4.0: (64, 640, 3840, 5120),
+    0.1: (8, 16, 96, 128),
+    0.2: (8, 32, 192, 256),
+    0.4: (8, 64, 384, 512),
+    0.5: (8, 80, 480, 640),
+    1.0: (16, 160, 960, 1280),
+    2.0: (32, 320, 1920, 2560),
+    3.0: (48, 480, 2880, 3840),
+    4.0: (64, 640, 3840, 5120),
 }
 PUBLISHED_MPARAMS = {0.4: 0.983, 0.5: 1.43, 1.0: 4.88, 2.0: 17.91, 3.0: 39.09, 4.0: 68.43}
 
@@ -48,8 +55,9 @@ PUBLISHED_MPARAMS = {0.4: 0.983, 0.5: 1.43, 1.0: 4.88, 2.0: 17.91, 3.0: 39.09, 4
 def need_shared(*paths: Path) -> None:
     for p in paths:
         if not p.is_file():
-            pytest.skip(f"{p} not found: ../shared/models is missing (the EfficientAT checkpoint is never "
-                        "part of the project)")
+            pytest.skip(
+                f"{p} not found: ../shared/models is missing (the EfficientAT checkpoint is never part of the project)"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +88,21 @@ def outputs(mn04, reference):
     assert wave.shape[1] == EFFICIENTAT_FRONTEND.segment_samples == 320_000
     with torch.no_grad():
         mel = mn04.features(wave)
-        return {"mel": mel.numpy(), "logits": mn04.backbone.tag_logits(mel).numpy(),
-                "embedding": mn04.backbone.embed(mel).numpy(), "genres": mn04(wave).numpy()}
+        return {
+            "mel": mel.numpy(),
+            "logits": mn04.backbone.tag_logits(mel).numpy(),
+            "embedding": mn04.backbone.embed(mel).numpy(),
+            "genres": mn04(wave).numpy(),
+        }
 
 
 @pytest.mark.parametrize("i, name", list(enumerate(INPUTS)))
 def test_parity_with_the_authors_code(outputs, reference, i, name):
-    for key, tol, shape in (("mel", MEL_TOL, (128, 1000)), ("logits", LOGIT_TOL, (527,)),
-                            ("embedding", EMBED_TOL, (384,))):
+    for key, tol, shape in (
+        ("mel", MEL_TOL, (128, 1000)),
+        ("logits", LOGIT_TOL, (527,)),
+        ("embedding", EMBED_TOL, (384,)),
+    ):
         got, want = outputs[key][i], reference[f"{name}_{key}"]
         assert got.shape == want.shape == shape, key
         err = float(np.abs(got - want).max())
@@ -117,19 +132,19 @@ def test_mn04_has_the_published_size_and_flags(mn04):
 @pytest.mark.parametrize("width", list(LAYOUT))
 def test_every_width_has_the_checkpoint_layout(width):
     """Shapes at the ends of the network, and parameter counts, as the published checkpoints have them."""
-    with torch.device("meta"):   # shapes only: mn40 has 68 M parameters
+    with torch.device("meta"):  # shapes only: mn40 has 68 M parameters
         net = EfficientAT(len(AUDIOSET_GENRES), 128, 1000, width=width)
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     stem, last, embedding, hidden = LAYOUT[width]
     assert shapes["features.0.0.weight"] == (stem, 1, 3, 3)
-    assert shapes["features.1.block.0.0.weight"] == (stem, 1, 3, 3)    # block 1 does not expand: depthwise first
+    assert shapes["features.1.block.0.0.weight"] == (stem, 1, 3, 3)  # block 1 does not expand: depthwise first
     assert shapes["features.16.0.weight"] == (embedding, last, 1, 1)
     assert shapes["classifier.2.weight"] == (hidden, embedding)
     assert shapes["classifier.5.weight"] == (527, hidden)
     assert net.embed_dim == embedding
     if width in PUBLISHED_MPARAMS:
         millions = sum(p.numel() for p in net.parameters()) / 1e6
-        assert abs(millions - PUBLISHED_MPARAMS[width]) < 0.005, millions   # the README's figures, 3-4 digits
+        assert abs(millions - PUBLISHED_MPARAMS[width]) < 0.005, millions  # the README's figures, 3-4 digits
 
 
 def without_expansion(names: set[str], blocks: set[int]) -> set[str]:
@@ -162,7 +177,7 @@ def test_squeeze_excitation_and_residuals_where_the_table_has_them():
     net = EfficientAT(50, 128, 1000, width=1.0)
     se_blocks = [i for i in range(1, 16) if any("conc_se_layers" in k for k in net.features[i].state_dict())]
     assert se_blocks == [4, 5, 6, 11, 12, 13, 14, 15]
-    assert net.features[4].block[2].conc_se_layers[0].fc1.weight.shape == (24, 72)   # 72 // 4 rounded to 8
+    assert net.features[4].block[2].conc_se_layers[0].fc1.weight.shape == (24, 72)  # 72 // 4 rounded to 8
     residual = [i for i in range(1, 16) if net.features[i].residual]
     assert residual == [1, 3, 5, 6, 8, 9, 10, 12, 14, 15]
     strided = [i for i in range(1, 16) if net.features[i].block[-2 if i not in se_blocks else -3][0].stride == (2, 2)]
@@ -208,7 +223,7 @@ def test_head_trains_on_a_frozen_installed_trunk(user_models, tmp_path):
     got = model.backbone.trunk.state_dict()
     assert all(torch.equal(v, got[k]) for k, v in trunk.backbone.state_dict().items()), "the trunk must stay frozen"
     assert not any(p.requires_grad for p in model.backbone.trunk.parameters())
-    assert "Florian Schmid" in result.meta.licence      # the trunk's licence travels with the head
+    assert "Florian Schmid" in result.meta.licence  # the trunk's licence travels with the head
     assert len(result.history) >= 1 and result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
     saved = weights.save(tmp_path / "head.safetensors", model, result.meta)

@@ -1,4 +1,5 @@
 """Precision against coverage: what --min-confidence trades."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,7 @@ def test_report_precision_at_a_minimum_confidence():
     truth = [0, 0, 0, 1]
     rep = report(labels, track_probs, np.arange(4), truth, track_probs=track_probs, paths=list("wxyz"))
     assert rep.track_accuracy == 0.75
-    assert rep.precision_at(0.7) == (0.5, 1.0)      # the two most confident files are both right
+    assert rep.precision_at(0.7) == (0.5, 1.0)  # the two most confident files are both right
     assert rep.precision_at(0.58) == (0.75, 2 / 3)  # 0.6 (wrong) comes in
     assert rep.coverage[-1]["precision"] == 0.75
 

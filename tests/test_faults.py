@@ -4,6 +4,7 @@ After every SIGKILL each file is either byte-identical to its original or fully 
 identical audio; the state database still opens; undo of the killed run puts every file's values
 back; and a re-run completes the job and leaves no temporary file behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,11 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 import audiogen
 import cliproc
-from mgctag import safe, tags
+import pytest
+
+from mgctag import tags
 from mgctag.decode import audio_digest
 from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
@@ -69,8 +70,20 @@ def temps(folder: Path) -> list[str]:
 
 
 def scan_args(lib, band_model, db, *extra):
-    return ("scan", lib, "--model", band_model, "--state", db, "--write-tags", "--workers", 0, "--batch-size", 3,
-            *extra)
+    return (
+        "scan",
+        lib,
+        "--model",
+        band_model,
+        "--state",
+        db,
+        "--write-tags",
+        "--workers",
+        0,
+        "--batch-size",
+        3,
+        *extra,
+    )
 
 
 def in_process_scan(lib, band_model, db):
@@ -101,7 +114,7 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_file(tmp_path, or
         n_original, n_tagged = check_each_file_original_or_tagged(expected)
         seen_partial += 0 < n_tagged < len(expected)
 
-        if attempt % 2:   # undo of the killed run puts every value back, pending writes included
+        if attempt % 2:  # undo of the killed run puts every value back, pending writes included
             state = State(db)
             try:
                 if any(r.changed for r in state.runs()):
@@ -111,13 +124,13 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_file(tmp_path, or
                 state.close()
             assert all(Values.of(tags.read(p)) == Values() for p in expected)
 
-        results = in_process_scan(lib, band_model, db)   # the re-run completes the job
+        results = in_process_scan(lib, band_model, db)  # the re-run completes the job
         assert set(results) == set(expected)
         assert {r.status for r in results.values()} <= {"tagged", "unchanged", "skipped"}, results
         assert check_each_file_original_or_tagged(expected) == (0, len(expected))
         assert temps(lib) == []
         assert {r.status for r in in_process_scan(lib, band_model, db).values()} == {"unchanged"}
-    assert seen_partial > 0   # some kills did land in the middle of the run
+    assert seen_partial > 0  # some kills did land in the middle of the run
 
 
 @pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
@@ -125,7 +138,7 @@ def test_signal_finishes_the_current_file_commits_state_and_exits(tmp_path, orig
     """SIGTERM to the process, or Ctrl-C to the whole process group (the decode worker too)."""
     lib = tmp_path / "lib"
     expected = fresh_copy(originals, lib)
-    for i in range(2):   # more files, so the run is still going when the signal comes
+    for i in range(2):  # more files, so the run is still going when the signal comes
         for p, (genre, data, digest) in list(expected.items()):
             copy = lib / f"{i}-{p.name}"
             copy.write_bytes(data)
@@ -147,7 +160,7 @@ def test_signal_finishes_the_current_file_commits_state_and_exits(tmp_path, orig
     n_original, n_tagged = check_each_file_original_or_tagged(expected)
     assert n_original > 0 and n_tagged > 0
     assert temps(lib) == []
-    assert children and _gone(children)   # the decode worker did not outlive the run
+    assert children and _gone(children)  # the decode worker did not outlive the run
     state = State(db)
     (run,) = state.runs()
     assert run.outcome == "interrupted" and run.counts.get("tagged", 0) == n_tagged

@@ -4,12 +4,14 @@ Each format gets a file carrying a user's tags and a cover, is scanned with --wr
 undone; other tags, the cover and the audio must be identical throughout, and the genre must come
 back as it was. Formats without a tag container are analysed and skipped with a note.
 """
+
 from __future__ import annotations
 
 import base64
 import re
 from pathlib import Path
 
+import audiogen
 import mutagen
 import numpy as np
 import pytest
@@ -19,7 +21,6 @@ from mutagen.flac import Picture
 from mutagen.id3 import APIC, COMM, TALB, TCON, TIT2, TPE1, TRCK, TXXX
 from mutagen.mp4 import MP4Cover, MP4FreeForm
 
-import audiogen
 from mgctag import discover, formats, tags
 from mgctag.decode import audio_digest, load, probe, voting_windows
 from mgctag.scanner import ScanOptions, scan
@@ -28,20 +29,43 @@ from mgctag.undo import pick_run, undo
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TITLE, ARTIST, COVER = "Motörhead — Ærø 東京", "Motörhead", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-FAMILY = {"mp3": "id3", "wav": "id3", "aiff": "id3", "aifc": "id3", "mp3.wav": "id3", "dsf": "id3",
-          "flac": "vorbis", "ogg": "vorbis", "opus": "vorbis", "oga": "vorbis", "spx": "vorbis",
-          "m4a": "mp4", "alac.m4a": "mp4", "m4b": "mp4", "3g2": "mp4", "wma": "asf", "wv": "apev2", "tta": "apev2",
-          "au": None, "aac": None, "ac3": None, "dff": None}
-KEYS = {"id3": ("TCON", "TXXX:MGCTAG_CONFIDENCE", "TXXX:MGCTAG_MODEL"),
-        "vorbis": ("genre", "mgctag_confidence", "mgctag_model"),
-        "mp4": ("\xa9gen", "----:com.mgctag:confidence", "----:com.mgctag:model"),
-        "asf": ("WM/Genre", "MGCTAG/Confidence", "MGCTAG/Model"),
-        "apev2": ("genre", "mgctag_confidence", "mgctag_model")}
+FAMILY = {
+    "mp3": "id3",
+    "wav": "id3",
+    "aiff": "id3",
+    "aifc": "id3",
+    "mp3.wav": "id3",
+    "dsf": "id3",
+    "flac": "vorbis",
+    "ogg": "vorbis",
+    "opus": "vorbis",
+    "oga": "vorbis",
+    "spx": "vorbis",
+    "m4a": "mp4",
+    "alac.m4a": "mp4",
+    "m4b": "mp4",
+    "3g2": "mp4",
+    "wma": "asf",
+    "wv": "apev2",
+    "tta": "apev2",
+    "au": None,
+    "aac": None,
+    "ac3": None,
+    "dff": None,
+}
+KEYS = {
+    "id3": ("TCON", "TXXX:MGCTAG_CONFIDENCE", "TXXX:MGCTAG_MODEL"),
+    "vorbis": ("genre", "mgctag_confidence", "mgctag_model"),
+    "mp4": ("\xa9gen", "----:com.mgctag:confidence", "----:com.mgctag:model"),
+    "asf": ("WM/Genre", "MGCTAG/Confidence", "MGCTAG/Model"),
+    "apev2": ("genre", "mgctag_confidence", "mgctag_model"),
+}
 
 
 def _param(fmt):
-    return pytest.param(fmt, marks=pytest.mark.skipif(not audiogen.can_write(fmt),
-                                                      reason=f"this FFmpeg build cannot encode {fmt}"))
+    return pytest.param(
+        fmt, marks=pytest.mark.skipif(not audiogen.can_write(fmt), reason=f"this FFmpeg build cannot encode {fmt}")
+    )
 
 
 ALL = [_param(f) for f in audiogen.FORMATS + audiogen.MORE_FORMATS]
@@ -51,8 +75,8 @@ BARE = [_param(f) for f in audiogen.MORE_FORMATS if not FAMILY[f]]
 
 def make(folder: Path, fmt: str, name: str = "song", **kw) -> Path:
     kw.setdefault("seconds", 1.5)
-    kw.setdefault("freq", 150.0)   # the band model's "Low"
-    kw.setdefault("channels", 1 if fmt in ("dsf", "dff") else 2)   # DSD is 2.8 Mbit/s a channel
+    kw.setdefault("freq", 150.0)  # the band model's "Low"
+    kw.setdefault("channels", 1 if fmt in ("dsf", "dff") else 2)  # DSD is 2.8 Mbit/s a channel
     return audiogen.make(folder / f"{name}.{fmt}", fmt=fmt, **kw)
 
 
@@ -62,6 +86,7 @@ def load_tags(path: Path, fmt: str):
 
 
 # --- a user's tags, per family ----------------------------------------------------------------
+
 
 def _picture() -> Picture:
     pic = Picture()
@@ -74,10 +99,16 @@ def _decorate(f, family):
         f.add_tags()
     t = f.tags
     if family == "id3":
-        for frame in (TIT2(encoding=3, text=[TITLE]), TPE1(encoding=3, text=[ARTIST]), TALB(encoding=1, text=["Ærø"]),
-                      TRCK(encoding=0, text=["3/12"]), COMM(encoding=3, lang="eng", desc="", text=["a comment"]),
-                      APIC(encoding=3, mime="image/png", type=3, desc="front", data=COVER),
-                      TXXX(encoding=3, desc="OTHER_TOOL", text=["keep me"]), TCON(encoding=0, text=["Old Genre"])):
+        for frame in (
+            TIT2(encoding=3, text=[TITLE]),
+            TPE1(encoding=3, text=[ARTIST]),
+            TALB(encoding=1, text=["Ærø"]),
+            TRCK(encoding=0, text=["3/12"]),
+            COMM(encoding=3, lang="eng", desc="", text=["a comment"]),
+            APIC(encoding=3, mime="image/png", type=3, desc="front", data=COVER),
+            TXXX(encoding=3, desc="OTHER_TOOL", text=["keep me"]),
+            TCON(encoding=0, text=["Old Genre"]),
+        ):
             t.add(frame)
     elif family == "vorbis":
         t["TITLE"], t["ARTIST"], t["OTHER_TOOL"], t["Genre"] = [TITLE], [ARTIST, "Ærø"], ["keep me"], ["Old Genre"]
@@ -91,8 +122,11 @@ def _decorate(f, family):
         t["----:com.other:tool"], t["\xa9gen"] = [MP4FreeForm(b"keep me")], ["Old Genre"]
     elif family == "asf":
         t["Title"], t["Author"], t["OtherTool/Thing"], t["WM/Genre"] = [TITLE], [ARTIST], ["keep me"], ["Old Genre"]
-        t["WM/Picture"] = [ASFByteArrayAttribute(b"\x03" + len(COVER).to_bytes(4, "little")
-                                                 + "image/png\0front\0".encode("utf-16-le") + COVER)]
+        t["WM/Picture"] = [
+            ASFByteArrayAttribute(
+                b"\x03" + len(COVER).to_bytes(4, "little") + "image/png\0front\0".encode("utf-16-le") + COVER
+            )
+        ]
     elif family == "apev2":
         t["Title"], t["Artist"], t["OTHER_TOOL"], t["GENRE"] = TITLE, [ARTIST, "Ærø"], "keep me", "Old Genre"
         t["Cover Art (Front)"] = APEValue(b"front.png\0" + COVER, BINARY)
@@ -116,10 +150,12 @@ def others(path: Path, fmt: str) -> list:
 
 COVERS = {
     "id3": lambda f: [frame.data for frame in f.tags.getall("APIC")],
-    "vorbis": lambda f: [p.data for p in getattr(f, "pictures", [])]
-    + [Picture(base64.b64decode(v)).data for v in f.tags.get("METADATA_BLOCK_PICTURE", [])],
+    "vorbis": lambda f: (
+        [p.data for p in getattr(f, "pictures", [])]
+        + [Picture(base64.b64decode(v)).data for v in f.tags.get("METADATA_BLOCK_PICTURE", [])]
+    ),
     "mp4": lambda f: [bytes(c) for c in f.tags["covr"]],
-    "asf": lambda f: [a.value[-len(COVER):] for a in f.tags["WM/Picture"]],
+    "asf": lambda f: [a.value[-len(COVER) :] for a in f.tags["WM/Picture"]],
     "apev2": lambda f: [bytes(f.tags["Cover Art (Front)"]).split(b"\0", 1)[1]],
 }
 
@@ -154,6 +190,7 @@ def undo_all(db):
 
 # --- the table ----------------------------------------------------------------------------------
 
+
 def test_readme_table_is_the_format_table():
     text = README.read_text(encoding="utf-8")
     table = re.search(r"<!-- formats-table[^>]*-->\n(.*?)<!-- /formats-table -->", text, re.S)
@@ -170,8 +207,9 @@ def test_the_table_is_what_discovery_decoding_and_tagging_use():
             assert fmt.mutagen and all(tags.REGISTRY[kind] is handler for kind in handler.types)
     for ext in ".ape .wv .mpc .tta .ofr .ofs .tak .dsf .m4b .3g2 .oga .spx .aifc .au .aac .ac3 .dff".split():
         assert discover.is_audio_name("x" + ext.upper()), ext
-    assert [f.tags for f in formats.FORMATS if set(f.extensions) & {".ape", ".wv", ".mpc", ".tta", ".ofr", ".tak"}] \
-        == ["apev2"] * 6   # one APEv2 handler they all share, whatever mutagen calls their files
+    assert [f.tags for f in formats.FORMATS if set(f.extensions) & {".ape", ".wv", ".mpc", ".tta", ".ofr", ".tak"}] == [
+        "apev2"
+    ] * 6  # one APEv2 handler they all share, whatever mutagen calls their files
     from mutagen.monkeysaudio import MonkeysAudio
     from mutagen.musepack import Musepack
     from mutagen.optimfrog import OptimFROG
@@ -179,8 +217,9 @@ def test_the_table_is_what_discovery_decoding_and_tagging_use():
     from mutagen.trueaudio import TrueAudio
     from mutagen.wavpack import WavPack
 
-    assert {tags.REGISTRY[kind] for kind in (MonkeysAudio, Musepack, OptimFROG, TAK, TrueAudio, WavPack)} \
-        == {tags.BY_KEY["apev2"]}
+    assert {tags.REGISTRY[kind] for kind in (MonkeysAudio, Musepack, OptimFROG, TAK, TrueAudio, WavPack)} == {
+        tags.BY_KEY["apev2"]
+    }
 
 
 @pytest.mark.parametrize("fmt", ALL)
@@ -197,6 +236,7 @@ def test_every_format_is_found_and_decodes(tmp_path, fmt):
 
 
 # --- scan --write-tags and undo, every family ------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", TAGGED)
 def test_write_and_undo_round_trip_keeps_everything_else(tmp_path, fmt, band_model):
@@ -236,7 +276,7 @@ def test_undo_removes_the_tag_it_created(tmp_path, band_model):
     metadata box or comment header, so they are left out here)."""
     lib = tmp_path / "lib"
     lib.mkdir()
-    fmts = ["mp3", "wav", "aiff", "aifc", "dsf", "wv", "tta"]   # an MP3-in-WAV is not written (test_verify)
+    fmts = ["mp3", "wav", "aiff", "aifc", "dsf", "wv", "tta"]  # an MP3-in-WAV is not written (test_verify)
     files = {fmt: make(lib, fmt, name=f"bare-{fmt.replace('.', '-')}") for fmt in fmts}
     original = {fmt: p.read_bytes() for fmt, p in files.items()}
     db = tmp_path / "state.sqlite"
@@ -249,18 +289,26 @@ def test_undo_removes_the_tag_it_created(tmp_path, band_model):
 
 # --- the APEv2 handler that the decode-only formats share -------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["wv", "tta"])
 def test_apev2_keeps_the_id3v1_tag_behind_it(tmp_path, fmt):
     path = make(tmp_path, fmt)
-    v1 = b"TAG" + b"Title".ljust(30, b"\0") + b"Artist".ljust(30, b"\0") + b"Album".ljust(30, b"\0") \
-        + b"1999" + b"comment".ljust(30, b"\0") + bytes([17])
+    v1 = (
+        b"TAG"
+        + b"Title".ljust(30, b"\0")
+        + b"Artist".ljust(30, b"\0")
+        + b"Album".ljust(30, b"\0")
+        + b"1999"
+        + b"comment".ljust(30, b"\0")
+        + bytes([17])
+    )
     with open(path, "ab") as fh:
         fh.write(v1)
     digest = audio_digest(path)
-    for genres in (["Rock"], ["Jazz", "Blues"]):   # a new APEv2 item, then a changed one
+    for genres in (["Rock"], ["Jazz", "Blues"]):  # a new APEv2 item, then a changed one
         tags.write(path, genres=genres, confidences=None, model_id="m")
         data = path.read_bytes()
-        assert data.endswith(v1) and data[-128 - 32 : -128 - 24] == b"APETAGEX"   # the APEv2 footer, then ID3v1
+        assert data.endswith(v1) and data[-128 - 32 : -128 - 24] == b"APETAGEX"  # the APEv2 footer, then ID3v1
         assert tags.read(path).genres == tuple(genres)
     assert audio_digest(path) == digest
 

@@ -10,6 +10,7 @@ mel is rounded to float16 first (one float16 step is ~2e-4 after log10). kaldime
 input) has no librosa counterpart: its reference is librosa's STFT plus Kaldi's mel bank written
 out band by band here; tests/test_efficientat.py checks it against the authors' own outputs.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,8 @@ import pytest
 import scipy.fft
 import scipy.signal
 import torch
-
 from conftest import GTZAN_MINI
+
 from mgctag.frontends import Frontend, FrontendSpec, dct_matrix, mel_filters
 from mgctag.models import architecture_names, get_architecture
 
@@ -31,18 +32,32 @@ DB_TOL, LOG10_TOL, FP16_TOL, KALDI_TOL = 0.02, 1e-4, 5e-4, 1e-4
 
 # One spec per kind, away from the architectures' settings (fmin/fmax, other rates, uncentred).
 KIND_SPECS = {
-    "logmel": FrontendSpec("logmel", sample_rate=16000, n_fft=1024, hop_length=320, n_mels=64, n_frames=100,
-                           fmin=50.0, fmax=7000.0),
-    "logmel-uncentred": FrontendSpec("logmel", sample_rate=22050, n_fft=1024, hop_length=512, n_mels=80,
-                                     n_frames=64, center=False),
+    "logmel": FrontendSpec(
+        "logmel", sample_rate=16000, n_fft=1024, hop_length=320, n_mels=64, n_frames=100, fmin=50.0, fmax=7000.0
+    ),
+    "logmel-uncentred": FrontendSpec(
+        "logmel", sample_rate=22050, n_fft=1024, hop_length=512, n_mels=80, n_frames=64, center=False
+    ),
     "mfcc": FrontendSpec("mfcc", sample_rate=22050, n_fft=1024, hop_length=256, n_mels=40, n_mfcc=20, n_frames=120),
     "logstft": FrontendSpec("logstft", sample_rate=22050, n_fft=512, hop_length=128, n_frames=200),
-    "log10mel": FrontendSpec("log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, n_frames=187,
-                             top_db=None),
-    "log10mel-fp16": FrontendSpec("log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_mels=96,
-                                  n_frames=187, top_db=None, fp16_mel=True),
-    "kaldimel": FrontendSpec("kaldimel", sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, n_frames=150,
-                             fmin=20.0, fmax=7600.0, top_db=None, win_length=400),
+    "log10mel": FrontendSpec(
+        "log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, n_frames=187, top_db=None
+    ),
+    "log10mel-fp16": FrontendSpec(
+        "log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, n_frames=187, top_db=None, fp16_mel=True
+    ),
+    "kaldimel": FrontendSpec(
+        "kaldimel",
+        sample_rate=16000,
+        n_fft=512,
+        hop_length=160,
+        n_mels=64,
+        n_frames=150,
+        fmin=20.0,
+        fmax=7600.0,
+        top_db=None,
+        win_length=400,
+    ),
 }
 
 
@@ -98,8 +113,20 @@ def kaldi_reference(spec: FrontendSpec, y: np.ndarray) -> np.ndarray:
     """
     y = y[1:] - 0.97 * y[:-1]
     window = scipy.signal.get_window("hann", spec.win_length, fftbins=False)
-    power = np.abs(librosa.stft(y.astype(np.float64), n_fft=spec.n_fft, hop_length=spec.hop_length,
-                                win_length=spec.win_length, window=window, center=True, pad_mode="reflect")) ** 2
+    power = (
+        np.abs(
+            librosa.stft(
+                y.astype(np.float64),
+                n_fft=spec.n_fft,
+                hop_length=spec.hop_length,
+                win_length=spec.win_length,
+                window=window,
+                center=True,
+                pad_mode="reflect",
+            )
+        )
+        ** 2
+    )
     mel_of = lambda f: 1127.0 * math.log(1.0 + f / 700.0)  # noqa: E731
     lo, hi = mel_of(spec.fmin), mel_of(spec.fmax)
     step = (hi - lo) / (spec.n_mels + 1)
@@ -120,8 +147,9 @@ def librosa_reference(spec: FrontendSpec, y: np.ndarray) -> np.ndarray:
     stft = dict(n_fft=spec.n_fft, hop_length=spec.hop_length, center=spec.center)
     if spec.kind == "logstft":
         return librosa.amplitude_to_db(np.abs(librosa.stft(y, **stft)), top_db=spec.top_db)
-    mel = librosa.feature.melspectrogram(y=y, sr=spec.sample_rate, n_mels=spec.n_mels, fmin=spec.fmin,
-                                         fmax=spec.fmax, **stft)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=spec.sample_rate, n_mels=spec.n_mels, fmin=spec.fmin, fmax=spec.fmax, **stft
+    )
     if spec.kind == "logmel":
         return librosa.power_to_db(mel, top_db=spec.top_db)
     if spec.kind == "mfcc":
@@ -157,10 +185,15 @@ def test_frontend_matches_librosa(spec: FrontendSpec, source: str):
         assert err <= tolerance(spec), f"max abs diff {err:.3g} > {tolerance(spec)}"
 
 
-@pytest.mark.parametrize("sr, n_fft, n_mels, fmin, fmax", [
-    (12000, 512, 96, 0.0, None), (22050, 2048, 128, 0.0, None), (16000, 512, 96, 0.0, None),
-    (44100, 1024, 40, 30.0, 11000.0),
-])
+@pytest.mark.parametrize(
+    "sr, n_fft, n_mels, fmin, fmax",
+    [
+        (12000, 512, 96, 0.0, None),
+        (22050, 2048, 128, 0.0, None),
+        (16000, 512, 96, 0.0, None),
+        (44100, 1024, 40, 30.0, 11000.0),
+    ],
+)
 def test_mel_filters_match_librosa(sr, n_fft, n_mels, fmin, fmax):
     ours = mel_filters(sr, n_fft, n_mels, fmin, fmax)
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
@@ -198,7 +231,7 @@ def test_kaldimel_frames_of_a_batch_match_one_at_a_time():
     """The front-end is batched: each example's features are those it gets alone (and the torch frame count)."""
     spec = KIND_SPECS["kaldimel"]
     y = resample(chirp(), spec.sample_rate)
-    batch = np.stack([y[:spec.segment_samples], 0.1 * y[-spec.segment_samples:]])
+    batch = np.stack([y[: spec.segment_samples], 0.1 * y[-spec.segment_samples :]])
     fe = Frontend(spec)
     together = fe(torch.from_numpy(batch))
     alone = torch.cat([fe(torch.from_numpy(b[None])) for b in batch])

@@ -1,15 +1,15 @@
 """BatchedInference: segments of many tracks share batches, yet each track gets its own answers."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from conftest import BAND_SPEC
 
 from mgctag.infer import BatchedInference
 from mgctag.model import Classifier
 from mgctag.vote import softmax
-
-from conftest import BAND_SPEC
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_batches_are_full_except_the_flush_and_tracks_come_as_soon_as_done(model
     model.forward = lambda x: (seen.append(len(x)), real(x))[1]
     batcher = BatchedInference(model, batch_size=4)
     feeds = _feeds([3, 3, 5, 2])
-    assert list(batcher.feed(0, feeds[0])) == []            # 3 queued: no batch yet
+    assert list(batcher.feed(0, feeds[0])) == []  # 3 queued: no batch yet
     assert [k for k, _ in batcher.feed(1, feeds[1])] == [0]  # one batch of 4; track 1 straddles it
     assert [k for k, _ in batcher.feed(2, feeds[2])] == [1]  # track 2 has 2 of 5 done
     assert [k for k, _ in batcher.feed(3, feeds[3])] == [2]  # track 3 has 1 of 2 queued
@@ -72,9 +72,9 @@ def test_a_caller_that_stops_early_leaves_the_rest_consistent(model):
     feeds = _feeds([2, 2, 2, 3])
     for i, f in enumerate(feeds[:3]):
         assert list(batcher.feed(i, f)) == []
-    gen = batcher.feed(3, feeds[3])   # runs 8 segments: tracks 0-2 are done
+    gen = batcher.feed(3, feeds[3])  # runs 8 segments: tracks 0-2 are done
     first = next(gen)
-    gen.close()                        # stop after one track
+    gen.close()  # stop after one track
     rest = list(batcher.flush())
     assert [first[0]] + [k for k, _ in rest] == [0, 1, 2, 3]
     with torch.inference_mode():
@@ -110,7 +110,7 @@ def test_inference_folds_batch_norms_into_a_copy_with_the_same_outputs(arch):
     params = {"tag_indices": [251, 235, 219]} if arch == "efficientat" else {}
     m = Classifier(arch, ["A", "B", "C"], arch_params=params)
     for bn in (x for x in m.modules() if isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))):
-        bn.running_mean.normal_(0, 0.5)           # statistics as trained ones are, not the identity
+        bn.running_mean.normal_(0, 0.5)  # statistics as trained ones are, not the identity
         bn.running_var.uniform_(0.2, 3.0)
         bn.weight.data.normal_(1.0, 0.3)
         bn.bias.data.normal_(0, 0.3)
@@ -119,9 +119,9 @@ def test_inference_folds_batch_norms_into_a_copy_with_the_same_outputs(arch):
     folded = _for_inference(m)
     n_bn = sum(isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for x in folded.modules())
     assert n_bn < sum(isinstance(x, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for x in m.modules())
-    assert list(m.state_dict()) == keys                  # the original is as it was
+    assert list(m.state_dict()) == keys  # the original is as it was
     x = torch.randn(3, get_architecture(arch).frontend.segment_samples) * 0.1
     with torch.inference_mode():
         want, got = m(x), folded(x)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
-    assert _for_inference(m.train()) is m                # a model being trained is never changed
+    assert _for_inference(m.train()) is m  # a model being trained is never changed

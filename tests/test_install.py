@@ -4,19 +4,20 @@ Downloads come from a local HTTP server on 127.0.0.1 serving the shared checkpoi
 short, or damaged); nothing is fetched from the internet. Every test gets its own user data
 folder (XDG_DATA_HOME), and checks that a refused install leaves that folder as it was.
 """
+
 from __future__ import annotations
 
 import http.server
 import threading
 from pathlib import Path
 
+import audiogen
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 from typer.testing import CliRunner
 
-import audiogen
-from conftest import SHARED
 from mgctag import install, weights
 from mgctag.cli import app
 from mgctag.errors import WeightsError
@@ -41,7 +42,9 @@ def user_models(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="module")
 def official() -> bytes:
     if not CHECKPOINT.is_file():
-        pytest.skip(f"{CHECKPOINT} not found: ../shared/models is missing (the checkpoint is never part of the project)")
+        pytest.skip(
+            f"{CHECKPOINT} not found: ../shared/models is missing (the checkpoint is never part of the project)"
+        )
     return CHECKPOINT.read_bytes()
 
 
@@ -60,6 +63,7 @@ def refused(result, *words: str) -> str:
 
 
 # --- from a file ----------------------------------------------------------------------------
+
 
 def test_install_from_the_official_file(official, user_models):
     r = invoke("models", "install", NAME, "--from", CHECKPOINT)
@@ -119,19 +123,32 @@ def test_wrong_files_are_refused_with_a_reason(official, user_models, tmp_path):
     torch.save(state, broken)
 
     # Without --force the sha256 decides first.
-    refused(invoke("models", "install", NAME, "--from", noise), "sha256", "not that of the official",
-            "mn04_as_mAP_432.pt")
-    refused(invoke("models", "install", "efficientat-mn10", "--from", CHECKPOINT), "official mn04_as_mAP_432.pt",
-            "install it as efficientat-mn04")
-    refused(invoke("models", "install", "efficientat-mn10", "--from", other_net), "does not know the official sha256",
-            "--force")
+    refused(
+        invoke("models", "install", NAME, "--from", noise), "sha256", "not that of the official", "mn04_as_mAP_432.pt"
+    )
+    refused(
+        invoke("models", "install", "efficientat-mn10", "--from", CHECKPOINT),
+        "official mn04_as_mAP_432.pt",
+        "install it as efficientat-mn04",
+    )
+    refused(
+        invoke("models", "install", "efficientat-mn10", "--from", other_net),
+        "does not know the official sha256",
+        "--force",
+    )
     # With --force the file must still be a state dict that fits the network.
     refused(invoke("models", "install", NAME, "--from", noise, "--force"), "not a readable PyTorch checkpoint")
     refused(invoke("models", "install", NAME, "--from", truncated, "--force"), "truncated or damaged")
-    refused(invoke("models", "install", NAME, "--from", other_net, "--force"), "does not fit EfficientAT",
-            "312 tensors missing")
-    refused(invoke("models", "install", NAME, "--from", other_width, "--force"), "does not fit",
-            "looks like width 0.1: efficientat-mn01")
+    refused(
+        invoke("models", "install", NAME, "--from", other_net, "--force"),
+        "does not fit EfficientAT",
+        "312 tensors missing",
+    )
+    refused(
+        invoke("models", "install", NAME, "--from", other_width, "--force"),
+        "does not fit",
+        "looks like width 0.1: efficientat-mn01",
+    )
     refused(invoke("models", "install", NAME, "--from", pickled, "--force"), "Python objects")
     refused(invoke("models", "install", NAME, "--from", broken, "--force"), "NaN")
     refused(invoke("models", "install", "efficientat-mn99", "--from", CHECKPOINT), "unknown model", NAME)
@@ -176,15 +193,19 @@ def test_remove(official, user_models):
 
 # --- downloads ------------------------------------------------------------------------------
 
+
 class Server:
     """127.0.0.1 HTTP server: /ok (the file), /short (cut short but announced whole), /damaged, /truncated."""
 
     def __init__(self, body: bytes):
         damaged = bytearray(body)
-        damaged[len(body) // 2: len(body) // 2 + 64] = bytes(64)
-        self.routes = {"/ok/f.pt": (body, len(body)), "/short/f.pt": (body[: len(body) // 3], len(body)),
-                       "/damaged/f.pt": (bytes(damaged), len(body)),
-                       "/truncated/f.pt": (body[: len(body) // 3], len(body) // 3)}
+        damaged[len(body) // 2 : len(body) // 2 + 64] = bytes(64)
+        self.routes = {
+            "/ok/f.pt": (body, len(body)),
+            "/short/f.pt": (body[: len(body) // 3], len(body)),
+            "/damaged/f.pt": (bytes(damaged), len(body)),
+            "/truncated/f.pt": (body[: len(body) // 3], len(body) // 3),
+        }
         self.hits: list[str] = []
         routes, hits = self.routes, self.hits
 
@@ -206,7 +227,7 @@ class Server:
 
         class Quiet(http.server.ThreadingHTTPServer):
             def handle_error(self, request, client_address):
-                pass   # a client that hangs up mid-transfer (the interrupted download) is expected
+                pass  # a client that hangs up mid-transfer (the interrupted download) is expected
 
         self.httpd = Quiet(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -237,12 +258,15 @@ def test_download_from_a_local_server(server, user_models):
     assert meta.provenance["source"] == server.url("ok") and meta.provenance["sha256_verified"]
 
 
-@pytest.mark.parametrize("route, words", [
-    ("short", ("stopped after", "by hand", "--from FILE")),        # the connection closed early
-    ("truncated", ("sha256", "not that of the official")),         # a complete transfer of a short file
-    ("damaged", ("sha256", "not that of the official")),
-    ("missing", ("HTTP 404", "by hand", "--from FILE")),
-])
+@pytest.mark.parametrize(
+    "route, words",
+    [
+        ("short", ("stopped after", "by hand", "--from FILE")),  # the connection closed early
+        ("truncated", ("sha256", "not that of the official")),  # a complete transfer of a short file
+        ("damaged", ("sha256", "not that of the official")),
+        ("missing", ("HTTP 404", "by hand", "--from FILE")),
+    ],
+)
 def test_bad_downloads_fail_cleanly(server, user_models, route, words):
     refused(invoke("models", "install", NAME, "--url", server.url(route)), *words)
     assert leftovers(user_models) == []
@@ -251,11 +275,15 @@ def test_bad_downloads_fail_cleanly(server, user_models, route, words):
 def test_no_network_says_where_to_download_by_hand(user_models):
     import socket
 
-    with socket.socket() as s:   # a port nobody listens on
+    with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    line = refused(invoke("models", "install", NAME, "--url", f"http://127.0.0.1:{port}/f.pt"), "cannot download",
-                   f"download {install.CHECKPOINTS[NAME].url} by hand", f"mgctag models install {NAME} --from FILE")
+    line = refused(
+        invoke("models", "install", NAME, "--url", f"http://127.0.0.1:{port}/f.pt"),
+        "cannot download",
+        f"download {install.CHECKPOINTS[NAME].url} by hand",
+        f"mgctag models install {NAME} --from FILE",
+    )
     assert "Traceback" not in line
     assert leftovers(user_models) == []
 
@@ -279,6 +307,7 @@ def test_an_interrupted_download_leaves_nothing(server, user_models):
 
 
 # --- using it -------------------------------------------------------------------------------
+
 
 def test_installed_model_tags_a_file(official, user_models, tmp_path):
     install.install(NAME, source=CHECKPOINT)

@@ -1,4 +1,5 @@
 """The run lock: one holder at a time, a clear refusal, waiting, and no stale lock after a kill."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,9 +20,9 @@ def test_second_holder_is_refused_with_the_holders_pid(tmp_path):
         assert held.path == tmp_path / "state.sqlite.lock"
         with pytest.raises(LockError, match=rf"another mgctag run \(pid {os.getpid()}\).*--wait"):
             RunLock.beside(state).acquire()
-    with RunLock.beside(state):   # released: free again
+    with RunLock.beside(state):  # released: free again
         pass
-    assert held.path.exists()     # never deleted, so no run can lock a different file
+    assert held.path.exists()  # never deleted, so no run can lock a different file
 
 
 def test_wait_takes_the_lock_once_it_is_released(tmp_path):
@@ -32,7 +33,7 @@ def test_wait_takes_the_lock_once_it_is_released(tmp_path):
 
     def waiter():
         def should_stop():
-            polled.set()   # called on every poll: the waiter is waiting
+            polled.set()  # called on every poll: the waiter is waiting
             return False
 
         with RunLock.beside(state, wait=True, should_stop=should_stop):
@@ -56,8 +57,10 @@ def test_waiting_ends_when_told_to_stop(tmp_path):
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     state = tmp_path / "state.sqlite"
-    code = ("import sys, time; from mgctag.lock import RunLock; "
-            f"RunLock.beside({str(state)!r}).acquire(); print('locked', flush=True); time.sleep(600)")
+    code = (
+        "import sys, time; from mgctag.lock import RunLock; "
+        f"RunLock.beside({str(state)!r}).acquire(); print('locked', flush=True); time.sleep(600)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"

@@ -5,6 +5,7 @@ extractor (tools/convert_musicnn.py regenerates them), so no TensorFlow is neede
 fixture clip is a synthetic 16 kHz mono PCM WAV, so soundfile's float32 read is exactly what
 every decoder (and librosa.load in the reference) returns for it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -111,8 +112,13 @@ def test_head_trains_only_the_head(patches, tmp_path):
     model.eval()
     with torch.no_grad():
         before = model(patches)
-    path = weights.save(tmp_path / "head.safetensors", model, weights.WeightsMeta(
-        arch="musicnn-head", labels=model.labels, frontend=model.spec.to_dict(), arch_params=model.arch_params))
+    path = weights.save(
+        tmp_path / "head.safetensors",
+        model,
+        weights.WeightsMeta(
+            arch="musicnn-head", labels=model.labels, frontend=model.spec.to_dict(), arch_params=model.arch_params
+        ),
+    )
     loaded, _ = weights.load(path)
     with torch.no_grad():
         assert torch.allclose(loaded(patches), before)
@@ -126,7 +132,7 @@ def test_frequency_max_block_eval_shortcut_matches_literal_order(kind):
     torch.manual_seed(0)
     freq, time_, padded = kind
     block = _FrequencyMaxBlock(8, freq, time_, padded)
-    with torch.no_grad():   # mixed-sign scales, so both the max and the min branch are exercised
+    with torch.no_grad():  # mixed-sign scales, so both the max and the min branch are exercised
         block.bn.weight.copy_(torch.tensor([1.5, -0.7, 0.3, -2.0, 0.0, 1.0, -1.0, 0.5]))
         block.bn.bias.normal_()
         block.bn.running_mean.normal_()
@@ -134,8 +140,11 @@ def test_frequency_max_block_eval_shortcut_matches_literal_order(kind):
     x = torch.randn(3, 1, 24, 40)
 
     def literal(b):
-        xp = torch.nn.functional.pad(x, (3, 3)) if padded == "valid-3" else torch.nn.functional.pad(
-            x, ((time_ - 1) // 2, time_ // 2))
+        xp = (
+            torch.nn.functional.pad(x, (3, 3))
+            if padded == "valid-3"
+            else torch.nn.functional.pad(x, ((time_ - 1) // 2, time_ // 2))
+        )
         return b.bn(torch.relu(b.conv(xp))).amax(dim=2)
 
     block.eval()
@@ -143,7 +152,7 @@ def test_frequency_max_block_eval_shortcut_matches_literal_order(kind):
         out = block(x)
         assert out.shape == (3, 8, 40)
         assert torch.allclose(out, literal(block), atol=1e-6, rtol=0)
-    block.train()   # batch statistics: the shortcut does not hold, so the literal order must run
+    block.train()  # batch statistics: the shortcut does not hold, so the literal order must run
     with torch.no_grad():
         assert torch.allclose(block(x), literal(block), atol=1e-6, rtol=0)
 

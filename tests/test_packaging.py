@@ -1,4 +1,5 @@
 """What installing mgctag promises: the torch floor it documents, and no runtime dependency it never imports."""
+
 from __future__ import annotations
 
 import re
@@ -61,28 +62,49 @@ def test_every_runtime_dependency_is_imported_by_mgctag():
 def test_the_wheel_holds_every_module_and_the_shipped_weights(tmp_path):
     """`pip install .` (the README's run command) installs the wheel, not the folder: a module left
     out of it is missing for every user, though an editable install still finds it."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
-    import shutil
-
-    src = tmp_path / "src"   # a copy: setuptools would reuse (and so hide behind) a build/ folder in the tree
+    src = tmp_path / "src"  # a copy: setuptools would reuse (and so hide behind) a build/ folder in the tree
     for name in ("mgctag", "beetsplug", "weights"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = tmp_path.glob("mgctag-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {p.relative_to(ROOT).as_posix() for d in ("mgctag", "beetsplug") for p in (ROOT / d).rglob("*.py")
-               if "__pycache__" not in p.parts}
+    modules = {
+        p.relative_to(ROOT).as_posix()
+        for d in ("mgctag", "beetsplug")
+        for p in (ROOT / d).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     assert "mgctag/decode/__init__.py" in modules and "beetsplug/mgctag.py" in modules
     assert sorted(modules - names) == []
-    shipped = {f"mgctag/shipped/{p.name}" for p in (ROOT / "weights").iterdir()
-               if p.suffix in (".safetensors", ".md") or p.name == "__init__.py"}
+    shipped = {
+        f"mgctag/shipped/{p.name}"
+        for p in (ROOT / "weights").iterdir()
+        if p.suffix in (".safetensors", ".md") or p.name == "__init__.py"
+    }
     assert "mgctag/shipped/README.md" in shipped and "mgctag/shipped/musicnn-gtzan-mini.safetensors" in shipped
     assert sorted(shipped - names) == []
     assert not any(n.startswith(("tests/", "tools/", "bench/", "weights/")) for n in names), sorted(names)[:20]

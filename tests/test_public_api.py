@@ -1,4 +1,5 @@
 """The library's public names, as a fresh interpreter sees them (the README's example)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,8 @@ CASES = {
     "readme": "from mgctag import scan, ScanOptions; assert callable(scan) and not isinstance(scan, type(sys))",
     # the submodule imported first (as the CLI and workers do) must not shadow the function
     "after-submodule": "import mgctag.scanner, mgctag.result; import mgctag; "
-                       "from mgctag import scan, FileResult; assert scan is mgctag.scanner.scan; "
-                       "assert FileResult is mgctag.result.FileResult",
+    "from mgctag import scan, FileResult; assert scan is mgctag.scanner.scan; "
+    "assert FileResult is mgctag.result.FileResult",
     "load_model": "from mgctag import load_model; assert callable(load_model)",
     "light": "import mgctag; mgctag.__version__; assert 'numpy' not in sys.modules and 'torch' not in sys.modules",
     "unknown": "import mgctag\ntry:\n    mgctag.nope\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit(1)",

@@ -1,4 +1,5 @@
 """`scan --ray`: the same scan on a small local Ray cluster, one per module (raycluster.py)."""
+
 from __future__ import annotations
 
 import os
@@ -11,14 +12,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-from typer.testing import CliRunner
-
-import raycluster  # first: it keeps Ray on loopback, which must be set before ray is imported
 import audiogen
 import cliproc
+import numpy as np
+import pytest
+import raycluster  # first: it keeps Ray on loopback, which must be set before ray is imported
 from conftest import make_band_model
+from test_scan import LOW, make_library
+from typer.testing import CliRunner
+
 from mgctag import ray_runner, tags
 from mgctag.cli import app
 from mgctag.decode import audio_digest
@@ -28,7 +30,6 @@ from mgctag.pool import DecodeJob, WindowSpec
 from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
 from mgctag.undo import pick_run, undo
-from test_scan import LOW, make_library
 
 KILL_WAIT_S = 120.0
 
@@ -70,11 +71,22 @@ def same_answers(local: dict, remote: dict) -> None:
     assert set(local) == set(remote)
     for name, a in local.items():
         b = remote[name]
-        assert (b.status, b.error, b.note, b.existing_genre, b.model, b.album, b.decided_by) == \
-               (a.status, a.error, a.note, a.existing_genre, a.model, a.album, a.decided_by), name
+        assert (b.status, b.error, b.note, b.existing_genre, b.model, b.album, b.decided_by) == (
+            a.status,
+            a.error,
+            a.note,
+            a.existing_genre,
+            a.model,
+            a.album,
+            a.decided_by,
+        ), name
         assert [g for g, _ in b.genres] == [g for g, _ in a.genres], name
-        np.testing.assert_allclose(np.array([p for _, p in b.genres], dtype=float),   # None (kept, unnamed): nan
-                                   np.array([p for _, p in a.genres], dtype=float), atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            np.array([p for _, p in b.genres], dtype=float),  # None (kept, unnamed): nan
+            np.array([p for _, p in a.genres], dtype=float),
+            atol=1e-5,
+            err_msg=name,
+        )
 
 
 def test_ray_gives_the_local_answers_writes_the_same_tags_and_undo_works(tmp_path, band_model, cluster):
@@ -163,8 +175,11 @@ def test_a_stop_ends_the_ray_job_between_files_and_saves_the_state(tmp_path, ban
     expected = make_library(root, formats=("mp3", "flac", "wav", "ogg", "m4a", "aiff") * 2)
     db = tmp_path / "state.sqlite"
     seen = []
-    for r in scan([root], ScanOptions(model=str(band_model), write_tags=True, state=db, ray="local", batch_size=3),
-                  should_stop=lambda: len(seen) >= 1):
+    for r in scan(
+        [root],
+        ScanOptions(model=str(band_model), write_tags=True, state=db, ray="local", batch_size=3),
+        should_stop=lambda: len(seen) >= 1,
+    ):
         seen.append(r)
     assert len(seen) == 1 and seen[0].status == "tagged"
     for p, genre in expected.items():
@@ -173,7 +188,7 @@ def test_a_stop_ends_the_ray_job_between_files_and_saves_the_state(tmp_path, ban
     (run,) = state.runs()
     state.close()
     assert run.outcome == "interrupted" and run.counts == {"tagged": 1}
-    again = scan_lib(root, band_model, db, ray="local")     # the cluster is free for the next run
+    again = scan_lib(root, band_model, db, ray="local")  # the cluster is free for the next run
     assert sorted(r.status for r in again.values()) == ["tagged"] * (len(expected) - 1) + ["unchanged"]
 
 
@@ -187,8 +202,9 @@ def test_a_node_that_cannot_read_the_files_stops_the_run_before_it_starts(tmp_pa
 
 def test_a_file_missing_on_a_worker_says_the_files_must_be_shared(tmp_path, cluster):
     job = DecodeJob(WindowSpec(16000, 16000, 1))
-    out = ray_runner._decode({"i": np.array([0]), "path": np.array([os.fsencode(tmp_path / "gone.mp3")], dtype=object)},
-                             job)
+    out = ray_runner._decode(
+        {"i": np.array([0]), "path": np.array([os.fsencode(tmp_path / "gone.mp3")], dtype=object)}, job
+    )
     (d,) = out["decoded"]
     assert d.error.startswith(job(tmp_path / "gone.mp3").error) and "same path on every node" in d.error
 
@@ -198,12 +214,14 @@ def test_cli_ray_flag_and_options(tmp_path, band_model, cluster):
     root.mkdir()
     expected = make_library(root, formats=("mp3", "flac"))
     runner = CliRunner()
-    res = runner.invoke(app, ["scan", str(root), "--model", str(band_model), "--ray", "--ray-actors", "1",
-                              "--batch-size", "2"])
+    res = runner.invoke(
+        app, ["scan", str(root), "--model", str(band_model), "--ray", "--ray-actors", "1", "--batch-size", "2"]
+    )
     assert res.exit_code == 0, res.output
     for p, genre in expected.items():
-        assert any(line.startswith("would-tag") and genre in line and p.name in line
-                   for line in res.stdout.splitlines())
+        assert any(
+            line.startswith("would-tag") and genre in line and p.name in line for line in res.stdout.splitlines()
+        )
     assert "Ray: 2 files decoded on 1 node" in res.stderr
     res = runner.invoke(app, ["scan", str(root), "--model", str(band_model), "--ray", "--ray-actors", "2", "--rescan"])
     assert res.exit_code == 2 and "leaves no CPU to decode with" in res.stderr
@@ -221,8 +239,9 @@ def test_ray_options_need_ray(tmp_path, band_model):
     assert res.exit_code == 2 and "--ray-actors needs --ray" in res.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
-                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
+)
 def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
     """The CLI in a child process joins the cluster (--ray-address); Ctrl-C (SIGINT to its process
     group), SIGTERM or SIGKILL comes while the model actor is in the middle of a batch. The first
@@ -236,8 +255,21 @@ def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
     expected = make_library(root, formats=("mp3", "flac", "wav", "ogg", "m4a", "aiff") * 2)
     gated = make_band_model(tmp_path / "m" / "band.safetensors", arch="test-band-gated")
     db = tmp_path / "state.sqlite"
-    proc = cliproc.start("scan", root, "--model", gated, "--write-tags", "--state", db, "--ray-address",
-                         cluster.address, "--batch-size", "3", env=raycluster.job_env(gate), start_new_session=True)
+    proc = cliproc.start(
+        "scan",
+        root,
+        "--model",
+        gated,
+        "--write-tags",
+        "--state",
+        db,
+        "--ray-address",
+        cluster.address,
+        "--batch-size",
+        "3",
+        env=raycluster.job_env(gate),
+        start_new_session=True,
+    )
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(proc.stderr))
     reader.start()
@@ -247,7 +279,7 @@ def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
         os.killpg(proc.pid, signum)
         if signum != signal.SIGKILL:
             assert until(lambda: any("stopping after the current file" in line for line in err)), err
-        (gate / "open").touch()   # the batch the driver waits on comes back after the signal was taken
+        (gate / "open").touch()  # the batch the driver waits on comes back after the signal was taken
         out = proc.stdout.read()
         proc.wait(timeout=120)
     finally:
@@ -264,7 +296,7 @@ def test_a_signal_or_a_lost_driver_ends_the_ray_job(tmp_path, cluster, signum):
         (run,) = state.runs()
         state.close()
         assert run.outcome == "interrupted" and run.counts.get("tagged", 0) == out.count("tagged")
-    assert not [p for p in root.iterdir() if p not in expected]   # no temporary copy left behind
+    assert not [p for p in root.iterdir() if p not in expected]  # no temporary copy left behind
     for p, genre in expected.items():
         assert tags.read(p).genres in ((), (genre,)), p
     actor = Path("/proc", waiting.name.split("-")[1])
@@ -288,12 +320,20 @@ def test_albums_are_decided_on_the_driver_as_locally(tmp_path, band_model, clust
     root = tmp_path / "lib"
     for n, album in enumerate(("A", "B")):
         for i, mix in enumerate((LOW, LOW, WEAK_HIGH)):
-            track(root / album / ("CD1" if i < 2 else "CD2") / f"{album}{i}.flac", mix, album=album, artist="Ann",
-                  seed=10 * n + i)
+            track(
+                root / album / ("CD1" if i < 2 else "CD2") / f"{album}{i}.flac",
+                mix,
+                album=album,
+                artist="Ann",
+                seed=10 * n + i,
+            )
     track(root / "misc" / "x.flac", WEAK_HIGH, seed=99)
     local = by_name(scan([root], ScanOptions(model=str(band_model), workers=0)))
     remote = by_name(scan([root], ScanOptions(model=str(band_model), ray="local", batch_size=2)))
     same_answers(local, remote)
-    assert {(r.album, r.decided_by) for r in remote.values()} == {("Ann - A", "album"), ("Ann - B", "album"),
-                                                                 ("", "track")}
+    assert {(r.album, r.decided_by) for r in remote.values()} == {
+        ("Ann - A", "album"),
+        ("Ann - B", "album"),
+        ("", "track"),
+    }
     assert {r.genre for n, r in remote.items() if n != "x.flac"} == {"Low"} and remote["x.flac"].genre == "High"

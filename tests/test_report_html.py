@@ -1,5 +1,6 @@
 """The HTML report: what the page holds, that it stays self-contained and escaped, and that a
 real headless browser (Debian's chromium) draws both charts and sorts and filters the table."""
+
 from __future__ import annotations
 
 import base64
@@ -10,11 +11,11 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import audiogen
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import audiogen
 from mgctag import report_html
 from mgctag.cli import app
 from mgctag.report import Report
@@ -26,7 +27,9 @@ RESULTS = [
     FileResult(Path("/m/weak.flac"), "would-tag", [("Jazz", 0.31), ("Rock", 0.30)], model="m1"),
     FileResult(Path("/m/<b>bold</b>.mp3"), "kept", [("Rock", 0.9)], existing_genre=EVIL, model="m1"),
     FileResult(Path("/m/broken.mp3"), "error", model="m1", error="truncated or corrupt <x>"),
-    FileResult(Path("/m/quiet.wav"), "skipped", [("Pop", 0.2)], model="m1", note="confidence 0.20 is below --min-confidence"),
+    FileResult(
+        Path("/m/quiet.wav"), "skipped", [("Pop", 0.2)], model="m1", note="confidence 0.20 is below --min-confidence"
+    ),
 ]
 
 
@@ -39,7 +42,7 @@ class Dom(HTMLParser):
     def __init__(self, text: str):
         super().__init__()
         self.rows: list[dict] = []
-        self.shapes: dict[str, list[str]] = {}   # figure id -> classes of the rects and lines in it
+        self.shapes: dict[str, list[str]] = {}  # figure id -> classes of the rects and lines in it
         self.scripts, self.texts, self.title = 0, {}, ""
         self._figure = None
         self._open: list[tuple[str, str | None]] = []  # open elements (tag, id), for texts by id
@@ -61,8 +64,14 @@ class Dom(HTMLParser):
         elif tag == "tbody" and self._in_body is False and not self.rows:
             self._in_body = True
         elif tag == "tr" and self._in_body:
-            self.rows.append({"hidden": "hidden" in a, "status": a.get("data-status"), "cells": [],
-                              "doubtful": "doubtful" in (a.get("class") or "")})
+            self.rows.append(
+                {
+                    "hidden": "hidden" in a,
+                    "status": a.get("data-status"),
+                    "cells": [],
+                    "doubtful": "doubtful" in (a.get("class") or ""),
+                }
+            )
         elif tag == "td" and self._in_body:
             self._cell = []
         if tag not in VOID:
@@ -138,8 +147,11 @@ def test_charts_count_genres_and_bin_confidences():
 
 
 def test_the_bar_chart_sums_the_rarest_genres_into_one_bar():
-    results = [FileResult(Path(f"/m/{g}-{i}.flac"), "would-tag", [(f"G{g:02d}", 0.9)]) for g in range(35)
-               for i in range(40 - g)]
+    results = [
+        FileResult(Path(f"/m/{g}-{i}.flac"), "would-tag", [(f"G{g:02d}", 0.9)])
+        for g in range(35)
+        for i in range(40 - g)
+    ]
     page = report_html.render(results, {})
     assert Dom(page).shapes["genre-chart"].count("bar") == report_html.MAX_BARS + 1
     assert "<title>G00: 40</title>" in page and "<title>G29: 11</title>" in page and "<title>G30:" not in page
@@ -155,7 +167,7 @@ def test_report_writes_html_with_settings_and_summary(tmp_path):
     page = out.read_text(encoding="utf-8")
     assert "5 files seen: 1 would-tag (run 3)" in page
     assert re.search(r"<th>top-k</th><td>2</td>", page) and re.search(r"<th>write-tags</th><td>no</td>", page)
-    assert re.search(r"<th>model</th><td>—</td>", page)   # a library caller that left it unresolved
+    assert re.search(r"<th>model</th><td>—</td>", page)  # a library caller that left it unresolved
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -166,8 +178,9 @@ def test_the_cli_reports_what_the_model_decided(tmp_path):
     (tmp_path / "lib").mkdir()
     audiogen.make(tmp_path / "lib" / "a.flac", seconds=2.5, freq=150)
     out = tmp_path / "r.html"
-    r = CliRunner().invoke(app, ["scan", str(tmp_path / "lib"), "--model", str(model), "--workers", "0",
-                                 "--report", str(out)])
+    r = CliRunner().invoke(
+        app, ["scan", str(tmp_path / "lib"), "--model", str(model), "--workers", "0", "--report", str(out)]
+    )
     assert r.exit_code == 0, r.output
     page = out.read_text(encoding="utf-8")
     # left out on the command line, so the model's own: its minimum confidence (drawn), genres, segments
@@ -175,7 +188,7 @@ def test_the_cli_reports_what_the_model_decided(tmp_path):
     assert "<th>genres</th><td>Low, High</td>" in page and "<th>segments</th><td>3</td>" in page
     assert f"<th>model</th><td>{model}</td>" in page and "<th>top-k</th><td>1</td>" in page
     assert "1 file seen" in page
-    assert "<td>default</td>" not in page and "<th>ray</th><td>—</td>" in page   # the values used
+    assert "<td>default</td>" not in page and "<th>ray</th><td>—</td>" in page  # the values used
     assert "<th>workers</th><td>0</td>" in page and re.search(r"<th>batch-size</th><td>\d+</td>", page)
 
 
@@ -185,10 +198,19 @@ WINDOW = (1280, 1200)
 
 
 def chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             "--force-device-scale-factor=1", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-             f"--window-size={WINDOW[0]},{WINDOW[1]}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+    ]
     proc = subprocess.run([CHROMIUM, *flags, *args, url], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc
@@ -214,8 +236,21 @@ def test_a_browser_draws_both_charts_and_sorts_and_filters_the_table(tmp_path, b
     audiogen.make(lib / "<script>alert(1)<.flac", seconds=2.5, freq=150)
     (lib / "broken.mp3").write_bytes(b"not audio at all")
     out = tmp_path / "report.html"
-    r = CliRunner().invoke(app, ["scan", str(lib), "--model", str(band_model), "--workers", "0",
-                                 "--min-confidence", "0.6", "--report", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(lib),
+            "--model",
+            str(band_model),
+            "--workers",
+            "0",
+            "--min-confidence",
+            "0.6",
+            "--report",
+            str(out),
+        ],
+    )
     assert r.exit_code == 1, r.output  # the broken file
     n_files = 7
 
@@ -225,8 +260,11 @@ def test_a_browser_draws_both_charts_and_sorts_and_filters_the_table(tmp_path, b
         pixels = np.asarray(im.convert("RGB"), dtype=int)
     assert pixels.shape[:2] == (WINDOW[1], WINDOW[0])
     # each chart's own colour is on screen (and nowhere else on the page): the bars, the bins, the line
-    for colour, least in ((report_html.GENRE_COLOUR, 500), (report_html.BIN_COLOUR, 500),
-                          (report_html.LINE_COLOUR, 50)):
+    for colour, least in (
+        (report_html.GENRE_COLOUR, 500),
+        (report_html.BIN_COLOUR, 500),
+        (report_html.LINE_COLOUR, 50),
+    ):
         count = int(near(pixels, colour).sum())
         assert count >= least, f"{colour}: {count} pixels in the screenshot"
 

@@ -1,4 +1,5 @@
 """Safe writes: a user's file is either fully rewritten and verified, or left byte-identical."""
+
 from __future__ import annotations
 
 import errno
@@ -50,6 +51,7 @@ def _fails(path, match, **kwargs):
 
 # --- the write itself ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["mp3", "m4a", "wav"])
 def test_writes_verifies_and_keeps_audio(tmp_path, fmt):
     path = make(tmp_path / f"a.{fmt}", seconds=1.0)
@@ -94,6 +96,7 @@ def test_id3v23_passes_through(tmp_path):
 
 
 # --- refusals --------------------------------------------------------------------------------
+
 
 def test_read_only_file(song):
     os.chmod(song, 0o444)
@@ -177,6 +180,7 @@ def test_unknown_hardlink_policy(song):
 
 # --- links -----------------------------------------------------------------------------------
 
+
 def test_hard_link_skipped_by_default(song):
     other = song.parent / "other name.flac"
     os.link(song, other)
@@ -204,6 +208,7 @@ def test_symlink_writes_the_target_and_keeps_the_link(song, tmp_path):
 
 
 # --- failures mid-write ----------------------------------------------------------------------
+
 
 def test_failure_mid_write_leaves_original_and_no_temp(song, monkeypatch):
     seen = []
@@ -272,6 +277,7 @@ def test_long_file_name(tmp_path):
 
 # --- temps a killed run left -----------------------------------------------------------------
 
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -282,8 +288,13 @@ def test_cleanup_removes_stale_temps_only(tmp_path, monkeypatch):
     dead, alive = _dead_pid(), os.getpid()
     stale = tmp_path / f".song.flac.mgctag-{dead}-abcd1234.tmp.flac"
     live = tmp_path / f".song.flac.mgctag-{alive}-abcd1234.tmp.flac"
-    keep = ["song.flac", ".hidden", f"song.flac.mgctag-{dead}-abcd1234.tmp.flac",  # not hidden
-            f".song.flac.mgctag-{dead}-abc.tmp.flac", ".song.flac.mgctag-x-abcd1234.tmp.flac"]
+    keep = [
+        "song.flac",
+        ".hidden",
+        f"song.flac.mgctag-{dead}-abcd1234.tmp.flac",  # not hidden
+        f".song.flac.mgctag-{dead}-abc.tmp.flac",
+        ".song.flac.mgctag-x-abcd1234.tmp.flac",
+    ]
     for p in [stale, live, *(tmp_path / k for k in keep)]:
         p.write_bytes(b"x")
     (tmp_path / f".dir.mgctag-{dead}-abcd1234.tmp").mkdir()
@@ -298,6 +309,7 @@ def test_cleanup_removes_stale_temps_only(tmp_path, monkeypatch):
 
 def test_temp_of_a_killed_run_is_cleaned_by_the_next(song, monkeypatch):
     """Kill a write right after the copy (as SIGKILL would), rename its temp to a dead pid, clean up."""
+
     def killed(path, **kwargs):
         os.link(path, path.with_name(path.name.replace(f"-{os.getpid()}-", f"-{dead}-")))
         raise KeyboardInterrupt

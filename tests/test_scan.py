@@ -1,13 +1,14 @@
 """The scan flow end to end, with a hand-set model whose answer depends on the audio."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import audiogen
 import mutagen
 import pytest
 
-import audiogen
 from mgctag import tags
 from mgctag.decode import audio_digest
 from mgctag.genremap import GenreMap
@@ -100,8 +101,9 @@ def test_worker_pool_gives_the_same_answers(tmp_path, band_model):
     make_library(tmp_path, formats=("mp3", "flac", "wav", "m4a"))
     inline = run(tmp_path, band_model)
     pooled = run(tmp_path, band_model, workers=2, batch_size=4)
-    assert {p: (r.genre, round(r.confidence, 5)) for p, r in inline.items()} == \
-           {p: (r.genre, round(r.confidence, 5)) for p, r in pooled.items()}
+    assert {p: (r.genre, round(r.confidence, 5)) for p, r in inline.items()} == {
+        p: (r.genre, round(r.confidence, 5)) for p, r in pooled.items()
+    }
 
 
 def test_majority_vote_and_segment_count(tmp_path, band_model):
@@ -113,7 +115,7 @@ def test_majority_vote_and_segment_count(tmp_path, band_model):
     p = audiogen.write_audio(tmp_path / "mix.flac", np.concatenate([a, a, b]), 22050)
     r = run(tmp_path, band_model, segments=3, vote="majority")[p]
     assert r.genre == "Low" and r.confidence == pytest.approx(2 / 3, abs=1e-3)
-    r = run(tmp_path, band_model, segments=1)[p]   # the one middle segment is low
+    r = run(tmp_path, band_model, segments=1)[p]  # the one middle segment is low
     assert r.genre == "Low"
 
 
@@ -135,12 +137,12 @@ def test_a_genre_the_user_edited_after_mgctag_wrote_it_is_kept(tmp_path, band_mo
     other = audiogen.make(tmp_path / "other.flac", seconds=2.5, freq=LOW)
     assert run(tmp_path, band_model, write_tags=True, state=db)[p].status == "tagged"
     f = mutagen.File(p)
-    f["GENRE"] = ["Blues"]          # the user's fix; MGCTAG_MODEL and MGCTAG_CONFIDENCE stay
+    f["GENRE"] = ["Blues"]  # the user's fix; MGCTAG_MODEL and MGCTAG_CONFIDENCE stay
     f.save()
     assert tags.read(p).model == "band"
     again = run(tmp_path, band_model, write_tags=True, state=db, rescan=True)
     assert again[p].status == "kept" and tags.read(p).genres == ("Blues",)
-    assert again[other].status == "unchanged"   # mgctag's own genre is still mgctag's
+    assert again[other].status == "unchanged"  # mgctag's own genre is still mgctag's
     # what mgctag wrote itself is refreshed when its decision changes
     assert run(tmp_path, band_model, write_tags=True, state=db, top_k=2)[other].status == "tagged"
     assert tags.read(other).genres == ("Low", "High")
@@ -154,7 +156,7 @@ def test_an_unexpected_failure_while_writing_is_that_files_error(tmp_path, band_
 
     def flaky(path, **kw):
         if path.name == "1.wav":
-            raise KeyError("TXXX")   # as an unexpected mutagen error would
+            raise KeyError("TXXX")  # as an unexpected mutagen error would
         return real(path, **kw)
 
     monkeypatch.setattr(safe, "write_safely", flaky)
@@ -226,7 +228,7 @@ def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
             yield Decoded(Path("x.flac"), cpu_s=cpu_per_second)
 
     with scanner._ThreadShare(workers=2) as share:
-        assert torch.get_num_threads() == 2                 # before any measurement
+        assert torch.get_num_threads() == 2  # before any measurement
         for cost in (2.0, 0.1, 1.0, 3.8):
             for _ in share.metered(files(cost)):
                 pass
@@ -264,7 +266,7 @@ def test_a_kept_file_shows_the_genre_kept_and_the_guess_in_the_note(tmp_path, ba
         f.save()
     results = {p.name: r for p, r in run(tmp_path, band_model, albums="off").items()}
     blues, low = results["blues.flac"], results["low.flac"]
-    assert (blues.status, blues.genre, blues.confidence) == ("kept", "Blues", None)   # the model cannot name Blues
+    assert (blues.status, blues.genre, blues.confidence) == ("kept", "Blues", None)  # the model cannot name Blues
     assert blues.note == "a genre mgctag did not write; it hears Low (1.00) (--overwrite replaces it)"
     assert (low.status, low.genre) == ("kept", "Low") and low.confidence > 0.9
     assert low.note.startswith("mgctag hears the same: Low") and "--overwrite" not in low.note
@@ -273,6 +275,6 @@ def test_a_kept_file_shows_the_genre_kept_and_the_guess_in_the_note(tmp_path, ba
 def test_top_k_says_why_a_genre_was_not_written(tmp_path, band_model):
     p = audiogen.make(tmp_path / "a.flac", seconds=2.5, sr=22050, freq=LOW)
     r = run(tmp_path, band_model, top_k=2, min_confidence=0.3)[p]
-    assert r.status == "would-tag" and [g for g, _ in r.genres] == ["Low", "High"]   # the report lists both
+    assert r.status == "would-tag" and [g for g, _ in r.genres] == ["Low", "High"]  # the report lists both
     assert r.note == "not written: High (0.000) and below, under --min-confidence 0.3"
     assert run(tmp_path, band_model, top_k=2, min_confidence=0.0)[p].note == ""

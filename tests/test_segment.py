@@ -11,7 +11,7 @@ def test_spread_covers_start_and_end():
 
 def test_short_tracks():
     assert segment_starts(2.0, 3.0, 10) == [0.0]
-    assert len(segment_starts(7.0, 3.0, 10)) == 3   # no more segments than the track holds
+    assert len(segment_starts(7.0, 3.0, 10)) == 3  # no more segments than the track holds
     assert segment_starts(100.0, 3.0, 1) == [pytest.approx(48.5)]
 
 

@@ -1,9 +1,10 @@
 """Every shipped weights file loads, tags a file through scan, and carries what the model card claims."""
+
 from __future__ import annotations
 
+import audiogen
 import pytest
 
-import audiogen
 from mgctag import weights
 from mgctag.models import architecture_names
 from mgctag.scanner import ScanOptions, scan
@@ -14,8 +15,11 @@ GTZAN = ["Blues", "Classical", "Country", "Disco", "Hip-Hop", "Jazz", "Metal", "
 
 
 def test_every_paper_architecture_ships_gtzan_mini_weights():
-    trained = {weights.read_meta(weights.shipped_dir() / f"{n}{weights.SUFFIX}").arch
-               for n in SHIPPED if n.endswith("-gtzan-mini")}
+    trained = {
+        weights.read_meta(weights.shipped_dir() / f"{n}{weights.SUFFIX}").arch
+        for n in SHIPPED
+        if n.endswith("-gtzan-mini")
+    }
     missing = set(PAPERS) - trained
     assert set(PAPERS) <= set(architecture_names())
     assert not missing, f"no shipped gtzan-mini weights for {sorted(missing)}"

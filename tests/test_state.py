@@ -1,12 +1,13 @@
 """Incremental state: a re-run skips unchanged files by stat alone; changes, moves and deletions are seen."""
+
 from __future__ import annotations
 
 import os
 import shutil
 
+import audiogen
 import pytest
 
-import audiogen
 from mgctag import tags
 from mgctag.analyser import Analyser
 from mgctag.decide import UNCHANGED_NOTE
@@ -38,7 +39,7 @@ def test_rerun_skips_unchanged_files_without_decoding_or_writing(tmp_path, band_
     assert decoded == []
     for p in files:
         r = again[p]
-        assert (r.status, r.note) == ("unchanged", UNCHANGED_NOTE)   # what the last run wrote, not heard again
+        assert (r.status, r.note) == ("unchanged", UNCHANGED_NOTE)  # what the last run wrote, not heard again
         assert r.genres == first[p].genres and r.model == "band"
         assert (p.stat().st_mtime_ns, p.stat().st_ino) == (stats[p].st_mtime_ns, stats[p].st_ino)
 
@@ -50,11 +51,11 @@ def test_changed_moved_and_deleted_files(tmp_path, band_model, decoded):
     run(lib, band_model, db, write_tags=True)
     decoded.clear()
     st = a.stat()
-    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))   # touched: analysed again
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # touched: analysed again
     (lib / "sub").mkdir()
     moved = lib / "sub" / b.name
-    b.rename(moved)                                                     # moved: analysed at its new path
-    c.unlink()                                                          # deleted: its row goes
+    b.rename(moved)  # moved: analysed at its new path
+    c.unlink()  # deleted: its row goes
     results = run(lib, band_model, db, write_tags=True)
     assert sorted(decoded) == sorted([a, moved])
     assert results[a].status == "unchanged" and results[moved].status == "unchanged"
@@ -71,7 +72,7 @@ def test_prune_only_touches_the_scanned_roots(tmp_path, band_model):
     run(tmp_path / "one", band_model, db)
     run(tmp_path / "two", band_model, db)
     one[0].unlink()
-    run(tmp_path / "two", band_model, db)   # a scan of two/ leaves one/'s rows alone, even a stale one
+    run(tmp_path / "two", band_model, db)  # a scan of two/ leaves one/'s rows alone, even a stale one
     state = State(db)
     assert state.prune([tmp_path / "one"], [one[1]]) == 1
     assert state.prune([tmp_path / "one"], [one[1]]) == 0
@@ -98,7 +99,7 @@ def test_weights_are_fingerprinted_by_content_not_name(tmp_path, band_model):
     before = settings_key(band_model, **opts)
     assert settings_key(band_model, **opts) == before
     assert settings_key(band_model, **{**opts, "top_k": 2}) != before
-    with open(band_model, "ab") as f:   # same name, other bytes (retrained weights)
+    with open(band_model, "ab") as f:  # same name, other bytes (retrained weights)
         f.write(b" ")
     assert settings_key(band_model, **opts) != before
 
@@ -108,7 +109,7 @@ def test_dry_run_does_not_excuse_a_writing_run(tmp_path, band_model, decoded):
     db = tmp_path / "state.sqlite"
     assert {r.status for r in run(tmp_path / "lib", band_model, db).values()} == {"would-tag"}
     decoded.clear()
-    again = run(tmp_path / "lib", band_model, db).values()   # a second dry run shows the answer it stored
+    again = run(tmp_path / "lib", band_model, db).values()  # a second dry run shows the answer it stored
     assert {(r.status, r.note) for r in again} == {("would-tag", UNCHANGED_NOTE)} and all(r.genre for r in again)
     assert decoded == []
     results = run(tmp_path / "lib", band_model, db, write_tags=True)
@@ -130,7 +131,7 @@ def test_errors_are_retried_and_kept_rows_are_not(tmp_path, band_model, decoded)
     again = run(lib, band_model, db, write_tags=True)
     assert decoded == [bad] and again[bad].status == "error"
     assert again[kept].status == "kept" and tags.read(kept).genres == ("Polka",)
-    assert again[kept].note == first[kept].note   # the reason is kept with the answer
+    assert again[kept].note == first[kept].note  # the reason is kept with the answer
 
 
 def test_state_survives_reopening_and_takes_any_file_name(tmp_path, band_model):
@@ -138,7 +139,7 @@ def test_state_survives_reopening_and_takes_any_file_name(tmp_path, band_model):
     lib.mkdir()
     odd = lib / os.fsdecode(b"caf\xe9 \xff.flac")
     audiogen.make(lib / "plain.flac", seconds=2.5, freq=HIGH).rename(odd)  # libsndfile cannot create it
-    db = tmp_path / "deeper" / "state.sqlite"   # its folder is created
+    db = tmp_path / "deeper" / "state.sqlite"  # its folder is created
     assert run(lib, band_model, db, write_tags=True)[odd].status == "tagged"
     assert run(lib, band_model, db, write_tags=True)[odd].status == "unchanged"
     state = State(db)
@@ -164,10 +165,14 @@ def test_many_unchanged_files_cost_one_stat_each(tmp_path, band_model, decoded):
     paths = []
     for i in range(2000):
         p = lib / f"{i:04d}.wav"
-        p.write_bytes(b"")   # not even audio: decoding it would fail
+        p.write_bytes(b"")  # not even audio: decoding it would fail
         st = p.stat()
-        state.record(FileResult(p, "unchanged", [("Low", 0.9)], model="band"), (st.st_size, st.st_mtime_ns),
-                     run_id=run_id, settings=settings)
+        state.record(
+            FileResult(p, "unchanged", [("Low", 0.9)], model="band"),
+            (st.st_size, st.st_mtime_ns),
+            run_id=run_id,
+            settings=settings,
+        )
         paths.append(p)
     state.close()
     results = list(scan([lib], options))
@@ -201,7 +206,7 @@ def test_copy_of_a_tagged_file_is_new_to_the_state(tmp_path, band_model, decoded
     (a,) = library(tmp_path / "lib", 1)
     db = tmp_path / "state.sqlite"
     run(tmp_path / "lib", band_model, db, write_tags=True)
-    shutil.copy2(a, tmp_path / "lib" / "copy.flac")   # same size and mtime, other path
+    shutil.copy2(a, tmp_path / "lib" / "copy.flac")  # same size and mtime, other path
     decoded.clear()
     results = run(tmp_path / "lib", band_model, db, write_tags=True)
     # the copy joins a's folder album, so a is decided again from its kept evidence, not heard again
@@ -215,7 +220,7 @@ def test_a_schema_1_database_gains_the_evidence_column_and_keeps_its_rows(tmp_pa
     files = library(tmp_path / "lib", 2)
     db = tmp_path / "state.sqlite"
     run(tmp_path / "lib", band_model, db, write_tags=True)
-    con = sqlite3.connect(db)   # make it the database an mgctag of schema 1 left
+    con = sqlite3.connect(db)  # make it the database an mgctag of schema 1 left
     con.execute("ALTER TABLE files DROP COLUMN evidence")
     con.execute("ALTER TABLE files DROP COLUMN note")
     con.execute("PRAGMA user_version=1")

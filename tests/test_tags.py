@@ -1,4 +1,5 @@
 """Genre tags in every format: written where each format keeps them, and nothing else touched."""
+
 from __future__ import annotations
 
 import base64
@@ -21,25 +22,43 @@ ARTIST = "Motörhead"
 ALBUM = "Ærø 東京 Live"
 COVER = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 GENRES, CONFS, MODEL = ["Rock", "Jazz"], [0.8234, 0.1], "musicnn-msd"
-FAMILY = {"mp3": "id3", "wav": "id3", "aiff": "id3", "flac": "vorbis", "ogg": "vorbis", "opus": "vorbis",
-          "m4a": "mp4", "alac.m4a": "mp4", "wma": "asf"}
+FAMILY = {
+    "mp3": "id3",
+    "wav": "id3",
+    "aiff": "id3",
+    "flac": "vorbis",
+    "ogg": "vorbis",
+    "opus": "vorbis",
+    "m4a": "mp4",
+    "alac.m4a": "mp4",
+    "wma": "asf",
+}
 # the keys the issue names for genre / confidence / model, per format family
-KEYS = {"id3": ("TCON", "TXXX:MGCTAG_CONFIDENCE", "TXXX:MGCTAG_MODEL"),
-        "vorbis": ("genre", "mgctag_confidence", "mgctag_model"),
-        "mp4": ("\xa9gen", "----:com.mgctag:confidence", "----:com.mgctag:model"),
-        "asf": ("WM/Genre", "MGCTAG/Confidence", "MGCTAG/Model")}
+KEYS = {
+    "id3": ("TCON", "TXXX:MGCTAG_CONFIDENCE", "TXXX:MGCTAG_MODEL"),
+    "vorbis": ("genre", "mgctag_confidence", "mgctag_model"),
+    "mp4": ("\xa9gen", "----:com.mgctag:confidence", "----:com.mgctag:model"),
+    "asf": ("WM/Genre", "MGCTAG/Confidence", "MGCTAG/Model"),
+}
 ID3_FORMATS = [f for f in FORMATS if FAMILY[f] == "id3"]
 
 
 # --- fixtures: files that already carry a user's tags ----------------------------------------
 
+
 def _tag_id3(f):
     f.add_tags()
-    for frame in (TIT2(encoding=3, text=[TITLE]), TPE1(encoding=3, text=[ARTIST, "Ærø"]), TALB(encoding=3, text=[ALBUM]),
-                  TRCK(encoding=3, text=["3/12"]), TDRC(encoding=3, text=["1980"]),
-                  COMM(encoding=3, lang="eng", desc="", text=["a comment"]),
-                  APIC(encoding=3, mime="image/png", type=3, desc="front", data=COVER),
-                  TXXX(encoding=3, desc="OTHER_TOOL", text=["keep me"]), TCON(encoding=3, text=["Old Genre"])):
+    for frame in (
+        TIT2(encoding=3, text=[TITLE]),
+        TPE1(encoding=3, text=[ARTIST, "Ærø"]),
+        TALB(encoding=3, text=[ALBUM]),
+        TRCK(encoding=3, text=["3/12"]),
+        TDRC(encoding=3, text=["1980"]),
+        COMM(encoding=3, lang="eng", desc="", text=["a comment"]),
+        APIC(encoding=3, mime="image/png", type=3, desc="front", data=COVER),
+        TXXX(encoding=3, desc="OTHER_TOOL", text=["keep me"]),
+        TCON(encoding=3, text=["Old Genre"]),
+    ):
         f.tags.add(frame)
 
 
@@ -96,6 +115,7 @@ def _tagged(tmp_path, fmt, name="song"):
 
 # --- what is stored, seen through mutagen itself ---------------------------------------------
 
+
 def _raw(path, key) -> list[str]:
     """Values stored under `key`, as text, read by mutagen without mgctag."""
     value = mutagen.File(path).tags.get(key)
@@ -116,10 +136,12 @@ def _others(path, fmt) -> list[tuple[str, str]]:
 
 COVERS = {
     "id3": lambda f: [f.tags["APIC:front"].data],
-    "vorbis": lambda f: [p.data for p in getattr(f, "pictures", [])]
-    + [Picture(base64.b64decode(v)).data for v in f.tags.get("METADATA_BLOCK_PICTURE", [])],
+    "vorbis": lambda f: (
+        [p.data for p in getattr(f, "pictures", [])]
+        + [Picture(base64.b64decode(v)).data for v in f.tags.get("METADATA_BLOCK_PICTURE", [])]
+    ),
     "mp4": lambda f: [bytes(c) for c in f.tags["covr"]],
-    "asf": lambda f: [a.value[-len(COVER):] for a in f.tags["WM/Picture"]],
+    "asf": lambda f: [a.value[-len(COVER) :] for a in f.tags["WM/Picture"]],
 }
 
 
@@ -134,6 +156,7 @@ def _fmt(path) -> str:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_write_sets_genres_and_fields_and_keeps_everything_else(tmp_path, fmt):
@@ -152,8 +175,14 @@ def test_write_sets_genres_and_fields_and_keeps_everything_else(tmp_path, fmt):
     assert _covers(path) == [COVER]
     assert audio_digest(path) == digest
     state = tags.read(path)
-    assert state == tags.TagState(genres=tuple(GENRES), confidences=("0.823", "0.100"), model=MODEL, artist=ARTIST,
-                                  format=FAMILY[fmt], album=ALBUM)
+    assert state == tags.TagState(
+        genres=tuple(GENRES),
+        confidences=("0.823", "0.100"),
+        model=MODEL,
+        artist=ARTIST,
+        format=FAMILY[fmt],
+        album=ALBUM,
+    )
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -192,6 +221,7 @@ def test_vorbis_genre_key_in_any_case_is_replaced_not_duplicated(tmp_path):
 
 
 # --- ID3 versions and ID3v1 ------------------------------------------------------------------
+
 
 def _id3(path):
     return mutagen.File(path, easy=False).tags
@@ -233,8 +263,9 @@ def test_existing_v23_tag_stays_v23_with_frames_intact(tmp_path):
     tags.write(path, genres=GENRES, confidences=CONFS, model_id=MODEL)
     after = ID3(path, translate=False)
     assert after.version == (2, 3, 0)
-    assert {k: repr(v) for k, v in after.items() if not k.startswith(("TCON", "TXXX"))} == \
-           {k: repr(v) for k, v in before.items()}
+    assert {k: repr(v) for k, v in after.items() if not k.startswith(("TCON", "TXXX"))} == {
+        k: repr(v) for k, v in before.items()
+    }
     assert tags.read(path).genres == tuple(GENRES)
 
 
@@ -269,6 +300,7 @@ def test_id3_numeric_genre_reads_as_name(tmp_path):
 
 # --- diff before write -----------------------------------------------------------------------
 
+
 def test_would_change():
     state = tags.TagState(("Rock", "Jazz"), ("0.823", "0.100"), MODEL, None, "id3")
     assert not tags.would_change(state, genres=GENRES, confidences=CONFS, model_id=MODEL)
@@ -300,8 +332,15 @@ def test_bad_arguments():
 
 # --- unreadable files ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,data", [("notes.txt", b"just some text\n"), ("broken.mp3", b"\x00" * 300),
-                                       ("cut.flac", b"fLaC\x00\x00\x00\x22" + b"\x01" * 10)])
+
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        ("notes.txt", b"just some text\n"),
+        ("broken.mp3", b"\x00" * 300),
+        ("cut.flac", b"fLaC\x00\x00\x00\x22" + b"\x01" * 10),
+    ],
+)
 def test_unreadable_files_give_one_line_tag_errors(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)
@@ -323,6 +362,7 @@ def test_every_handler_is_registered_by_type():
 
 
 # --- tags after the audio ----------------------------------------------------------------------
+
 
 def _syncsafe(n: int) -> bytes:
     return bytes((n >> s) & 0x7F for s in (21, 14, 7, 0))
@@ -362,13 +402,17 @@ def test_mp3_with_its_tags_after_the_audio_is_not_given_a_second_tag(tmp_path, b
     ape_genre = make(lib / "ape-genre.mp3", seconds=1.5, freq=150)
     with open(ape_genre, "ab") as fh:
         fh.write(apev2_bytes(tmp_path, {"Genre": "Jazz", "Title": TITLE}))
-    gain = make(lib / "replaygain.mp3", seconds=1.5, freq=150)   # an APEv2 tag without a genre: fine
+    gain = make(lib / "replaygain.mp3", seconds=1.5, freq=150)  # an APEv2 tag without a genre: fine
     ape = apev2_bytes(tmp_path, {"REPLAYGAIN_TRACK_GAIN": "-3.2 dB"})
     with open(gain, "ab") as fh:
         fh.write(ape)
     data = {p: p.read_bytes() for p in (trailing, ape_genre)}
-    results = {r.path.name: r for r in scan([lib], ScanOptions(model=str(band_model), state=tmp_path / "s.sqlite",
-                                                               write_tags=True, workers=0))}
+    results = {
+        r.path.name: r
+        for r in scan(
+            [lib], ScanOptions(model=str(band_model), state=tmp_path / "s.sqlite", write_tags=True, workers=0)
+        )
+    }
     assert (results["id3-at-the-end.mp3"].status, results["ape-genre.mp3"].status) == ("skipped", "skipped")
     assert "ID3v2 tag after the audio" in results["id3-at-the-end.mp3"].note
     assert "APEv2 tag after the audio" in results["ape-genre.mp3"].note
@@ -393,14 +437,14 @@ def test_apev2_format_with_a_genre_in_an_id3v2_tag_is_not_written(tmp_path):
 def test_trailing_tags_are_told_apart(tmp_path):
     """Stacked tags are peeled from the end; "TAG" 128 bytes before the end of an APEv2 tag is a
     value, not an ID3v1 tag (cutting there would have broken the APEv2 tag on the next write)."""
-    from mgctag.tags import trailing
-
     from mutagen.apev2 import APEv2File
 
+    from mgctag.tags import trailing
+
     path = make(tmp_path / "a.wv", seconds=0.5)
-    f = APEv2File(path)   # FFmpeg's WavPack muxer wrote an APEv2 tag already
+    f = APEv2File(path)  # FFmpeg's WavPack muxer wrote an APEv2 tag already
     audio_end = len(path.read_bytes()) - sum(t.end - t.start for t in trailing.trailers(path))
-    f.tags["Comment"] = "x" * 400 + "TAG" + "y" * 93   # the longest item: mutagen puts it last
+    f.tags["Comment"] = "x" * 400 + "TAG" + "y" * 93  # the longest item: mutagen puts it last
     f.save()
     assert path.read_bytes()[-128:].startswith(b"TAG")
     assert [t.kind for t in trailing.trailers(path)] == ["apev2"]

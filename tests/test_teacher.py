@@ -8,20 +8,21 @@ without the teacher, or with the teacher's targets ignored, put on the wrong gen
 unlabelled tracks left out, it cannot. (A target mixed in the wrong proportions is caught where it
 is made: the loss at T = 1 must equal the cross-entropy against the mixed target.)
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
 
+import audiogen
 import numpy as np
 import pytest
 import torch
+from conftest import BAND_SPEC, make_band_model
 from typer.testing import CliRunner
 
-import audiogen
-from conftest import BAND_SPEC, make_band_model
-from mgctag import cache, dataset, teacher as teaching, train, weights
+from mgctag import cache, dataset, train, weights
 from mgctag.cli import app
 from mgctag.dataset import Track
 from mgctag.errors import DataError, MgctagError
@@ -29,7 +30,7 @@ from mgctag.evaluate import evaluate
 from mgctag.teacher import Teacher, temper, window_starts
 
 SR = 16000
-SECONDS = 2.0          # two ~1 s segments of the band front-end per clip
+SECONDS = 2.0  # two ~1 s segments of the band front-end per clip
 # Tones anywhere in a low (below the band model's 1.7 kHz split) or a high range: a student that has
 # not learnt the rule answers each tone by whichever mel bands it happens to fall in, i.e. by chance.
 LOW, HIGH = (150.0, 1300.0), (2300.0, 7000.0)
@@ -53,15 +54,16 @@ def task(tmp_path_factory):
     made: dict = {"train": [], "valid": [], "test": [], "unlabelled": []}
     seed = 0
     for label, (lo, hi) in (("Low", LOW), ("High", HIGH)):
-        heard = np.geomspace(lo, hi, UNLABELLED)                   # what the teacher labels
-        between = np.sqrt(heard[:-1] * heard[1:])                  # other pitches, in between
+        heard = np.geomspace(lo, hi, UNLABELLED)  # what the teacher labels
+        between = np.sqrt(heard[:-1] * heard[1:])  # other pitches, in between
         tones = {"unlabelled": heard, "test": between, "valid": np.geomspace(lo, hi, 2)}
-        for i in range(4):     # what the labels teach: nothing audible (noise whatever the label)
+        for i in range(4):  # what the labels teach: nothing audible (noise whatever the label)
             made["train"].append(Track(clip(root / "train" / label / f"{i}.wav", None, seed := seed + 1), label))
         for split, freqs in tones.items():
             for i, f in enumerate(freqs):
-                path = clip(root / split / (label if split != "unlabelled" else "") / f"{label}{i}.wav", f,
-                            seed := seed + 1)
+                path = clip(
+                    root / split / (label if split != "unlabelled" else "") / f"{label}{i}.wav", f, seed := seed + 1
+                )
                 made[split].append(Track(path, None if split == "unlabelled" else label))
     made["root"] = root
     made["teacher"] = make_band_model(root / "band-teacher.safetensors")
@@ -69,15 +71,31 @@ def task(tmp_path_factory):
 
 
 def options(cache: Path, **kw) -> train.TrainOptions:
-    return train.TrainOptions(**{"max_epochs": 12, "patience": 12, "batch_size": 8, "lr": 0.05, "seed": 0,
-                                 "device": "cpu", "cache_dir": cache, **kw})
+    return train.TrainOptions(
+        **{
+            "max_epochs": 12,
+            "patience": 12,
+            "batch_size": 8,
+            "lr": 0.05,
+            "seed": 0,
+            "device": "cpu",
+            "cache_dir": cache,
+            **kw,
+        }
+    )
 
 
 def student_accuracy(task, cache: Path, *, taught: bool, **kw) -> float:
     """Track accuracy on the labelled test tones of a test-band student trained on the task."""
     t = Teacher.load(str(task["teacher"]), **kw) if taught else None
-    result = train.train(task["train"], "test-band", options(cache), valid=task["valid"], teacher=t,
-                         unlabelled=task["unlabelled"] if taught else ())
+    result = train.train(
+        task["train"],
+        "test-band",
+        options(cache),
+        valid=task["valid"],
+        teacher=t,
+        unlabelled=task["unlabelled"] if taught else (),
+    )
     return evaluate((result.model, result.meta), task["test"]).track_accuracy
 
 
@@ -87,7 +105,7 @@ def test_the_teacher_itself_knows_the_task(task):
 
 
 def test_a_student_learns_from_the_teacher_what_its_labels_cannot_teach(task, tmp_path):
-    assert student_accuracy(task, tmp_path, taught=False) <= 0.75    # the labelled tracks alone cannot
+    assert student_accuracy(task, tmp_path, taught=False) <= 0.75  # the labelled tracks alone cannot
     assert student_accuracy(task, tmp_path, taught=True) >= 0.9
 
 
@@ -105,8 +123,11 @@ def _unlabelled_tracks_dropped(monkeypatch):
     monkeypatch.setattr(cache.FeatureSet, "plus", lambda self, other: self)
 
 
-@pytest.mark.parametrize("bug", [_targets_ignored, _targets_on_the_wrong_genres, _unlabelled_tracks_dropped],
-                         ids=["teacher-ignored", "wrong-genres", "unlabelled-dropped"])
+@pytest.mark.parametrize(
+    "bug",
+    [_targets_ignored, _targets_on_the_wrong_genres, _unlabelled_tracks_dropped],
+    ids=["teacher-ignored", "wrong-genres", "unlabelled-dropped"],
+)
 def test_a_broken_distillation_does_not_reach_the_bar(bug, monkeypatch, task, tmp_path):
     bug(monkeypatch)
     assert student_accuracy(task, tmp_path, taught=True) < 0.9
@@ -115,12 +136,14 @@ def test_a_broken_distillation_does_not_reach_the_bar(bug, monkeypatch, task, tm
 def test_a_multilabel_teacher_teaches_too(task, tmp_path):
     tagger = make_band_model(tmp_path / "tagger.safetensors", arch="test-band-tagger")
     t = Teacher.load(str(tagger), temperature=0.5)
-    result = train.train(task["train"], "test-band", options(tmp_path), valid=task["valid"], teacher=t,
-                         unlabelled=task["unlabelled"])
+    result = train.train(
+        task["train"], "test-band", options(tmp_path), valid=task["valid"], teacher=t, unlabelled=task["unlabelled"]
+    )
     assert evaluate((result.model, result.meta), task["test"]).track_accuracy >= 0.9
 
 
 # --- the loss and the targets themselves --------------------------------------------------------
+
 
 def test_at_temperature_one_the_loss_is_the_cross_entropy_against_the_mixed_target():
     gen = torch.Generator().manual_seed(0)
@@ -132,7 +155,8 @@ def test_at_temperature_one_the_loss_is_the_cross_entropy_against_the_mixed_targ
     assert float(train.distillation_loss(z, y, q, weight=0.7)) == pytest.approx(float(expected), rel=1e-6)
     # weight 0 and every segment labelled: the plain cross-entropy of training without a teacher
     assert float(train.distillation_loss(z, y.clamp(min=0), q, weight=0.0)) == pytest.approx(
-        float(torch.nn.functional.cross_entropy(z, y.clamp(min=0))), rel=1e-6)
+        float(torch.nn.functional.cross_entropy(z, y.clamp(min=0))), rel=1e-6
+    )
 
 
 def test_temperature_scales_the_soft_term_as_hinton():
@@ -160,22 +184,28 @@ def test_a_multilabel_teachers_targets_are_its_genre_shares(task, tmp_path):
     got = t.targets(task["test"][:1], ["High", "Low"], BAND_SPEC, cache_dir=tmp_path).per_track[0]
     model, _ = weights.load(tagger)
     from mgctag import decode
-    windows = decode.read_windows(task["test"][0].path, sample_rate=SR, starts=[0.0, BAND_SPEC.segment_seconds],
-                                  n_samples=BAND_SPEC.segment_samples)
+
+    windows = decode.read_windows(
+        task["test"][0].path,
+        sample_rate=SR,
+        starts=[0.0, BAND_SPEC.segment_seconds],
+        n_samples=BAND_SPEC.segment_samples,
+    )
     with torch.no_grad():
-        sig = torch.sigmoid(model(torch.from_numpy(windows))).numpy()[:, [1, 0]]   # labels (Low, High) -> (High, Low)
+        sig = torch.sigmoid(model(torch.from_numpy(windows))).numpy()[:, [1, 0]]  # labels (Low, High) -> (High, Low)
     np.testing.assert_allclose(got, sig / sig.sum(1, keepdims=True), rtol=1e-5)
 
 
 def test_teacher_windows_centre_short_segments_and_cover_long_ones():
-    assert window_starts(10.0, 3.0, 10.0, 30.0) == [6.5]          # centred on the 3 s segment
-    assert window_starts(0.0, 3.0, 10.0, 30.0) == [0.0]           # moved inside the track
+    assert window_starts(10.0, 3.0, 10.0, 30.0) == [6.5]  # centred on the 3 s segment
+    assert window_starts(0.0, 3.0, 10.0, 30.0) == [0.0]  # moved inside the track
     assert window_starts(27.0, 3.0, 10.0, 30.0) == [20.0]
-    assert window_starts(0.0, 3.0, 10.0, 6.0) == [0.0]            # a track shorter than the window
-    assert window_starts(0.0, 29.0, 10.0, 30.0) == pytest.approx([0.0, 9.5, 19.0])   # three cover 29 s
+    assert window_starts(0.0, 3.0, 10.0, 6.0) == [0.0]  # a track shorter than the window
+    assert window_starts(0.0, 29.0, 10.0, 30.0) == pytest.approx([0.0, 9.5, 19.0])  # three cover 29 s
 
 
 # --- the cache, errors, and where unlabelled tracks may go ---------------------------------------
+
 
 def test_the_teacher_runs_once_per_segment_then_comes_from_the_cache(task, tmp_path, monkeypatch):
     t = Teacher.load(str(task["teacher"]))
@@ -187,7 +217,7 @@ def test_the_teacher_runs_once_per_segment_then_comes_from_the_cache(task, tmp_p
         raise AssertionError("the teacher ran again")
 
     monkeypatch.setattr(Teacher, "_run", deaf)
-    again = Teacher.load(str(task["teacher"]))     # a new run: same weights, same segments
+    again = Teacher.load(str(task["teacher"]))  # a new run: same weights, same segments
     second = again.targets(tracks, ["High", "Low"], BAND_SPEC, cache_dir=tmp_path)
     assert (second.computed, second.reused) == (0, 4)
     for a, b in zip(first.per_track, second.per_track):
@@ -200,11 +230,23 @@ def test_the_teacher_runs_once_per_segment_then_comes_from_the_cache(task, tmp_p
 
 def test_a_second_training_run_does_not_run_the_teacher(task, tmp_path, monkeypatch):
     t = Teacher.load(str(task["teacher"]))
-    train.train(task["train"], "test-band", options(tmp_path, max_epochs=1), valid=task["valid"], teacher=t,
-                unlabelled=task["unlabelled"])
+    train.train(
+        task["train"],
+        "test-band",
+        options(tmp_path, max_epochs=1),
+        valid=task["valid"],
+        teacher=t,
+        unlabelled=task["unlabelled"],
+    )
     monkeypatch.setattr(Teacher, "_run", lambda *a, **kw: pytest.fail("the teacher ran again"))
-    result = train.train(task["train"], "test-band", options(tmp_path, max_epochs=1), valid=task["valid"],
-                         teacher=Teacher.load(str(task["teacher"])), unlabelled=task["unlabelled"])
+    result = train.train(
+        task["train"],
+        "test-band",
+        options(tmp_path, max_epochs=1),
+        valid=task["valid"],
+        teacher=Teacher.load(str(task["teacher"])),
+        unlabelled=task["unlabelled"],
+    )
     assert result.meta.provenance["tracks"] == {"train": 8, "valid": 4, "unlabelled": 2 * UNLABELLED}
     assert result.meta.provenance["teacher"]["model"] == "band-teacher"
     assert result.meta.provenance["teacher"]["sha256"] == [hashlib.sha256(task["teacher"].read_bytes()).hexdigest()]
@@ -224,7 +266,7 @@ def test_the_teacher_names_a_genre_through_the_taxonomy_and_the_genre_map(tmp_pa
     from mgctag.genremap import GenreMap
 
     path = make_band_model(tmp_path / "t.safetensors", labels=("Hip hop music", "Heavy metal"))
-    assert Teacher.load(str(path)).columns(["metal", "hiphop"]) == [1, 0]       # canonical names meet
+    assert Teacher.load(str(path)).columns(["metal", "hiphop"]) == [1, 0]  # canonical names meet
     merged = Teacher.load(str(path), genre_map=GenreMap.parse("heavy metal: Loud\nhip hop music: Loud"))
     assert merged.columns(["Loud"]) == [0]
     with pytest.raises(DataError, match="cannot name Jazz"):
@@ -245,16 +287,28 @@ def test_unlabelled_tracks_only_ever_train(task, tmp_path, monkeypatch):
     unlabelled = {t.path for t in task["unlabelled"]}
     judged, trained = [], []
     real_validate, real_fit = train.validate, train._fit
-    monkeypatch.setattr(train, "validate", lambda net, fs, *a, **kw: (judged.append([t.path for t in fs.tracks]),
-                                                                      real_validate(net, fs, *a, **kw))[1])
-    monkeypatch.setattr(train, "_fit", lambda net, tr, va, *a, **kw: (trained.append([t.path for t in tr.tracks]),
-                                                                      real_fit(net, tr, va, *a, **kw))[1])
+    monkeypatch.setattr(
+        train,
+        "validate",
+        lambda net, fs, *a, **kw: (judged.append([t.path for t in fs.tracks]), real_validate(net, fs, *a, **kw))[1],
+    )
+    monkeypatch.setattr(
+        train,
+        "_fit",
+        lambda net, tr, va, *a, **kw: (trained.append([t.path for t in tr.tracks]), real_fit(net, tr, va, *a, **kw))[1],
+    )
     labelled = task["train"] + task["test"]
     data = dataset.TrackSet(tuple(labelled), "folders:distil")
     extra = dataset.TrackSet(tuple(task["unlabelled"]), "unlabelled:unlabelled")
-    result = train.fit(data, "test-band", options(tmp_path, max_epochs=2), folds=2,
-                       teacher=Teacher.load(str(task["teacher"])), unlabelled=extra)
-    assert len(trained) == 3 and all(unlabelled <= set(paths) for paths in trained)   # 2 folds + the final model
+    result = train.fit(
+        data,
+        "test-band",
+        options(tmp_path, max_epochs=2),
+        folds=2,
+        teacher=Teacher.load(str(task["teacher"])),
+        unlabelled=extra,
+    )
+    assert len(trained) == 3 and all(unlabelled <= set(paths) for paths in trained)  # 2 folds + the final model
     assert judged and not any(unlabelled & set(paths) for paths in judged)
     assert result.cv["unlabelled_tracks"] == 2 * UNLABELLED and result.cv["tracks"] == len(labelled)
     assert result.meta.provenance["unlabelled"] == "unlabelled:unlabelled"
@@ -263,7 +317,7 @@ def test_unlabelled_tracks_only_ever_train(task, tmp_path, monkeypatch):
 def test_a_labelled_file_is_never_also_unlabelled(task, tmp_path):
     link = tmp_path / "lib"
     link.mkdir()
-    os.symlink(task["test"][0].path, link / "same.wav")       # a labelled test track, reached another way
+    os.symlink(task["test"][0].path, link / "same.wav")  # a labelled test track, reached another way
     audiogen.write_audio(link / "new.wav", np.zeros(SR, np.float32), SR)
     got = dataset.unlabelled([link], exclude=task["test"])
     assert [t.path.name for t in got.tracks] == ["new.wav"] and all(t.label is None for t in got.tracks)
@@ -276,7 +330,7 @@ def test_provenance_names_the_data_set_never_its_path(tmp_path):
         (root / g).mkdir(parents=True)
         audiogen.write_audio(root / g / "x.wav", np.zeros(SR, np.float32), SR)
     assert dataset.from_folders(root).source == "folders:my-set"
-    assert dataset.load_tracks(root / "a" / ".." ).source == "folders:my-set"
+    assert dataset.load_tracks(root / "a" / "..").source == "folders:my-set"
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -287,11 +341,40 @@ runner = CliRunner()
 def test_train_teacher_and_unlabelled_from_the_command_line(task, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "student.safetensors"
-    r = runner.invoke(app, [str(a) for a in (
-        "train", task["root"] / "train", "--arch", "test-band", "--teacher", task["teacher"], "--teacher-weight", 0.5,
-        "--temperature", 2, "--unlabelled", task["root"] / "unlabelled", "--epochs", 3, "--batch-size", 8,
-        "--valid-fraction", 0.25, "--test-fraction", 0.25, "--out", out, "--cache-dir", tmp_path / "cache",
-        "--device", "cpu")])
+    r = runner.invoke(
+        app,
+        [
+            str(a)
+            for a in (
+                "train",
+                task["root"] / "train",
+                "--arch",
+                "test-band",
+                "--teacher",
+                task["teacher"],
+                "--teacher-weight",
+                0.5,
+                "--temperature",
+                2,
+                "--unlabelled",
+                task["root"] / "unlabelled",
+                "--epochs",
+                3,
+                "--batch-size",
+                8,
+                "--valid-fraction",
+                0.25,
+                "--test-fraction",
+                0.25,
+                "--out",
+                out,
+                "--cache-dir",
+                tmp_path / "cache",
+                "--device",
+                "cpu",
+            )
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert f"{2 * UNLABELLED} unlabelled tracks, taught by band-teacher alone" in r.output
     meta = weights.read_meta(out)
@@ -305,8 +388,19 @@ def test_the_recorded_command_carries_no_absolute_path(tmp_path, monkeypatch):
     from mgctag.cli.train import portable_command
 
     monkeypatch.chdir(tmp_path)
-    got = portable_command(["mgctag", "train", "/srv/music/gtzan-mini", "--out", str(tmp_path / "w" / "x.safetensors"),
-                            "--cache-dir=/var/cache/mgctag/", "--arch", "crnn", "../data"])
+    got = portable_command(
+        [
+            "mgctag",
+            "train",
+            "/srv/music/gtzan-mini",
+            "--out",
+            str(tmp_path / "w" / "x.safetensors"),
+            "--cache-dir=/var/cache/mgctag/",
+            "--arch",
+            "crnn",
+            "../data",
+        ]
+    )
     assert got == "mgctag train gtzan-mini --out w/x.safetensors --cache-dir=mgctag --arch crnn ../data"
 
 
@@ -316,10 +410,34 @@ def test_the_command_names_what_the_teacher_cannot(task, tmp_path):
         (root / g).mkdir(parents=True)
         for i in range(2):
             clip(root / g / f"{i}.wav", None, i)
-    r = runner.invoke(app, ["train", str(root), "--arch", "test-band", "--teacher", str(task["teacher"]),
-                            "--out", str(tmp_path / "x.safetensors"), "--cache-dir", str(tmp_path / "c")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--arch",
+            "test-band",
+            "--teacher",
+            str(task["teacher"]),
+            "--out",
+            str(tmp_path / "x.safetensors"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
     assert r.exit_code == 2
     assert "the teacher band-teacher cannot name Jazz" in r.output
-    r = runner.invoke(app, ["train", str(root), "--arch", "test-band", "--unlabelled", str(root),
-                            "--out", str(tmp_path / "x.safetensors")])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(root),
+            "--arch",
+            "test-band",
+            "--unlabelled",
+            str(root),
+            "--out",
+            str(tmp_path / "x.safetensors"),
+        ],
+    )
     assert r.exit_code == 2 and "--unlabelled needs --teacher" in r.output

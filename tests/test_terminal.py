@@ -5,6 +5,7 @@ user's shell, so rich draws its live bar. The raw bytes are played through a min
 (carriage return, newline, cursor up, erase line; other escapes ignored) and the final screen
 is checked: every file line starts its own line, and no bar is left on the screen.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -17,10 +18,9 @@ import subprocess
 import termios
 import time
 
-import pytest
-
 import audiogen
 import cliproc
+import pytest
 
 CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
 
@@ -33,7 +33,7 @@ def run_in_terminal(*args, columns: int = 160, limit: float = 180.0) -> tuple[in
     env.update(TERM="xterm-256color", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cliproc.command(*args), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
     os.close(slave)
-    chunks, deadline = [], time.monotonic() + limit       # a guard against a hang, not a timed assertion
+    chunks, deadline = [], time.monotonic() + limit  # a guard against a hang, not a timed assertion
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([master], [], [], 1.0)
@@ -43,7 +43,7 @@ def run_in_terminal(*args, columns: int = 160, limit: float = 180.0) -> tuple[in
                 continue
             try:
                 data = os.read(master, 65536)
-            except OSError:                                 # EIO: the child closed the terminal
+            except OSError:  # EIO: the child closed the terminal
                 break
             if not data:
                 break
@@ -62,7 +62,7 @@ def screen(raw: str) -> list[str]:
     def put(ch: str) -> None:
         nonlocal col
         line = rows[row].ljust(col)
-        rows[row] = line[:col] + ch + line[col + 1:]
+        rows[row] = line[:col] + ch + line[col + 1 :]
         col += 1
 
     i = 0
@@ -83,7 +83,7 @@ def screen(raw: str) -> list[str]:
             row += 1
             if row == len(rows):
                 rows.append("")
-        elif ch == "\x1b":                                  # another escape (e.g. OSC): skip its introducer
+        elif ch == "\x1b":  # another escape (e.g. OSC): skip its introducer
             pass
         elif ch >= " ":
             put(ch)
@@ -108,15 +108,16 @@ def music(tmp_path):
 
 
 def test_file_lines_scroll_above_the_progress_bar(music, band_model, tmp_path):
-    code, raw = run_in_terminal("scan", music, "--model", band_model, "--workers", 0,
-                                "--state", tmp_path / "state.sqlite")
+    code, raw = run_in_terminal(
+        "scan", music, "--model", band_model, "--workers", 0, "--state", tmp_path / "state.sqlite"
+    )
     shown = screen(raw)
     assert code == 0, raw
     assert "scanning" in raw, "no progress bar was drawn: the test did not run in a terminal"
     files = [ln for ln in shown if "tune.flac" in ln]
     assert len(files) == 6, shown
-    assert all(ln.startswith("would-tag ") for ln in files), shown       # nothing ran into a line
-    assert not [ln for ln in shown if "scanning" in ln], shown            # the bar is gone at the end
+    assert all(ln.startswith("would-tag ") for ln in files), shown  # nothing ran into a line
+    assert not [ln for ln in shown if "scanning" in ln], shown  # the bar is gone at the end
     assert shown.index(next(ln for ln in shown if ln.startswith("status"))) < shown.index(files[0])
 
 

@@ -4,6 +4,7 @@ The data is made here: three classes of tones in distinct frequency bands with n
 6-s clips each (two 3-s segments per clip for the MFCC architectures), in the genre-folder
 layout. Any working loop separates them; a loop with a bug must not (see the broken-loop test).
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,12 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
+import audiogen
 import mutagen
 import numpy as np
 import pytest
 import torch
 
-import audiogen
 from mgctag import cache, dataset, splits, tags, train, weights
 from mgctag.dataset import Track
 from mgctag.errors import DataError, MgctagError
@@ -69,6 +70,7 @@ def three_way(root: Path) -> dict[str, list[Track]]:
 
 # --- the loop learns, and a broken one does not ---------------------------------------------------
 
+
 @pytest.mark.parametrize("arch", FAST)
 def test_learns_separable_classes_and_evaluate_agrees(arch, separable, feature_cache):
     parts = three_way(separable)
@@ -89,7 +91,9 @@ def test_learns_separable_classes_and_evaluate_agrees(arch, separable, feature_c
 def _shuffled_targets(monkeypatch):
     real = train._loss
     gen = torch.Generator().manual_seed(0)
-    monkeypatch.setattr(train, "_loss", lambda logits, y, net: real(logits, y[torch.randperm(len(y), generator=gen)], net))
+    monkeypatch.setattr(
+        train, "_loss", lambda logits, y, net: real(logits, y[torch.randperm(len(y), generator=gen)], net)
+    )
 
 
 def _no_step(monkeypatch):
@@ -107,13 +111,16 @@ def test_a_broken_loop_does_not_reach_the_bar(bug, monkeypatch, separable, featu
 
 def test_same_seed_same_run(separable, feature_cache):
     parts = three_way(separable)
-    runs = [train.train(parts["train"], "cnn", options(feature_cache, max_epochs=2, seed=s), valid=parts["valid"])
-            for s in (3, 3, 4)]
+    runs = [
+        train.train(parts["train"], "cnn", options(feature_cache, max_epochs=2, seed=s), valid=parts["valid"])
+        for s in (3, 3, 4)
+    ]
     losses = [[r["train_loss"] for r in run.history] for run in runs]
     assert losses[0] == losses[1] and losses[0] != losses[2]
 
 
 # --- normalisation comes from the training tracks only --------------------------------------------
+
 
 def test_normalisation_statistics_come_from_training_tracks_only(separable, tmp_path):
     root = tmp_path / "data"
@@ -129,27 +136,32 @@ def test_normalisation_statistics_come_from_training_tracks_only(separable, tmp_
     spec = get_architecture("cnn").frontend
     expected = train.bin_stats(cache.features(parts["train"], spec, cache_dir=tmp_path / "cache").x)
     assert np.allclose(mean.numpy(), expected[0], rtol=1e-5) and np.allclose(std.numpy(), expected[1], rtol=1e-5)
-    make_clip(parts["valid"][0].path, 9000.0, 3, noise=0.4)       # a valid-only track changes
+    make_clip(parts["valid"][0].path, 9000.0, 3, noise=0.4)  # a valid-only track changes
     mean2, std2 = stats()
     assert torch.equal(mean, mean2) and torch.equal(std, std2)
-    make_clip(parts["train"][0].path, 9000.0, 3, noise=0.4)       # a training track changes: so do the stats
+    make_clip(parts["train"][0].path, 9000.0, 3, noise=0.4)  # a training track changes: so do the stats
     mean3, _ = stats()
     assert not torch.equal(mean, mean3)
 
 
 # --- splits ----------------------------------------------------------------------------------------
 
+
 def fake_tracks(n_artists: int = 12, per_artist: int = 3, loners: int = 12) -> list[Track]:
     genres = ["a", "b", "c"]
-    out = [Track(Path(f"/x/{g}/art{k}-{j}.wav"), g, artist=f"Artist {k}")
-           for k in range(n_artists) for g in [genres[k % 3]] for j in range(per_artist)]
+    out = [
+        Track(Path(f"/x/{g}/art{k}-{j}.wav"), g, artist=f"Artist {k}")
+        for k in range(n_artists)
+        for g in [genres[k % 3]]
+        for j in range(per_artist)
+    ]
     out += [Track(Path(f"/x/{genres[i % 3]}/solo{i}.wav"), genres[i % 3]) for i in range(loners)]
     return out
 
 
 def test_random_split_keeps_artists_together_stratified_and_seeded():
     tracks = fake_tracks()
-    parted = splits.random_split(tracks, valid=0.25, test=0.25, seed=0)   # 2 groups of each genre per part
+    parted = splits.random_split(tracks, valid=0.25, test=0.25, seed=0)  # 2 groups of each genre per part
     assert [t.path for t in parted] == [t.path for t in tracks]
     by_artist: dict[str, set] = {}
     for t in parted:
@@ -158,7 +170,7 @@ def test_random_split_keeps_artists_together_stratified_and_seeded():
     assert all(len(s) == 1 for s in by_artist.values()), by_artist
     parts = splits.by_split(parted)
     assert all(parts[s] for s in ("train", "valid", "test"))
-    assert {t.label for t in parts["test"]} == {"a", "b", "c"}              # stratified
+    assert {t.label for t in parts["test"]} == {"a", "b", "c"}  # stratified
     assert [len(parts[s]) for s in ("train", "valid", "test")] == [24, 12, 12]
     assert splits.random_split(tracks, valid=0.25, test=0.25, seed=0) == parted
     assert any(splits.random_split(tracks, valid=0.25, test=0.25, seed=s) != parted for s in range(1, 4))
@@ -168,7 +180,7 @@ def test_kfold_partitions_tracks_and_keeps_artists_together():
     tracks = fake_tracks()
     folds = splits.kfold(tracks, 4, seed=0)
     tested = np.concatenate([test for _, test in folds])
-    assert sorted(tested) == list(range(len(tracks)))                        # every track tested exactly once
+    assert sorted(tested) == list(range(len(tracks)))  # every track tested exactly once
     for train_idx, test_idx in folds:
         assert not set(train_idx) & set(test_idx)
         test_artists = {tracks[i].artist for i in test_idx} - {None}
@@ -198,8 +210,12 @@ def test_split_files_match_by_genre_and_stem(tmp_path):
     tracks = dataset.load_tracks(tmp_path / "data").tracks
     named, notes = splits.apply_split_files(tracks, lists)
     assert {t.path.name: t.split for t in named} == {
-        "blues.00000.ogg": "train", "jazz.00000.ogg": "train", "jazz.00001.ogg": "train",
-        "blues.00001.ogg": "valid", "jazz.00002.ogg": "test"}
+        "blues.00000.ogg": "train",
+        "jazz.00000.ogg": "train",
+        "jazz.00001.ogg": "train",
+        "blues.00001.ogg": "valid",
+        "jazz.00002.ogg": "test",
+    }
     assert any("1 track(s) not named" in n for n in notes) and any("1 name(s)" in n for n in notes)
     (lists / "test_filtered.txt").write_text("polka/polka.00001.wav\n")
     with pytest.raises(DataError, match="polka"):
@@ -213,10 +229,11 @@ def test_gtzan_split_files_against_gtzan_mini(gtzan_mini):
     named, _ = splits.apply_split_files(dataset.load_tracks(gtzan_mini).tracks, split_dir)
     assert 0 < len(named) < 100
     valid = {t.path.name for t in named if t.split == "valid"}
-    assert "blues.00000.ogg" in valid            # the filtered lists put blues 00000-00002 in valid
+    assert "blues.00000.ogg" in valid  # the filtered lists put blues 00000-00002 in valid
 
 
 # --- the feature cache -------------------------------------------------------------------------------
+
 
 def test_cache_is_reused_and_misses_on_change(separable, tmp_path, monkeypatch):
     root = tmp_path / "data"
@@ -230,6 +247,7 @@ def test_cache_is_reused_and_misses_on_change(separable, tmp_path, monkeypatch):
     assert first.x.dtype == np.float16 and first.x.shape == (2 * PER_CLASS, spec.n_features, spec.n_frames)
 
     from mgctag.frontends import Frontend
+
     calls = []
     real_forward = Frontend.forward
     monkeypatch.setattr(Frontend, "forward", lambda self, w: calls.append(len(w)) or real_forward(self, w))
@@ -237,14 +255,15 @@ def test_cache_is_reused_and_misses_on_change(separable, tmp_path, monkeypatch):
     assert second.computed == 0 and second.reused == PER_CLASS and not calls
     assert np.array_equal(first.x, second.x) and np.array_equal(first.owner, second.owner)
     good = [t for t in tracks if t.path.name != "broken.wav"]
-    make_clip(good[0].path, 700.0, 1)                            # an edited file misses
+    make_clip(good[0].path, 700.0, 1)  # an edited file misses
     third = cache.features(tracks, spec, cache_dir=tmp_path / "c")
     assert third.computed == 1 and calls
-    other = get_architecture("crnn-mfcc").frontend               # another front-end misses too
+    other = get_architecture("crnn-mfcc").frontend  # another front-end misses too
     assert cache.features(good[:1], other, cache_dir=tmp_path / "c").computed == 1
 
 
 # --- sources ----------------------------------------------------------------------------------------
+
 
 def test_folder_source_errors(tmp_path):
     with pytest.raises(DataError, match="no audio files"):
@@ -287,8 +306,16 @@ def test_manifest_source(separable, tmp_path, feature_cache):
 def test_from_tags_source(tmp_path):
     lib = tmp_path / "library"
     lib.mkdir()
-    plan = [("Rock", "A"), ("rock", "A"), ("Rock", "B"), ("Hip Hop", "C"), ("hip-hop", "D"), ("Hiphop", "D"),
-            ("Polka", "E"), (None, "F")]
+    plan = [
+        ("Rock", "A"),
+        ("rock", "A"),
+        ("Rock", "B"),
+        ("Hip Hop", "C"),
+        ("hip-hop", "D"),
+        ("Hiphop", "D"),
+        ("Polka", "E"),
+        (None, "F"),
+    ]
     for i, (genre, artist) in enumerate(plan):
         p = audiogen.make(lib / f"{i}.flac", seconds=0.5)
         if genre:
@@ -301,9 +328,15 @@ def test_from_tags_source(tmp_path):
     gmap = GenreMap.parse("rock: Rock\nhip hop: Hip-Hop\nhip-hop: Hip-Hop\nhiphop: Hip-Hop")
     ts = dataset.load_tracks(tag_roots=[lib], genre_map=gmap, min_count=2)
     assert ts.counts() == {"Rock": 3, "Hip-Hop": 3}
-    assert {t.path.name: t.artist for t in ts.tracks if t.label == "Rock"} == {"0.flac": "A", "1.flac": "A", "2.flac": "B"}
+    assert {t.path.name: t.artist for t in ts.tracks if t.label == "Rock"} == {
+        "0.flac": "A",
+        "1.flac": "A",
+        "2.flac": "B",
+    }
     warnings = " | ".join(ts.warnings)
-    assert "'Polka' dropped" in warnings and "1 file(s) without" in warnings and "1 file(s) whose genre mgctag" in warnings
+    assert (
+        "'Polka' dropped" in warnings and "1 file(s) without" in warnings and "1 file(s) whose genre mgctag" in warnings
+    )
     with pytest.raises(DataError, match="at least 5"):
         dataset.load_tracks(tag_roots=[lib], genre_map=gmap, min_count=5)
     # artist tags group the split: A's two tracks land on one side
@@ -312,6 +345,7 @@ def test_from_tags_source(tmp_path):
 
 
 # --- the full run: CV, final model, saved files -------------------------------------------------
+
 
 def test_fit_with_folds_saves_cv_metrics_history_and_curves(separable, feature_cache, tmp_path):
     ts = dataset.load_tracks(separable)
@@ -349,17 +383,22 @@ def test_frozen_trunk_trains_only_the_head(separable, feature_cache):
         pytest.skip(f"musicnn-msd trunk not available: {e}")
     parts = three_way(separable)
     small = {g: [t for t in parts[g] if int(t.path.stem.split(".")[1]) % 2 == 0] or parts[g] for g in parts}
-    result = train.train(small["train"], "musicnn-head", options(feature_cache, max_epochs=60, patience=60, lr=1e-2),
-                         valid=small["valid"])
+    result = train.train(
+        small["train"],
+        "musicnn-head",
+        options(feature_cache, max_epochs=60, patience=60, lr=1e-2),
+        valid=small["valid"],
+    )
     trunk, _ = weights.load(weights.resolve("musicnn-msd"))
     got = result.model.backbone.trunk.state_dict()
     assert all(torch.equal(v, got[k]) for k, v in trunk.backbone.state_dict().items())
     assert torch.count_nonzero(result.model.norm_mean) == 0 and torch.all(result.model.norm_std == 1)
-    assert "Pompeu Fabra" in result.meta.licence             # the trunk's licence travels with the head
+    assert "Pompeu Fabra" in result.meta.licence  # the trunk's licence travels with the head
     assert result.valid.track_accuracy >= 0.9, result.history
 
 
 # --- a loop that diverges, settings that do not exist, data that cannot be learnt ----------------
+
 
 class _Epochs(train.Progress):
     def __init__(self):
@@ -389,16 +428,22 @@ def test_a_nan_loss_in_the_first_epoch_is_a_clear_error(with_valid, monkeypatch,
     progress = _Epochs()
     _nan_from(monkeypatch, progress, 1)
     with pytest.raises(MgctagError, match="diverged"):  # TrainError; before: a crash in load_state_dict
-        train.train(parts["train"], "cnn", options(feature_cache, max_epochs=3),
-                    valid=parts["valid"] if with_valid else [], progress=progress)
+        train.train(
+            parts["train"],
+            "cnn",
+            options(feature_cache, max_epochs=3),
+            valid=parts["valid"] if with_valid else [],
+            progress=progress,
+        )
 
 
 def test_a_loss_that_turns_nan_keeps_the_best_finite_epoch(monkeypatch, separable, feature_cache):
     parts = three_way(separable)
     progress = _Epochs()
     _nan_from(monkeypatch, progress, 3)
-    result = train.train(parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6), valid=[],
-                         progress=progress)
+    result = train.train(
+        parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6), valid=[], progress=progress
+    )
     assert result.best_epoch == 2 and len(result.history) == 3 and progress.done == 3
     assert all(torch.isfinite(v).all() for v in result.model.state_dict().values() if v.is_floating_point())
     assert any("epoch 3" in n and "epoch 2 kept" in n for n in progress.notes), progress.notes
@@ -416,8 +461,9 @@ def test_a_nan_validation_loss_stops_and_keeps_the_best_epoch(monkeypatch, separ
 
     monkeypatch.setattr(train, "validate", validate)
     progress = _Epochs()
-    result = train.train(parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6),
-                         valid=parts["valid"], progress=progress)
+    result = train.train(
+        parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6), valid=parts["valid"], progress=progress
+    )
     assert result.best_epoch == 1 and len(result.history) == 2
     assert any("valid loss is nan" in n for n in progress.notes), progress.notes
 
@@ -426,7 +472,7 @@ def test_unknown_architecture_settings_name_the_valid_ones(separable, feature_ca
     parts = three_way(separable)
     with pytest.raises(DataError, match=r"cnn has no setting bogus .*dropout=0\.3"):
         train.train(parts["train"], "cnn", options(feature_cache, arch_params={"bogus": 1}))
-    with pytest.raises(DataError, match="cannot be built with dropout=\"abc\""):
+    with pytest.raises(DataError, match='cannot be built with dropout="abc"'):
         train.fit(dataset.load_tracks(separable), "cnn", options(feature_cache, arch_params={"dropout": "abc"}))
 
 
@@ -436,9 +482,11 @@ def test_one_genre_is_not_enough(separable, tmp_path, feature_cache):
     with pytest.raises(DataError, match="only one genre"):
         train.fit(dataset.load_tracks(root), "cnn", options(feature_cache, max_epochs=1))
     (root / "high").mkdir()
-    for i in range(3):                                   # a second genre, but nothing in it can be read
+    for i in range(3):  # a second genre, but nothing in it can be read
         (root / "high" / f"h{i}.wav").write_bytes(b"RIFF not really")
-    with pytest.raises(DataError, match=f"only one genre has tracks that could be read .*high 0 of 3, low {PER_CLASS} of"):
+    with pytest.raises(
+        DataError, match=f"only one genre has tracks that could be read .*high 0 of 3, low {PER_CLASS} of"
+    ):
         train.fit(dataset.load_tracks(root), "cnn", options(feature_cache, max_epochs=1))
     with pytest.raises(DataError, match="only one genre"):
         train.train(dataset.load_tracks(root).tracks, "cnn", options(feature_cache, max_epochs=1), valid=[])
@@ -449,15 +497,19 @@ def test_left_out_files_are_counted_per_genre(separable, tmp_path):
     for g in ("low", "mid"):
         shutil.copytree(separable / g, root / g)
     (root / "low" / "cover.jpg").write_bytes(b"\xff\xd8")
-    (root / "low" / ".hidden.txt").write_text("x")       # hidden: not the user's audio, not mentioned
+    (root / "low" / ".hidden.txt").write_text("x")  # hidden: not the user's audio, not mentioned
     (root / "mid" / "sub").mkdir()
     (root / "mid" / "sub" / "notes.txt").write_text("x")
     ts = dataset.load_tracks(root)
     assert sorted((g, p.name, r) for g, p, r in ts.left_out) == [
-        ("low", "cover.jpg", "not an audio file name"), ("mid", "notes.txt", "not an audio file name")]
+        ("low", "cover.jpg", "not an audio file name"),
+        ("mid", "notes.txt", "not an audio file name"),
+    ]
     lines = dataset.left_out_summary([(g, r) for g, _, r in ts.left_out] + [("mid", "truncated")] * 2)
-    assert lines == ["low: 1 file(s) left out (not an audio file name 1)",
-                     "mid: 3 file(s) left out (truncated 2, not an audio file name 1)"]
+    assert lines == [
+        "low: 1 file(s) left out (not an audio file name 1)",
+        "mid: 3 file(s) left out (truncated 2, not an audio file name 1)",
+    ]
 
 
 def test_metrics_and_figures_leave_no_library_warnings(tmp_path):
@@ -467,9 +519,9 @@ def test_metrics_and_figures_leave_no_library_warnings(tmp_path):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        one = report(["Polka"], np.array([[1.0], [1.0]]), np.array([0, 1]), [0, 0])   # a one-label model
+        one = report(["Polka"], np.array([[1.0], [1.0]]), np.array([0, 1]), [0, 0])  # a one-label model
         two = report(["民谣", "Rock"], np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 1]), [0, 1])
-        two.save_confusion_png(tmp_path / "c.png")                                     # glyphs the font lacks
+        two.save_confusion_png(tmp_path / "c.png")  # glyphs the font lacks
         train.save_curves([{"epoch": 1, "train_loss": 1.0}], tmp_path / "h.png", title="cnn on 音乐")
     assert one.track_accuracy == 1.0 and two.track_accuracy == 1.0
     assert not [str(w.message) for w in caught]

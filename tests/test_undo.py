@@ -1,10 +1,11 @@
 """undo: a run's changes come back out, exactly, and only where nothing else changed them since."""
+
 from __future__ import annotations
 
+import audiogen
 import pytest
 from typer.testing import CliRunner
 
-import audiogen
 from mgctag import tags
 from mgctag.cli import app
 from mgctag.decode import audio_digest
@@ -25,7 +26,7 @@ def lib(tmp_path):
     """Files with different starting points: no tags, a user's genre, an earlier mgctag result."""
     root = tmp_path / "lib"
     root.mkdir()
-    bare = audiogen.make(root / "bare.mp3", seconds=2.5, freq=LOW)
+    audiogen.make(root / "bare.mp3", seconds=2.5, freq=LOW)
     users = audiogen.make(root / "users.flac", seconds=2.5, freq=HIGH)
     tags.write(users, genres=["Polka", "Ska"], confidences=None, model_id=None)
     ours = audiogen.make(root / "ours.m4a", seconds=2.5, freq=LOW)
@@ -59,7 +60,7 @@ def test_undo_restores_the_values_before_and_removes_added_fields(tmp_path, lib,
     for p in files:
         assert values(p) == before[p], p
         assert audio_digest(p) == digests[p]
-    assert values(lib / "bare.mp3") == Values()   # no genre, no confidence, no model left behind
+    assert values(lib / "bare.mp3") == Values()  # no genre, no confidence, no model left behind
     # nothing is left to undo, and the next scan looks at the files again
     with pytest.raises(MgctagError, match="no run has changes left"):
         undo_all(db)
@@ -70,12 +71,12 @@ def test_files_changed_since_are_refused_unless_forced(tmp_path, lib, band_model
     db = tmp_path / "state.sqlite"
     scan_all(lib, band_model, db, keep_existing=False)
     edited = lib / "bare.mp3"
-    tags.write(edited, genres=["Jazz"], confidences=None, model_id=None)   # a tag editor, after the run
+    tags.write(edited, genres=["Jazz"], confidences=None, model_id=None)  # a tag editor, after the run
     undone = undo_all(db)
     assert undone[edited].status == "refused" and "--force" in undone[edited].reason
     assert values(edited).genres == ("Jazz",)
     assert {undone[p].status for p in undone if p != edited} == {"restored"}
-    again = undo_all(db, force=True)   # only the refused file is left in the journal
+    again = undo_all(db, force=True)  # only the refused file is left in the journal
     assert set(again) == {edited} and again[edited].status == "restored"
     assert values(edited) == Values()
 
@@ -83,9 +84,9 @@ def test_files_changed_since_are_refused_unless_forced(tmp_path, lib, band_model
 def test_runs_undo_in_order_and_a_later_run_blocks_an_earlier_one(tmp_path, lib, band_model):
     db = tmp_path / "state.sqlite"
     original = {p: values(p) for p in lib.iterdir()}
-    scan_all(lib, band_model, db, keep_existing=False)                 # run 1
+    scan_all(lib, band_model, db, keep_existing=False)  # run 1
     after_one = {p: values(p) for p in lib.iterdir()}
-    scan_all(lib, band_model, db, keep_existing=False, top_k=2)        # run 2 rewrites every file
+    scan_all(lib, band_model, db, keep_existing=False, top_k=2)  # run 2 rewrites every file
     assert {r.status for r in undo_all(db, 1).values()} == {"refused"}
     assert {r.status for r in undo_all(db).values()} == {"restored"}  # newest first: run 2
     assert {p: values(p) for p in lib.iterdir()} == after_one
@@ -97,7 +98,7 @@ def test_a_file_already_back_to_its_values_is_not_rewritten(tmp_path, lib, band_
     db = tmp_path / "state.sqlite"
     scan_all(lib, band_model, db, keep_existing=False)
     p = lib / "users.flac"
-    tags.write(p, genres=["Polka", "Ska"], confidences=None, model_id=None)   # put back by hand
+    tags.write(p, genres=["Polka", "Ska"], confidences=None, model_id=None)  # put back by hand
     mtime = p.stat().st_mtime_ns
     assert undo_all(db)[p].status == "already"
     assert p.stat().st_mtime_ns == mtime
@@ -152,7 +153,7 @@ def test_undo_never_creates_a_state_database(args, how, tmp_path, monkeypatch):
 def test_undo_refuses_files_that_are_not_its_database(tmp_path):
     import sqlite3
 
-    other = tmp_path / "photos.sqlite"                  # another program's database: left as it was
+    other = tmp_path / "photos.sqlite"  # another program's database: left as it was
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE albums (name TEXT)")
     con.close()
@@ -185,10 +186,13 @@ def test_an_unexpected_failure_costs_one_file_not_the_undo(tmp_path, lib, band_m
     monkeypatch.setattr(safe, "put_back", put_back)
     r = CliRunner().invoke(app, ["undo", "--state", str(db)])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
-    assert "unexpected KeyError: 'a mutagen bug'" in r.output and "2 restored, 0 already, 0 refused, 1 error" in r.output
+    assert (
+        "unexpected KeyError: 'a mutagen bug'" in r.output and "2 restored, 0 already, 0 refused, 1 error" in r.output
+    )
 
 
 # --- exactly what was there ----------------------------------------------------------------------
+
 
 def _syncsafe(n: int) -> bytes:
     return bytes((n >> s) & 0x7F for s in (21, 14, 7, 0))
@@ -218,7 +222,7 @@ def test_undo_restores_the_frames_own_text(tmp_path, band_model, tcon):
     assert [r.status for r in undo_all(db).values()] == ["restored"]
     after = ID3(p, translate=False)
     assert after.version == (2, 3, 0)
-    assert {k: repr(v) for k, v in after.items()} == before   # TCON(encoding=LATIN1, text=[...]) included
+    assert {k: repr(v) for k, v in after.items()} == before  # TCON(encoding=LATIN1, text=[...]) included
 
 
 def test_undo_keeps_a_vorbis_keys_spelling(tmp_path, band_model):
@@ -248,7 +252,7 @@ def test_rows_journalled_without_a_snapshot_still_undo(tmp_path, lib, band_model
     for path, text in con.execute("SELECT path, before FROM journal").fetchall():
         old = {k: v for k, v in __import__("json").loads(text).items() if k != "raw"}
         con.execute("UPDATE journal SET before = ? WHERE path = ?", (__import__("json").dumps(old), path))
-    con.execute("DELETE FROM originals")   # nor did they keep the original bytes
+    con.execute("DELETE FROM originals")  # nor did they keep the original bytes
     con.commit()
     con.close()
     assert {r.status for r in undo_all(db).values()} == {"restored"}

@@ -4,6 +4,7 @@ The originals carry tags laid out as other tools lay them (frames or items in an
 mutagen's, the genre between other comments, an encoder's own header), which a restore of the
 values alone cannot reproduce byte for byte.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,19 +12,22 @@ import shutil
 import sqlite3
 import struct
 
+import audiogen
 import mutagen
 import pytest
 from mutagen.id3 import APIC, ID3, TCON, TDRC, TIT2, TPE1, TXXX
 
-import audiogen
 from mgctag import delta, tags
 from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State, Values
 from mgctag.undo import CHANGED_SINCE, pick_run, undo
 
 LOW = 150.0
-TAGGED = [f for f in audiogen.FORMATS + audiogen.MORE_FORMATS
-          if audiogen.can_write(f) and f not in ("au", "aac", "ac3", "dff")]   # those have no tags to write
+TAGGED = [
+    f
+    for f in audiogen.FORMATS + audiogen.MORE_FORMATS
+    if audiogen.can_write(f) and f not in ("au", "aac", "ac3", "dff")
+]  # those have no tags to write
 
 
 def scan_all(root, model, db, **kw):
@@ -52,19 +56,23 @@ def blob_bytes(db) -> int:
 
 # --- tags as other tools lay them out --------------------------------------------------------------
 
+
 def foreign(path):
     """Title, genre and artist, laid out in a way mutagen's writer would not lay them out itself."""
     handler, f = tags._open(path)
     if handler.name == "asf":
-        return path                     # FFmpeg's own ASF header: mutagen re-lays it on any save
+        return path  # FFmpeg's own ASF header: mutagen re-lays it on any save
     if f.tags is None:
         f.add_tags()
     if handler.name == "id3":
         for frame in (TIT2(encoding=3, text="Title"), TCON(encoding=3, text="Polka"), TPE1(encoding=3, text="Artist")):
             f.tags.add(frame)
     else:
-        keys = {"vorbis": ("TITLE", "GENRE", "ARTIST"), "mp4": ("\xa9nam", "\xa9gen", "\xa9ART"),
-                "apev2": ("Title", "Genre", "Artist")}[handler.name]
+        keys = {
+            "vorbis": ("TITLE", "GENRE", "ARTIST"),
+            "mp4": ("\xa9nam", "\xa9gen", "\xa9ART"),
+            "apev2": ("Title", "Genre", "Artist"),
+        }[handler.name]
         for k, v in zip(keys, ("Title", "Polka", "Artist")):
             f.tags[k] = [v]
     f.save()
@@ -81,23 +89,23 @@ def _syncsafe(b: bytes) -> int:
 def _reverse_id3(data: bytearray) -> None:
     """The ID3v2.4 tag's frames in reverse order (mutagen sorts them), padding to the same size."""
     at = data.index(b"ID3\x04\x00")
-    size = _syncsafe(data[at + 6:at + 10])
-    body, frames, i = data[at + 10:at + 10 + size], [], 0
-    while i + 10 <= size and body[i:i + 4].strip(b"\0"):
-        n = _syncsafe(body[i + 4:i + 8])
-        frames.append(bytes(body[i:i + 10 + n]))
+    size = _syncsafe(data[at + 6 : at + 10])
+    body, frames, i = data[at + 10 : at + 10 + size], [], 0
+    while i + 10 <= size and body[i : i + 4].strip(b"\0"):
+        n = _syncsafe(body[i + 4 : i + 8])
+        frames.append(bytes(body[i : i + 10 + n]))
         i += 10 + n
     new = b"".join(reversed(frames))
-    data[at + 10:at + 10 + size] = new + bytes(size - len(new))
+    data[at + 10 : at + 10 + size] = new + bytes(size - len(new))
 
 
 def _reverse_ape(data: bytearray) -> None:
     """The APEv2 items in reverse order (mutagen sorts them by length)."""
-    at = data.index(b"APETAGEX")                                        # the header comes first
-    size, count = struct.unpack("<II", data[at + 12:at + 20])
+    at = data.index(b"APETAGEX")  # the header comes first
+    size, count = struct.unpack("<II", data[at + 12 : at + 20])
     start, items, i = at + 32, [], at + 32
     for _ in range(count):
-        n = struct.unpack("<I", data[i:i + 4])[0]
+        n = struct.unpack("<I", data[i : i + 4])[0]
         end = data.index(b"\0", i + 8) + 1 + n
         items.append(bytes(data[i:end]))
         i = end
@@ -107,16 +115,17 @@ def _reverse_ape(data: bytearray) -> None:
 def _reverse_ilst(data: bytearray) -> None:
     """The MP4 ilst atom's children in reverse order (mutagen sorts them)."""
     at = data.index(b"ilst") - 4
-    end = at + struct.unpack(">I", data[at:at + 4])[0]
+    end = at + struct.unpack(">I", data[at : at + 4])[0]
     children, i = [], at + 8
     while i < end:
-        n = struct.unpack(">I", data[i:i + 4])[0]
-        children.append(bytes(data[i:i + n]))
+        n = struct.unpack(">I", data[i : i + 4])[0]
+        children.append(bytes(data[i : i + n]))
         i += n
-    data[at + 8:end] = b"".join(reversed(children))
+    data[at + 8 : end] = b"".join(reversed(children))
 
 
 # --- the tests -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", TAGGED)
 def test_undo_gives_back_the_original_bytes(fmt, tmp_path, band_model):
@@ -129,8 +138,8 @@ def test_undo_gives_back_the_original_bytes(fmt, tmp_path, band_model):
     assert p.read_bytes() != original and tags.read(p).genres == ("Low",)
     (result,) = undo_all(db).values()
     assert (result.status, result.reason) == ("restored", "")
-    assert p.read_bytes() == original               # cmp-equal
-    assert blob_bytes(db) == 0                      # what was kept for the undo is gone with it
+    assert p.read_bytes() == original  # cmp-equal
+    assert blob_bytes(db) == 0  # what was kept for the undo is gone with it
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg"])
@@ -152,7 +161,7 @@ def test_a_shared_cover_is_kept_once_and_comes_back(fmt, tmp_path, band_model):
     kept = blob_bytes(db)
     assert {(r.status, r.reason) for r in undo_all(db).values()} == {("restored", "")}
     assert {p: p.read_bytes() for p in files} == originals
-    assert 0 < kept < 2 * len(cover)                # one cover and its edges, not 3
+    assert 0 < kept < 2 * len(cover)  # one cover and its edges, not 3
 
 
 def _add_cover(p, cover: bytes, *, title: str) -> None:
@@ -212,7 +221,7 @@ def test_a_write_through_a_symlink_is_undone_at_its_target(tmp_path, band_model)
     db = tmp_path / "state.sqlite"
     assert [r.status for r in scan_all(root, band_model, db).values()] == ["tagged"]
     assert tags.read(target).genres == ("Low",)
-    link.unlink()                                   # the link goes; the file it pointed to stays
+    link.unlink()  # the link goes; the file it pointed to stays
     undone = undo_all(db)
     assert {p: (r.status, r.reason) for p, r in undone.items()} == {target: ("restored", "")}
     assert target.read_bytes() == original

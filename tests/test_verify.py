@@ -6,6 +6,7 @@ audio was damaged (a byte flipped inside a packet, a frame dropped, the sample r
 refused, by the full decode; a fast mismatch alone never refuses; a file the fast check cannot
 vouch for is decoded.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,6 +69,7 @@ def _refused(path, monkeypatch, damage):
 
 # --- the table ---------------------------------------------------------------------------------
 
+
 def test_every_format_names_a_check_and_libsndfile_formats_compare_payload():
     for f in formats.FORMATS:
         assert f.check in compare.CHECKS, f.name
@@ -76,6 +78,7 @@ def test_every_format_names_a_check_and_libsndfile_formats_compare_payload():
 
 
 # --- real writes pass the fast check -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", TAGGED)
 def test_a_tag_write_passes_the_fast_check_and_keeps_the_audio(tmp_path, fmt, spy):
@@ -100,8 +103,9 @@ def test_a_big_cover_moves_the_audio_but_never_trips_the_check(tmp_path, fmt):
     assert covered.stat().st_size > path.stat().st_size + len(BIG_COVER) // 2
     # libsndfile counts other frames in an MP3-in-WAV once an ID3 chunk follows its data (FFmpeg,
     # mgctag's decoder for it, does not): refused by the other decoder's view
-    assert decode.same_audio(original, covered) == ((False, "libsndfile") if fmt == "mp3.wav" else
-                                                     (True, original.check))
+    assert decode.same_audio(original, covered) == (
+        (False, "libsndfile") if fmt == "mp3.wav" else (True, original.check)
+    )
     assert decode.audio_digest(covered) == decode.audio_digest(path)
 
 
@@ -131,14 +135,18 @@ def _add_cover(path, fmt):
     elif family == "mp4":
         f.tags["covr"] = [MP4Cover(BIG_COVER, imageformat=MP4Cover.FORMAT_PNG)]
     elif family == "asf":
-        f.tags["WM/Picture"] = [ASFByteArrayAttribute(b"\x03" + len(BIG_COVER).to_bytes(4, "little")
-                                                      + "image/png\0\0".encode("utf-16-le") + BIG_COVER)]
+        f.tags["WM/Picture"] = [
+            ASFByteArrayAttribute(
+                b"\x03" + len(BIG_COVER).to_bytes(4, "little") + "image/png\0\0".encode("utf-16-le") + BIG_COVER
+            )
+        ]
     elif family == "apev2":
         f.tags["Cover Art (Front)"] = APEValue(b"big.png\0" + BIG_COVER, BINARY)
     f.save()
 
 
 # --- damaged audio is refused, by a decode ---------------------------------------------------------
+
 
 def _packets(path):
     """(byte position, size) of the audio packets FFmpeg demuxes from `path`."""
@@ -167,14 +175,14 @@ def drop_a_frame(p, fmt):
             sizes = {cid: (off, n) for cid, off, n in payload._chunks(fh, 12, len(data), endian)}
         off, n = sizes[b"data" if endian == "<" else b"SSND"]
         if fmt in SOUNDFILE_PCM:
-            pos, size = off + n // 2 // 4 * 4, 4   # one frame of 16-bit stereo
+            pos, size = off + n // 2 // 4 * 4, 4  # one frame of 16-bit stereo
         del data[pos : pos + size]
         struct.pack_into(endian + "I", data, off - 4, n - size)
         struct.pack_into(endian + "I", data, 4, len(data) - 8)
         if endian == ">":
             comm = sizes[b"COMM"][0]
             struct.pack_into(">I", data, comm + 2, struct.unpack_from(">I", data, comm + 2)[0] - 1)
-    elif fmt == "dsf":   # sizes: the file's and the tag's offset (DSD chunk), samples (fmt), data chunk
+    elif fmt == "dsf":  # sizes: the file's and the tag's offset (DSD chunk), samples (fmt), data chunk
         del data[pos : pos + size]
         for at, minus in ((12, size), (20, size), (64, size * 8), (84, size)):
             struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] - minus)
@@ -183,7 +191,7 @@ def drop_a_frame(p, fmt):
             mdat = next(stop for kind, _, stop in payload._boxes(fh, 0, len(data)) if kind == b"mdat")
         data[mdat:mdat] = bytes(size)
         del data[pos : pos + size]
-    else:   # streams that find their next frame by its sync code
+    else:  # streams that find their next frame by its sync code
         del data[pos : pos + size]
     p.write_bytes(bytes(data))
 
@@ -194,23 +202,23 @@ def change_the_sample_rate(p, fmt):
         at = data.index(b"fmt ") + 12
         struct.pack_into("<I", data, at, struct.unpack_from("<I", data, at)[0] * 2)
     elif fmt in ("aiff", "aifc"):
-        at = data.index(b"COMM") + 16   # the 80-bit rate's exponent: +1 doubles it
+        at = data.index(b"COMM") + 16  # the 80-bit rate's exponent: +1 doubles it
         struct.pack_into(">H", data, at, struct.unpack_from(">H", data, at)[0] + 1)
     elif fmt == "flac":
-        at = 8 + 10                     # STREAMINFO: 20 bits of rate
+        at = 8 + 10  # STREAMINFO: 20 bits of rate
         bits = int.from_bytes(data[at : at + 3], "big")
         rate = bits >> 4
         data[at : at + 3] = ((rate * 2) << 4 | bits & 0xF).to_bytes(3, "big")
     elif fmt == "dsf":
         struct.pack_into("<I", data, 56, struct.unpack_from("<I", data, 56)[0] * 2)
     elif fmt == "wma":
-        at = data.index(payload.ASF_STREAM_PROPERTIES) + 78 + 4   # its WAVEFORMATEX's rate
+        at = data.index(payload.ASF_STREAM_PROPERTIES) + 78 + 4  # its WAVEFORMATEX's rate
         struct.pack_into("<I", data, at, struct.unpack_from("<I", data, at)[0] * 2)
     elif fmt in ("m4a", "m4b", "3g2"):
         with av.open(os.fspath(p)) as c:
             asc = bytes(c.streams.audio[0].codec_context.extradata)
         at = data.index(asc, data.index(b"esds"))
-        bits = int.from_bytes(asc[:2], "big")   # 5 bits object type, 4 bits rate index
+        bits = int.from_bytes(asc[:2], "big")  # 5 bits object type, 4 bits rate index
         index = (bits >> 7) & 0xF
         data[at : at + 2] = ((bits & ~(0xF << 7)) | (index - 3) << 7).to_bytes(2, "big")  # 22050 -> 44100
     elif fmt == "ogg":
@@ -224,15 +232,16 @@ def change_the_sample_rate(p, fmt):
         ident = bytearray(pages[0].packets[0])
         struct.pack_into("<I", ident, 12, struct.unpack_from("<I", ident, 12)[0] * 2)
         pages[0].packets[0] = bytes(ident)
-        data = bytearray(b"".join(page.write() for page in pages))   # CRCs computed afresh
+        data = bytearray(b"".join(page.write() for page in pages))  # CRCs computed afresh
     else:
         raise AssertionError(fmt)
     p.write_bytes(bytes(data))
 
 
 # not MP3 in a WAV: its decoder takes the rate from each frame, so a wrong `fmt ` rate changes nothing
-RATE_FORMATS = [f for f in TAGGED if f.values[0] in ("wav", "aiff", "aifc", "flac", "dsf", "wma", "m4a",
-                                                    "m4b", "3g2", "ogg")]
+RATE_FORMATS = [
+    f for f in TAGGED if f.values[0] in ("wav", "aiff", "aifc", "flac", "dsf", "wma", "m4a", "m4b", "3g2", "ogg")
+]
 
 
 @pytest.mark.parametrize("fmt", TAGGED)
@@ -269,6 +278,7 @@ def test_the_original_wav_check_still_catches_changed_samples(tmp_path):
 
 
 # --- doubt goes to a full decode -----------------------------------------------------------------
+
 
 def test_a_fast_mismatch_alone_never_refuses(tmp_path, monkeypatch, spy):
     path = make(tmp_path, "mp3")
@@ -315,6 +325,7 @@ def test_a_fast_check_that_fails_leaves_the_answer_to_a_decode(tmp_path, monkeyp
 
 # --- a witness taken when the file was analysed ---------------------------------------------------
 
+
 def test_a_witness_taken_at_analysis_spares_the_write_reading_the_original(tmp_path, monkeypatch):
     path = make(tmp_path, "mp3")
     before = decode.audio_digest(path)
@@ -326,7 +337,7 @@ def test_a_witness_taken_at_analysis_spares_the_write_reading_the_original(tmp_p
 
 def test_a_witness_that_no_longer_fits_the_file_can_only_refuse(tmp_path):
     path, other = make(tmp_path, "flac"), make(tmp_path, "flac", name="other", seconds=3.0, freq=440.0)
-    stale = decode.witness(other)      # another file's audio: what a witness of a changed file is
+    stale = decode.witness(other)  # another file's audio: what a witness of a changed file is
     data = path.read_bytes()
     with pytest.raises(TagError, match="^verification failed: audio differs$"):
         safe.write_safely(path, **VALUES, witness=stale)
@@ -343,21 +354,22 @@ def test_a_writing_scan_takes_each_witness_in_the_decoder_once(tmp_path, monkeyp
     assert d.witness is not None and d.witness.fast is not None and not d.error
     monkeypatch.setattr(decode, "witness", lambda p: (_ for _ in ()).throw(OSError("unreadable")))
     failed = DecodeJob(spec, witness=True)(path)
-    assert failed.witness is None and not failed.error     # the write takes its own, and says why
+    assert failed.witness is None and not failed.error  # the write takes its own, and says why
 
 
 # --- what each payload check reads ---------------------------------------------------------------
+
 
 def test_riff_check_reads_the_data_chunk_not_the_metadata_chunks(tmp_path):
     path = make(tmp_path, "wav")
     base = path.read_bytes()
     riff = lambda b: b[:4] + struct.pack("<I", len(b) - 8) + b[8:]  # noqa: E731
-    listed = tmp_path / "listed.wav"   # a LIST chunk inserted before the data chunk moves it
+    listed = tmp_path / "listed.wav"  # a LIST chunk inserted before the data chunk moves it
     at = base.index(b"data")
     listed.write_bytes(riff(base[:at] + b"LIST" + struct.pack("<I", 6) + b"INFOab" + base[at:]))
     assert compare.fast_digest(listed, "riff") == compare.fast_digest(path, "riff") is not None
     assert decode.audio_digest(listed) == decode.audio_digest(path)
-    two = tmp_path / "two-data.wav"   # a second data chunk: which one a reader takes is not ours to guess
+    two = tmp_path / "two-data.wav"  # a second data chunk: which one a reader takes is not ours to guess
     two.write_bytes(riff(base + b"data" + struct.pack("<I", 4) + b"\0\0\0\0"))
     assert compare.fast_digest(two, "riff") is None
 
@@ -373,11 +385,11 @@ def test_flac_check_reads_streaminfo_and_frames_not_the_other_blocks(tmp_path):
     f.save(padding=lambda info: 12345)
     assert compare.fast_digest(padded, "flac") == compare.fast_digest(path, "flac") is not None
     data = bytearray(path.read_bytes())
-    data[8 + 10] ^= 0x10   # a STREAMINFO bit (the rate)
+    data[8 + 10] ^= 0x10  # a STREAMINFO bit (the rate)
     changed = tmp_path / "changed.flac"
     changed.write_bytes(bytes(data))
     assert compare.fast_digest(changed, "flac") not in (None, compare.fast_digest(path, "flac"))
-    noise = tmp_path / "noise.flac"   # no frame sync after the metadata: not a layout to vouch for
+    noise = tmp_path / "noise.flac"  # no frame sync after the metadata: not a layout to vouch for
     first = _packets(path)[0][0]
     noise.write_bytes(path.read_bytes()[:first] + b"\0\0" + path.read_bytes()[first:])
     assert compare.fast_digest(noise, "flac") is None
@@ -396,7 +408,7 @@ def test_vorbis_comment_header_is_left_out_of_the_extradata():
     a = compare.vorbis_without_comments(laced(ident, short, setup))
     assert a == compare.vorbis_without_comments(laced(ident, long, setup))
     assert a != compare.vorbis_without_comments(laced(ident, short, setup[:-1] + b"t"))
-    assert compare.vorbis_without_comments(b"\x02junk") == b"\x02junk"   # not three headers: all of it
+    assert compare.vorbis_without_comments(b"\x02junk") == b"\x02junk"  # not three headers: all of it
 
 
 def test_mp3_inside_a_wav_that_libsndfile_would_read_differently_is_skipped_not_written(tmp_path, band_model):

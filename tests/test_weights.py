@@ -38,8 +38,8 @@ def test_bad_files_raise_weights_error(tmp_path):
 
 
 def test_tensor_mismatch_is_reported(tmp_path, band_model):
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     with safe_open(str(band_model), framework="pt") as f:
         md = f.metadata()
@@ -55,7 +55,7 @@ def test_resolve_by_path_and_installed_name(band_model, monkeypatch, tmp_path):
     assert weights.resolve(str(band_model)) == band_model
     monkeypatch.setattr(weights, "user_dir", lambda: band_model.parent)
     assert weights.resolve("band") == band_model
-    assert weights.resolve("test-band") == band_model    # architecture name -> its weights
+    assert weights.resolve("test-band") == band_model  # architecture name -> its weights
 
 
 def _with_meta(src, dst, edit):
@@ -86,8 +86,13 @@ def user_weights(tmp_path, band_model, monkeypatch):
     return d
 
 
-BROKEN = {"badjson": "not valid JSON", "nolabels": "lacks labels", "list": "not a JSON object",
-          "strlabels": "'labels' should be a JSON list", "junk": "not a readable weights file"}
+BROKEN = {
+    "badjson": "not valid JSON",
+    "nolabels": "lacks labels",
+    "list": "not a JSON object",
+    "strlabels": "'labels' should be a JSON list",
+    "junk": "not a readable weights file",
+}
 
 
 def test_unknown_metadata_keys_are_ignored(user_weights):
@@ -110,11 +115,11 @@ def test_broken_user_files_are_left_out_with_one_warning_each(user_weights, capl
     caplog.set_level(logging.WARNING, logger="mgctag")
     found = weights.installed()
     assert {"band", "newer"} <= set(found) and not set(BROKEN) & set(found)
-    assert "cnn-gtzan-mini" in found                                     # the shipped ones are still there
+    assert "cnn-gtzan-mini" in found  # the shipped ones are still there
     warned = [r.getMessage() for r in caplog.records]
     assert sorted(m.split("/")[-1].split(".")[0] for m in warned) == sorted(BROKEN)
     caplog.clear()
-    assert weights.resolve("test-band") == user_weights / "band.safetensors"   # by architecture, past the broken
+    assert weights.resolve("test-band") == user_weights / "band.safetensors"  # by architecture, past the broken
     assert weights.resolve("cnn") == weights.shipped_dir() / "cnn-gtzan-mini.safetensors"
     assert len(caplog.records) == 2 * len(BROKEN)
 
@@ -144,8 +149,11 @@ def test_cli_models_prints_labels_as_they_are(user_weights):
 
     from mgctag.cli import app
 
-    _with_meta(user_weights / "band.safetensors", user_weights / "odd.safetensors",
-               lambda m: {**m, "labels": ["[/Low]", "[red]High"], "metrics": {"cv_folds": 3}})
+    _with_meta(
+        user_weights / "band.safetensors",
+        user_weights / "odd.safetensors",
+        lambda m: {**m, "labels": ["[/Low]", "[red]High"], "metrics": {"cv_folds": 3}},
+    )
     r = CliRunner().invoke(app, ["models"], env={"COLUMNS": "300"})
     assert r.exit_code == 0 and "Traceback" not in r.output, r.output
     assert "[/Low], [red]High" in r.output and "cv_folds=3" in r.output

@@ -11,6 +11,7 @@ trained on gtzan-mini is in-set, the AudioSet model zero-shot.
 
     .venv/bin/python tools/album_table.py --model efficientat-mn04 --genres gtzan --genres common
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,17 +61,27 @@ def table(tracks, heard, analyser, scores) -> dict:
     by_genre: dict[str, list[int]] = {}
     for i, g in enumerate(truth):
         by_genre.setdefault(g, []).append(i)
-    groups = [ids[k:k + PER_ALBUM] for ids in by_genre.values() for k in range(0, len(ids), PER_ALBUM)]
-    out = {"tracks": len(tracks), "albums": len(groups),
-           "alone_right": sum(o == t for o, t in zip(own, truth)),
-           "alone_split": sum(len({own[i] for i in g}) > 1 for g in groups)}
+    groups = [ids[k : k + PER_ALBUM] for ids in by_genre.values() for k in range(0, len(ids), PER_ALBUM)]
+    out = {
+        "tracks": len(tracks),
+        "albums": len(groups),
+        "alone_right": sum(o == t for o, t in zip(own, truth)),
+        "alone_split": sum(len({own[i] for i in g}) > 1 for g in groups),
+    }
     for layout in ("folder", "tags"):
         decided, right, split, joined = list(own), 0, 0, 0
         for n, ids in enumerate(groups):
             folder = Path(f"/pseudo/album{n:02d}")
-            members = [albums.Track(folder / f"{i:03d}.ogg", scores[i], heard[i],
-                                    album=f"Album {n}" if layout == "tags" else None,
-                                    artist=f"Artist {n}" if layout == "tags" else None) for i in ids]
+            members = [
+                albums.Track(
+                    folder / f"{i:03d}.ogg",
+                    scores[i],
+                    heard[i],
+                    album=f"Album {n}" if layout == "tags" else None,
+                    artist=f"Artist {n}" if layout == "tags" else None,
+                )
+                for i in ids
+            ]
             verdicts = albums.decide(members, genres)
             for i, m in zip(ids, members):
                 if m.path in verdicts:
@@ -93,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gtzan-mini not found at {args.data}", file=sys.stderr)
         return 2
     sys.path.insert(0, str(ROOT))
-    print("| model | --genres | genre tree | tracks right alone | by album (folders) | by album (tags) "
-          "| albums with >1 genre: alone / folders / tags | folders kept as albums |")
+    print(
+        "| model | --genres | genre tree | tracks right alone | by album (folders) | by album (tags) "
+        "| albums with >1 genre: alone / folders / tags | folders kept as albums |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for model in args.model:
         for genres in args.genres or [None]:
@@ -102,10 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             for tree, (analyser, scores) in runs.items():
                 r = table(tracks, heard, analyser, scores)
                 n, a = r["tracks"], r["albums"]
-                print(f"| {analyser.model_id} | {genres or 'its own'} | {tree} | {r['alone_right'] / n:.2f} "
-                      f"| {r['folder']['right'] / n:.2f} | {r['tags']['right'] / n:.2f} "
-                      f"| {r['alone_split']} / {r['folder']['split']} / {r['tags']['split']} of {a} "
-                      f"| {r['folder']['joined']} of {a} |", flush=True)
+                print(
+                    f"| {analyser.model_id} | {genres or 'its own'} | {tree} | {r['alone_right'] / n:.2f} "
+                    f"| {r['folder']['right'] / n:.2f} | {r['tags']['right'] / n:.2f} "
+                    f"| {r['alone_split']} / {r['folder']['split']} / {r['tags']['split']} of {a} "
+                    f"| {r['folder']['joined']} of {a} |",
+                    flush=True,
+                )
     return 0
 
 

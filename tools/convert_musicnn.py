@@ -14,6 +14,7 @@ The project interpreter runs this file, which re-runs itself under `--tf-python`
 through a temporary .npz. Then the torch side maps them onto `mgctag.models.musicnn`,
 saves the weights and checks parity against the reference taggrams.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,25 +79,33 @@ GENRE_MAPS = {
 }
 DESCRIPTIONS = {
     "MSD_musicnn": "musicnn trained on the Million Song Dataset (50 Last.fm tags), genre tags merged into "
-                   "canonical genres; zero-shot, not trained on GTZAN.",
+    "canonical genres; zero-shot, not trained on GTZAN.",
     "MTT_musicnn": "musicnn trained on MagnaTagATune (50 tags), genre tags merged into canonical genres; "
-                   "zero-shot, not trained on GTZAN.",
+    "zero-shot, not trained on GTZAN.",
 }
 
 # TensorFlow variable scope -> our module path, in the reference graph's creation order.
-BN_MAP = {"batch_normalization": "frontend.input_bn",
-          **{f"batch_normalization_{i + 1}": f"frontend.{m}.bn" for i, m in enumerate(
-              ["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2"])},
-          **{f"batch_normalization_{i + 6}": f"midend.bns.{i}" for i in range(3)},
-          "batch_normalization_9": "backend.pool_bn", "batch_normalization_10": "backend.dense_bn"}
-CONV2D_MAP = {("conv2d" if i == 0 else f"conv2d_{i}"): f"frontend.{m}.conv" for i, m in enumerate(
-    ["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2"])}
+BN_MAP = {
+    "batch_normalization": "frontend.input_bn",
+    **{
+        f"batch_normalization_{i + 1}": f"frontend.{m}.bn"
+        for i, m in enumerate(["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2"])
+    },
+    **{f"batch_normalization_{i + 6}": f"midend.bns.{i}" for i in range(3)},
+    "batch_normalization_9": "backend.pool_bn",
+    "batch_normalization_10": "backend.dense_bn",
+}
+CONV2D_MAP = {
+    ("conv2d" if i == 0 else f"conv2d_{i}"): f"frontend.{m}.conv"
+    for i, m in enumerate(["timbral.0", "timbral.1", "temporal.0", "temporal.1", "temporal.2"])
+}
 CONV1D_MAP = {f"conv2d_{i + 5}": f"midend.convs.{i}" for i in range(3)}
 DENSE_MAP = {"dense": "backend.dense", "dense_1": "backend.out"}
 BN_FIELDS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 
 # ---------------------------------------------------------------- TensorFlow side (.tfenv)
+
 
 def dump_reference(out: Path, audio: list[Path]) -> None:
     """Checkpoint variables and musicnn's extractor outputs for each audio file -> one .npz."""
@@ -125,6 +134,7 @@ def dump_reference(out: Path, audio: list[Path]) -> None:
 
 # ---------------------------------------------------------------- torch side (.venv)
 
+
 def torch_state(variables: dict[str, np.ndarray]) -> dict:
     """Reference variables {scope/name: array} -> the Musicnn backbone's state dict."""
     import torch
@@ -133,17 +143,20 @@ def torch_state(variables: dict[str, np.ndarray]) -> dict:
     for scope, mod in BN_MAP.items():
         for tf_name, ours in BN_FIELDS.items():
             state[f"{mod}.{ours}"] = variables[f"{scope}/{tf_name}"]
-    for scope, mod in CONV2D_MAP.items():   # [time, freq, in, out] -> (out, in, freq, time)
+    for scope, mod in CONV2D_MAP.items():  # [time, freq, in, out] -> (out, in, freq, time)
         state[f"{mod}.weight"] = variables[f"{scope}/kernel"].transpose(3, 2, 1, 0)
         state[f"{mod}.bias"] = variables[f"{scope}/bias"]
-    for scope, mod in CONV1D_MAP.items():   # [time, channels, 1, out] -> (out, channels, time)
+    for scope, mod in CONV1D_MAP.items():  # [time, channels, 1, out] -> (out, channels, time)
         state[f"{mod}.weight"] = variables[f"{scope}/kernel"][:, :, 0, :].transpose(2, 1, 0)
         state[f"{mod}.bias"] = variables[f"{scope}/bias"]
-    for scope, mod in DENSE_MAP.items():    # [in, out] -> (out, in)
+    for scope, mod in DENSE_MAP.items():  # [in, out] -> (out, in)
         state[f"{mod}.weight"] = variables[f"{scope}/kernel"].T
         state[f"{mod}.bias"] = variables[f"{scope}/bias"]
-    unused = set(variables) - {f"{s}/{f}" for s in BN_MAP for f in BN_FIELDS} - {
-        f"{s}/{f}" for s in (*CONV2D_MAP, *CONV1D_MAP, *DENSE_MAP) for f in ("kernel", "bias")}
+    unused = (
+        set(variables)
+        - {f"{s}/{f}" for s in BN_MAP for f in BN_FIELDS}
+        - {f"{s}/{f}" for s in (*CONV2D_MAP, *CONV1D_MAP, *DENSE_MAP) for f in ("kernel", "bias")}
+    )
     if unused:
         raise SystemExit(f"unmapped checkpoint variables: {sorted(unused)}")
     return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
@@ -166,19 +179,28 @@ def build_model(ckpt: str, ref: dict[str, np.ndarray]):
     labels = list(params["genre_groups"])
     model = Classifier("musicnn", labels, MUSICNN_FRONTEND, params)
     prefix = f"{ckpt}/var/"
-    variables = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
+    variables = {k[len(prefix) :]: ref[k] for k in ref.files if k.startswith(prefix)}
     state = {f"backbone.{k}": v for k, v in torch_state(variables).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.startswith("norm_")]
     if missing or unexpected:
         raise SystemExit(f"{ckpt}: missing {missing}, unexpected {unexpected}")
     meta = WeightsMeta(
-        arch="musicnn", labels=labels, frontend=MUSICNN_FRONTEND.to_dict(), arch_params=params,
-        licence=str(ref["licence"]), description=DESCRIPTIONS[ckpt],
-        provenance={"source": "PyPI wheel musicnn==0.1.0 (MTG-UPF, Jordi Pons), ISC licence",
-                    "checkpoint": f"musicnn/{ckpt}", "data": ckpt.split("_")[0],
-                    "converted_by": "tools/convert_musicnn.py", "date": dt.date.today().isoformat(),
-                    "torch": torch.__version__})
+        arch="musicnn",
+        labels=labels,
+        frontend=MUSICNN_FRONTEND.to_dict(),
+        arch_params=params,
+        licence=str(ref["licence"]),
+        description=DESCRIPTIONS[ckpt],
+        provenance={
+            "source": "PyPI wheel musicnn==0.1.0 (MTG-UPF, Jordi Pons), ISC licence",
+            "checkpoint": f"musicnn/{ckpt}",
+            "data": ckpt.split("_")[0],
+            "converted_by": "tools/convert_musicnn.py",
+            "date": dt.date.today().isoformat(),
+            "torch": torch.__version__,
+        },
+    )
     return model.eval(), meta
 
 
@@ -244,8 +266,12 @@ def convert(tf_python: Path, check_audio: list[Path], write: bool) -> float:
         audio = [clip, *check_audio]
         dump = Path(tmp) / "reference.npz"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-        subprocess.run([str(tf_python), __file__, "--dump", str(dump), *map(str, audio)], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(tf_python), __file__, "--dump", str(dump), *map(str, audio)],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         ref = np.load(dump)
         fixture, worst = {}, 0.0
         for ckpt, name in CHECKPOINTS.items():
@@ -259,8 +285,11 @@ def convert(tf_python: Path, check_audio: list[Path], write: bool) -> float:
                         worst = max(worst, diff)
             fixture[f"{name}/taggram"] = ref[f"{ckpt}/audio0/taggram"].astype(np.float32)
             if write:
-                meta.metrics = {"parity_max_abs_diff": float(np.abs(
-                    our_outputs(model, read_wave(clip, 16000))["taggram"] - fixture[f"{name}/taggram"]).max())}
+                meta.metrics = {
+                    "parity_max_abs_diff": float(
+                        np.abs(our_outputs(model, read_wave(clip, 16000))["taggram"] - fixture[f"{name}/taggram"]).max()
+                    )
+                }
                 print("wrote", save(ROOT / "weights" / f"{name}.safetensors", model, meta))
         fixture["musicnn-msd/max_pool"] = ref["MSD_musicnn/audio0/max_pool"].astype(np.float32)
         fixture["musicnn-msd/mean_pool"] = ref["MSD_musicnn/audio0/mean_pool"].astype(np.float32)
@@ -272,10 +301,19 @@ def convert(tf_python: Path, check_audio: list[Path], write: bool) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tf-python", type=Path, default=ROOT / ".tfenv" / "bin" / "python",
-                   help="interpreter with musicnn 0.1.0 and TensorFlow 2.15")
-    p.add_argument("--check-audio", type=Path, nargs="*", default=[],
-                   help="extra audio files to check parity on (not written to the fixture)")
+    p.add_argument(
+        "--tf-python",
+        type=Path,
+        default=ROOT / ".tfenv" / "bin" / "python",
+        help="interpreter with musicnn 0.1.0 and TensorFlow 2.15",
+    )
+    p.add_argument(
+        "--check-audio",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="extra audio files to check parity on (not written to the fixture)",
+    )
     p.add_argument("--no-write", action="store_true", help="only check parity")
     p.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
     p.add_argument("audio", type=Path, nargs="*", help=argparse.SUPPRESS)

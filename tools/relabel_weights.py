@@ -7,6 +7,7 @@ would have written. The history JSON beside each file is renamed the same way.
 
     .venv/bin/python tools/relabel_weights.py weights/gtzan-genres.txt weights/*-gtzan-mini.safetensors
 """
+
 from __future__ import annotations
 
 import argparse

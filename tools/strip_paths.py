@@ -6,6 +6,7 @@ metadata (provenance and description) and in the history JSON beside it.
 
     .venv/bin/python tools/strip_paths.py weights/*.safetensors
 """
+
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,7 @@ A model trained on gtzan-mini is not zero-shot here.
 
     .venv/bin/python tools/zero_shot_gtzan.py --model efficientat-mn04 --fold-map tools/fold-subgenres.txt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,16 @@ GTZAN_MINI = ROOT.parent / "shared" / "data" / "gtzan-mini"
 COVERAGES = (0.3, 0.5, 0.7, 0.8, 0.9, 1.0)
 
 
-def measure(model: str, data: Path, *, closed_set: bool, genres: str | None = None, genre_map: Path | None = None,
-            segments: int | None = None, workers: int = 0) -> dict:
+def measure(
+    model: str,
+    data: Path,
+    *,
+    closed_set: bool,
+    genres: str | None = None,
+    genre_map: Path | None = None,
+    segments: int | None = None,
+    workers: int = 0,
+) -> dict:
     from mgctag import dataset
     from mgctag.analyser import Analyser
     from mgctag.evaluate import check_labels, report
@@ -38,9 +47,13 @@ def measure(model: str, data: Path, *, closed_set: bool, genres: str | None = No
     from mgctag.vote import vote
 
     tracks = list(dataset.load_tracks(data).tracks)
-    analyser = Analyser.load(model, genres=genres, segments=segments,
-                             genre_map=GenreMap.load(genre_map) if genre_map else GenreMap(),
-                             only=sorted({t.label for t in tracks}) if closed_set else None)
+    analyser = Analyser.load(
+        model,
+        genres=genres,
+        segments=segments,
+        genre_map=GenreMap.load(genre_map) if genre_map else GenreMap(),
+        only=sorted({t.label for t in tracks}) if closed_set else None,
+    )
     truth = check_labels(tracks, analyser.genres)
     heard: dict[int, list[np.ndarray]] = {}
     for i, d in enumerate(decode_all([t.path for t in tracks], analyser.job(), workers)):
@@ -59,18 +72,29 @@ def measure(model: str, data: Path, *, closed_set: bool, genres: str | None = No
     per_genre = {}
     for g in sorted({p["true"] for p in rep.predictions}):
         rows = [p for p in rep.predictions if p["true"] == g]
-        per_genre[g] = {"right": sum(p["predicted"] == g for p in rows), "of": len(rows),
-                        "predicted": Counter(p["predicted"] for p in rows if p["predicted"] != g).most_common(3)}
+        per_genre[g] = {
+            "right": sum(p["predicted"] == g for p in rows),
+            "of": len(rows),
+            "predicted": Counter(p["predicted"] for p in rows if p["predicted"] != g).most_common(3),
+        }
     n = len(rep.coverage)
     at = {c: max(0, round(c * n) - 1) for c in COVERAGES}
-    return {"model": analyser.model_id, "genres": analyser.genres, "segments": analyser.segments,
-            "closed_set": closed_set, "genre_map": str(genre_map or ""), "tracks": rep.n_tracks,
-            "accuracy": rep.track_accuracy, "macro_f1": rep.macro_f1, "per_genre": per_genre,
-            "default_min_confidence": analyser.min_confidence,
-            "at_default": rep.precision_at(analyser.min_confidence) if analyser.min_confidence else None,
-            "coverage": {c: rep.coverage[i] for c, i in at.items()},
-            "coverage_raw_score": {c: rep_raw.coverage[i] for c, i in at.items()},
-            "curve": rep.coverage}
+    return {
+        "model": analyser.model_id,
+        "genres": analyser.genres,
+        "segments": analyser.segments,
+        "closed_set": closed_set,
+        "genre_map": str(genre_map or ""),
+        "tracks": rep.n_tracks,
+        "accuracy": rep.track_accuracy,
+        "macro_f1": rep.macro_f1,
+        "per_genre": per_genre,
+        "default_min_confidence": analyser.min_confidence,
+        "at_default": rep.precision_at(analyser.min_confidence) if analyser.min_confidence else None,
+        "coverage": {c: rep.coverage[i] for c, i in at.items()},
+        "coverage_raw_score": {c: rep_raw.coverage[i] for c, i in at.items()},
+        "curve": rep.coverage,
+    }
 
 
 def show(r: dict) -> None:
@@ -80,16 +104,22 @@ def show(r: dict) -> None:
     print(f"  accuracy {r['accuracy']:.2f}, macro-F1 {r['macro_f1']:.2f}")
     for g, v in r["per_genre"].items():
         print(f"    {g:10s} {v['right']:2d}/{v['of']}  instead: {', '.join(f'{p} {n}' for p, n in v['predicted'])}")
-    print("  precision of the top genre when only the most confident files are written "
-          "(confidence; the raw voted score instead):")
+    print(
+        "  precision of the top genre when only the most confident files are written "
+        "(confidence; the raw voted score instead):"
+    )
     for c, row in r["coverage"].items():
         raw = r["coverage_raw_score"][c]
-        print(f"    {c:4.0%} of files: min-confidence {row['threshold']:.3f}, precision {row['precision']:.2f}"
-              f"  (raw score: {raw['precision']:.2f})")
+        print(
+            f"    {c:4.0%} of files: min-confidence {row['threshold']:.3f}, precision {row['precision']:.2f}"
+            f"  (raw score: {raw['precision']:.2f})"
+        )
     if r["at_default"]:
         covered, precision = r["at_default"]
-        print(f"    at the model's default min-confidence {r['default_min_confidence']:g}: {covered:.0%} of files, "
-              f"precision {precision:.2f}")
+        print(
+            f"    at the model's default min-confidence {r['default_min_confidence']:g}: {covered:.0%} of files, "
+            f"precision {precision:.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         if label is None:
             show(r)
         else:
-            print(f"  {label}: accuracy {r['accuracy']:.2f}, precision at 50% of files "
-                  f"{r['coverage'][0.5]['precision']:.2f}")
+            print(
+                f"  {label}: accuracy {r['accuracy']:.2f}, precision at 50% of files "
+                f"{r['coverage'][0.5]['precision']:.2f}"
+            )
         everything.append(r)
         return r
 

@@ -1,5 +1,6 @@
 """What every mgctag command shares: the Typer app (help and errors in plain words), consoles, exit codes,
 shared options, output lines."""
+
 from __future__ import annotations
 
 import enum
@@ -25,11 +26,13 @@ from ..taxonomy import COMMON
 def _in_words(process_value):
     """`process_value`, but a bad number or choice is named in words ("'--top-k': 0 is not a whole
     number of 1 or more"), not in the validation library's ("Input should be greater than or equal to 1")."""
+
     def checked(self, ctx, value):
         try:
             return process_value(self, ctx, value)
         except typer.BadParameter as e:
             raise _plain_error(self, value, ctx) or e from None
+
     return checked
 
 
@@ -43,7 +46,7 @@ class _Option(TyperOption):
         return _value_name(self)
 
     def _get_number_range_help_str(self):
-        return None                             # the help text says the range in words
+        return None  # the help text says the range in words
 
 
 class _Argument(TyperArgument):
@@ -120,7 +123,7 @@ def _value_name(p) -> str | None:
         return None
     if desc.is_choice:
         return "|".join(_choice_names(desc))
-    kind = typing.get_args(desc.annotation)[0] if desc.is_list else desc.annotation   # a repeatable option's item
+    kind = typing.get_args(desc.annotation)[0] if desc.is_list else desc.annotation  # a repeatable option's item
     if desc.is_path or kind is Path:
         return {"file": "FILE", "dir": "DIR"}.get(desc.path_type, "PATH")
     return {int: "N", float: "NUMBER"}.get(kind, "TEXT")
@@ -156,13 +159,17 @@ def _plain_error(p, value, ctx) -> typer.BadParameter | None:
     return typer.BadParameter(f"{value} is not {takes}", ctx=ctx, param=p)
 
 
-app = App(help="Listen to a music library and write genre tags.", no_args_is_help=True,
-          rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
+app = App(
+    help="Listen to a music library and write genre tags.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
-EXIT_INTERRUPTED = 128 + signal.SIGINT   # 130, as a shell reports a process Ctrl-C ended
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a process Ctrl-C ended
 
 
 class Device(str, enum.Enum):
@@ -184,8 +191,9 @@ def _version(value: bool):
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ):
     """mgctag finds audio files, listens to segments of each with a neural network, votes
     on a genre and writes it into the file's own tags (or a CSV/JSON report)."""
@@ -196,50 +204,111 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
-
-
 # Help panels: scan's options, grouped by what they decide (the other commands reuse them).
 WRITING, MODEL, SELECTION, STATE, OUTPUT, PERFORMANCE, RAY, DATA = (
-    "Writing", "Model and genres", "Selection", "State", "Output", "Performance", "Ray cluster", "Data")
+    "Writing",
+    "Model and genres",
+    "Selection",
+    "State",
+    "Output",
+    "Performance",
+    "Ray cluster",
+    "Data",
+)
 
-ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", metavar="NAME", show_default=False, rich_help_panel=MODEL,
-    help="Weights to use: an installed name (see `mgctag models`), an architecture name, a .safetensors file, "
-         "or NAME+NAME for an ensemble (the mean of the models' genre probabilities). Default: the most accurate "
-         "model installed: the AudioSet tagger (mgctag models install efficientat-mn04), else musicnn-gtzan-mini.")]
-DeviceOpt = Annotated[Device, typer.Option(rich_help_panel=PERFORMANCE,
-                                           help="Where inference runs: auto picks CUDA when available.")]
-BatchOpt = Annotated[Optional[int], typer.Option(
-    min=1, show_default=False, rich_help_panel=PERFORMANCE,
-    help="Segments per inference batch (default: what runs fastest for the model: 8 for the AudioSet model, 64 for "
-         "the others).")]
-GenreMapOpt = Annotated[Optional[Path], typer.Option(
-    exists=True, dir_okay=False, rich_help_panel=MODEL,
-    help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).")]
-GenresOpt = Annotated[Optional[str], typer.Option(
-    "--genres", metavar="LIST", show_default=False, rich_help_panel=MODEL,
-    help=f"Which genres may be written: gtzan (GTZAN's ten), common (the {len(COMMON)} genres libraries use: the "
-         "AudioSet model's default), all (every genre the model knows), or a comma-separated list. Default: the "
-         "model's own.")]
-WorkersOpt = Annotated[Optional[int], typer.Option(
-    min=0, show_default=False, rich_help_panel=PERFORMANCE,
-    help="Decoding processes (default: one per core; 0 decodes in the main process).")]
-VoteOpt = Annotated[VoteMethod, typer.Option(rich_help_panel=MODEL,
-                                             help="How segments vote: mean of probabilities, or majority.")]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="NAME",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help="Weights to use: an installed name (see `mgctag models`), an architecture name, a .safetensors file, "
+        "or NAME+NAME for an ensemble (the mean of the models' genre probabilities). Default: the most accurate "
+        "model installed: the AudioSet tagger (mgctag models install efficientat-mn04), else musicnn-gtzan-mini.",
+    ),
+]
+DeviceOpt = Annotated[
+    Device, typer.Option(rich_help_panel=PERFORMANCE, help="Where inference runs: auto picks CUDA when available.")
+]
+BatchOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        min=1,
+        show_default=False,
+        rich_help_panel=PERFORMANCE,
+        help="Segments per inference batch (default: what runs fastest for the model: 8 for the AudioSet model, 64 for "
+        "the others).",
+    ),
+]
+GenreMapOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        rich_help_panel=MODEL,
+        help="Rename/merge labels: a text file of 'source: Target' lines ('-' drops).",
+    ),
+]
+GenresOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--genres",
+        metavar="LIST",
+        show_default=False,
+        rich_help_panel=MODEL,
+        help=f"Which genres may be written: gtzan (GTZAN's ten), common (the {len(COMMON)} genres libraries use: the "
+        "AudioSet model's default), all (every genre the model knows), or a comma-separated list. Default: the "
+        "model's own.",
+    ),
+]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        min=0,
+        show_default=False,
+        rich_help_panel=PERFORMANCE,
+        help="Decoding processes (default: one per core; 0 decodes in the main process).",
+    ),
+]
+VoteOpt = Annotated[
+    VoteMethod, typer.Option(rich_help_panel=MODEL, help="How segments vote: mean of probabilities, or majority.")
+]
 
-STATUS_STYLE = {"tagged": "green", "would-tag": "cyan", "kept": "yellow", "unchanged": "dim",
-                "skipped": "dim", "error": "red"}
+STATUS_STYLE = {
+    "tagged": "green",
+    "would-tag": "cyan",
+    "kept": "yellow",
+    "unchanged": "dim",
+    "skipped": "dim",
+    "error": "red",
+}
 
 
-StateOpt = Annotated[Optional[Path], typer.Option(
-    "--state", envvar="MGCTAG_STATE", dir_okay=False, show_default=False, rich_help_panel=STATE,
-    help="State database (unchanged files are skipped, `undo` reads its journal). Default: state.sqlite in "
-         "the user data folder, or $MGCTAG_STATE.")]
-WaitOpt = Annotated[bool, typer.Option("--wait", rich_help_panel=STATE,
-                                       help="If another run holds the state database, wait for it "
-                                       "instead of exiting with status 3.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT,
-                                        help="Print only errors and the summary.")]
+StateOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--state",
+        envvar="MGCTAG_STATE",
+        dir_okay=False,
+        show_default=False,
+        rich_help_panel=STATE,
+        help="State database (unchanged files are skipped, `undo` reads its journal). Default: state.sqlite in "
+        "the user data folder, or $MGCTAG_STATE.",
+    ),
+]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        rich_help_panel=STATE,
+        help="If another run holds the state database, wait for it instead of exiting with status 3.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="Print only errors and the summary.")
+]
 
 
 class Albums(str, enum.Enum):
@@ -250,7 +319,6 @@ class Albums(str, enum.Enum):
 class Hardlinks(str, enum.Enum):
     skip = "skip"
     brk = "break"
-
 
 
 def _signal_name(signum: int) -> str:
@@ -333,7 +401,7 @@ def _same_terminal(a: Console, b: Console) -> bool:
         return False
     try:
         sa, sb = os.fstat(a.file.fileno()), os.fstat(b.file.fileno())
-    except (AttributeError, OSError, ValueError):   # not a real file: a test's or an IDE's stream
+    except (AttributeError, OSError, ValueError):  # not a real file: a test's or an IDE's stream
         return True
     return (sa.st_dev, sa.st_ino, sa.st_rdev) == (sb.st_dev, sb.st_ino, sb.st_rdev)
 

@@ -1,4 +1,5 @@
 """`mgctag train` and `mgctag evaluate`: parse, call mgctag.train / mgctag.evaluate, print."""
+
 from __future__ import annotations
 
 import json
@@ -11,70 +12,168 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import (DATA, EXIT_INTERRUPTED, MODEL, OUTPUT, BatchOpt, Device, DeviceOpt, GenreMapOpt, GenresOpt,
-                     ModelOpt, VoteMethod, VoteOpt, WorkersOpt, app, err, fail, out)
+from .common import (
+    DATA,
+    EXIT_INTERRUPTED,
+    MODEL,
+    OUTPUT,
+    BatchOpt,
+    Device,
+    DeviceOpt,
+    GenreMapOpt,
+    GenresOpt,
+    ModelOpt,
+    VoteMethod,
+    VoteOpt,
+    WorkersOpt,
+    app,
+    err,
+    fail,
+    out,
+)
 
-DataArg = Annotated[Optional[Path], typer.Argument(
-    show_default=False, help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
-                             "manifest of path,genre[,split] rows.")]
-FromTagsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--from-tags", exists=True, show_default=False, rich_help_panel=DATA,
-    help="Take the labels from the genre tags already in this library instead of DATA (repeatable).")]
-MinCountOpt = Annotated[int, typer.Option(min=1, rich_help_panel=DATA, help="Leave out genres with fewer tracks than this.")]
-SplitDirOpt = Annotated[Optional[Path], typer.Option(
-    exists=True, file_okay=False, show_default=False, rich_help_panel=DATA,
-    help="A folder of train/valid/test split lists (e.g. the fault-filtered GTZAN ones); files are matched "
-         "by genre and name.")]
+DataArg = Annotated[
+    Optional[Path],
+    typer.Argument(
+        show_default=False,
+        help="Labelled audio: a folder with one folder per genre (the GTZAN layout), or a CSV "
+        "manifest of path,genre[,split] rows.",
+    ),
+]
+FromTagsOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option(
+        "--from-tags",
+        exists=True,
+        show_default=False,
+        rich_help_panel=DATA,
+        help="Take the labels from the genre tags already in this library instead of DATA (repeatable).",
+    ),
+]
+MinCountOpt = Annotated[
+    int, typer.Option(min=1, rich_help_panel=DATA, help="Leave out genres with fewer tracks than this.")
+]
+SplitDirOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        exists=True,
+        file_okay=False,
+        show_default=False,
+        rich_help_panel=DATA,
+        help="A folder of train/valid/test split lists (e.g. the fault-filtered GTZAN ones); files are matched "
+        "by genre and name.",
+    ),
+]
 TrainWorkersOpt = Annotated[int, typer.Option(min=0, help="Decoding processes (0 decodes in the main process).")]
 
 
 @app.command()
 def train(
     data: DataArg = None,
-    arch: Annotated[str, typer.Option("--arch", "-a", metavar="NAME",
-                                      help="Architecture to train (see `mgctag models`).")] = ...,
-    out_path: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", dir_okay=False, show_default=False,
-        help="Where to write the weights (.safetensors); the history (.history.json) and curves (.curves.png) "
-             "go beside them. Default: <arch>-<data>.safetensors in the current folder.")] = None,
+    arch: Annotated[
+        str, typer.Option("--arch", "-a", metavar="NAME", help="Architecture to train (see `mgctag models`).")
+    ] = ...,
+    out_path: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            dir_okay=False,
+            show_default=False,
+            help="Where to write the weights (.safetensors); the history (.history.json) and curves (.curves.png) "
+            "go beside them. Default: <arch>-<data>.safetensors in the current folder.",
+        ),
+    ] = None,
     from_tags: FromTagsOpt = None,
     genre_map: GenreMapOpt = None,
     min_count: MinCountOpt = 2,
-    folds: Annotated[int, typer.Option(min=0, help="Cross-validate with K stratified folds (tracks and artists "
-                                       "never straddle folds) before training the final model on all tracks. "
-                                       "0: no cross-validation.")] = 0,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Cross-validate with K stratified folds (tracks and artists "
+            "never straddle folds) before training the final model on all tracks. "
+            "0: no cross-validation.",
+        ),
+    ] = 0,
     split_dir: SplitDirOpt = None,
     seed: Annotated[int, typer.Option(help="Seed for weights, batch order and random splits.")] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Most epochs per model.")] = 100,
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a lower "
-                                          "validation loss; the best epoch is kept.")] = 5,
+    patience: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Stop after this many epochs without a lower validation loss; the best epoch is kept."
+        ),
+    ] = 5,
     batch_size: Annotated[int, typer.Option(min=2, help="Segments per training step, at most (2 or more).")] = 128,
     lr: Annotated[float, typer.Option(min=0.0, help="Adam's learning rate.")] = 1e-3,
-    valid_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of the training tracks held "
-                                                  "out for early stopping when no split says (0-0.5).")] = 0.1,
-    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share held out for the test figures "
-                                                 "(0-0.5; random split only, without --folds).")] = 0.1,
-    param: Annotated[Optional[list[str]], typer.Option(
-        "--param", metavar="KEY=VALUE", show_default=False, help="An architecture setting, KEY=VALUE (JSON value), e.g. dropout=0.3.")] = None,
+    valid_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.5,
+            help="Share of the training tracks held out for early stopping when no split says (0-0.5).",
+        ),
+    ] = 0.1,
+    test_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.5, help="Share held out for the test figures (0-0.5; random split only, without --folds)."
+        ),
+    ] = 0.1,
+    param: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--param",
+            metavar="KEY=VALUE",
+            show_default=False,
+            help="An architecture setting, KEY=VALUE (JSON value), e.g. dropout=0.3.",
+        ),
+    ] = None,
     device: DeviceOpt = Device.auto,
     amp: Annotated[bool, typer.Option(help="Mixed precision on CUDA.")] = True,
     workers: TrainWorkersOpt = 0,
-    cache_dir: Annotated[Optional[Path], typer.Option(file_okay=False, show_default=False,
-                                                      help="Feature cache folder (default: the user cache).")] = None,
-    teacher: Annotated[Optional[str], typer.Option(
-        "--teacher", metavar="NAME", show_default=False,
-        help="Distil from this model (any --model value, e.g. efficientat-mn04, or A+B): each training segment "
-             "also learns the teacher's distribution over the genres, which it must be able to name.")] = None,
-    teacher_weight: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="With --teacher: how much of each labelled segment's target is the teacher's "
-                               "(0-1; the rest is its label).")] = 0.5,
-    temperature: Annotated[float, typer.Option(
-        min=0.01, help="With --teacher: softening of the student's logits and the teacher's distribution "
-                       "(Hinton et al.; 0.01 or more: 1 leaves them as they are, higher is flatter).")] = 1.0,
-    unlabelled: Annotated[Optional[list[Path]], typer.Option(
-        "--unlabelled", exists=True, show_default=False,
-        help="With --teacher: audio without labels (a folder or file, repeatable), learnt from the teacher "
-             "alone; it only ever trains, never validates or tests.")] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option(file_okay=False, show_default=False, help="Feature cache folder (default: the user cache)."),
+    ] = None,
+    teacher: Annotated[
+        Optional[str],
+        typer.Option(
+            "--teacher",
+            metavar="NAME",
+            show_default=False,
+            help="Distil from this model (any --model value, e.g. efficientat-mn04, or A+B): each training segment "
+            "also learns the teacher's distribution over the genres, which it must be able to name.",
+        ),
+    ] = None,
+    teacher_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --teacher: how much of each labelled segment's target is the teacher's "
+            "(0-1; the rest is its label).",
+        ),
+    ] = 0.5,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="With --teacher: softening of the student's logits and the teacher's distribution "
+            "(Hinton et al.; 0.01 or more: 1 leaves them as they are, higher is flatter).",
+        ),
+    ] = 1.0,
+    unlabelled: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--unlabelled",
+            exists=True,
+            show_default=False,
+            help="With --teacher: audio without labels (a folder or file, repeatable), learnt from the teacher "
+            "alone; it only ever trains, never validates or tests.",
+        ),
+    ] = None,
 ):
     """Train an architecture on labelled audio and write its weights, history and curves.
 
@@ -94,11 +193,21 @@ def train(
         params = _params(param or [])
         gmap = GenreMap.load(genre_map) if genre_map else GenreMap()
         tracks = dataset.load_tracks(data, tag_roots=from_tags or (), genre_map=gmap, min_count=min_count)
-        options = TrainOptions(lr=lr, batch_size=batch_size, max_epochs=epochs, patience=patience, seed=seed,
-                               arch_params=params, valid_fraction=valid_fraction, device=device.value, amp=amp,
-                               cache_dir=cache_dir, workers=workers)
+        options = TrainOptions(
+            lr=lr,
+            batch_size=batch_size,
+            max_epochs=epochs,
+            patience=patience,
+            seed=seed,
+            arch_params=params,
+            valid_fraction=valid_fraction,
+            device=device.value,
+            amp=amp,
+            cache_dir=cache_dir,
+            workers=workers,
+        )
         target = out_path or Path(f"{arch}-{_data_name(data, from_tags)}.safetensors")
-        _check_writable(target)                     # before hours of training, not after
+        _check_writable(target)  # before hours of training, not after
         counts = ", ".join(f"{g} {n}" for g, n in sorted(tracks.counts().items()))
         err.print(Text(f"{len(tracks.tracks)} tracks, {len(tracks.labels)} genres ({counts})"), soft_wrap=True)
         taught = extra = None
@@ -106,17 +215,30 @@ def train(
             from ..infer import pick_device
             from ..teacher import Teacher
 
-            taught = Teacher.load(teacher, weight=teacher_weight, temperature=temperature, genre_map=gmap,
-                                  device=pick_device(device.value))
-            taught.columns(tracks.labels)           # a genre it cannot name fails now, not after decoding
+            taught = Teacher.load(
+                teacher,
+                weight=teacher_weight,
+                temperature=temperature,
+                genre_map=gmap,
+                device=pick_device(device.value),
+            )
+            taught.columns(tracks.labels)  # a genre it cannot name fails now, not after decoding
             if unlabelled:
                 extra = dataset.unlabelled(unlabelled, exclude=tracks.tracks)
-                err.print(Text(f"{len(extra.tracks)} unlabelled tracks, taught by {taught.name} alone"),
-                          soft_wrap=True)
+                err.print(Text(f"{len(extra.tracks)} unlabelled tracks, taught by {taught.name} alone"), soft_wrap=True)
         with _TrainProgress() as progress:
-            result = fit(tracks, arch, options, folds=folds, split_dir=split_dir, test_fraction=test_fraction,
-                         progress=progress, command=portable_command(["mgctag", *sys.argv[1:]]),
-                         teacher=taught, unlabelled=extra)
+            result = fit(
+                tracks,
+                arch,
+                options,
+                folds=folds,
+                split_dir=split_dir,
+                test_fraction=test_fraction,
+                progress=progress,
+                command=portable_command(["mgctag", *sys.argv[1:]]),
+                teacher=taught,
+                unlabelled=extra,
+            )
         written = save_run(result, target)
     except MgctagError as e:
         raise fail(str(e))
@@ -125,12 +247,16 @@ def train(
     if result.cv:
         _print_cv(result.cv)
     if result.valid:
-        out.print(f"final model: best epoch {result.best_epoch} of {len(result.history)}, validation "
-                  f"{_headline(result.valid)}", soft_wrap=True)
+        out.print(
+            f"final model: best epoch {result.best_epoch} of {len(result.history)}, validation "
+            f"{_headline(result.valid)}",
+            soft_wrap=True,
+        )
     if result.test:
         out.print(f"test split: {_headline(result.test)}", soft_wrap=True)
-    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [(t.label or "unlabelled", reason)
-                                                                     for t, reason in result.skipped]
+    left_out = [(g, reason) for g, _, reason in tracks.left_out] + [
+        (t.label or "unlabelled", reason) for t, reason in result.skipped
+    ]
     for line in dataset.left_out_summary(left_out):
         err.print(Text(line, style="yellow"), soft_wrap=True)
     for kind, path in written.items():
@@ -145,28 +271,63 @@ def evaluate(
     genre_map: GenreMapOpt = None,
     min_count: MinCountOpt = 1,
     split_dir: SplitDirOpt = None,
-    split: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=DATA,
-                                       help="With --split-dir: which list to evaluate (train, valid or test).")]
-        = "test",
-    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
-                                          help="Print the whole report as JSON instead of tables.")] = False,
-    confusion: Annotated[Optional[Path], typer.Option(
-        dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
-        help="Also write the confusion matrix as a PNG here.")] = None,
-    coverage: Annotated[Optional[Path], typer.Option(
-        dir_okay=False, show_default=False, rich_help_panel=OUTPUT,
-        help="Also write the precision/coverage curve as a PNG here.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", file_okay=False, show_default=False, rich_help_panel=OUTPUT,
-        help="Write both PNGs into this folder, as <model>-confusion.png and <model>-coverage.png (--confusion "
-             "and --coverage name them apart). Without any of these, evaluate writes no file.")] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            rich_help_panel=DATA,
+            help="With --split-dir: which list to evaluate (train, valid or test).",
+        ),
+    ] = "test",
+    as_json: Annotated[
+        bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print the whole report as JSON instead of tables.")
+    ] = False,
+    confusion: Annotated[
+        Optional[Path],
+        typer.Option(
+            dir_okay=False,
+            show_default=False,
+            rich_help_panel=OUTPUT,
+            help="Also write the confusion matrix as a PNG here.",
+        ),
+    ] = None,
+    coverage: Annotated[
+        Optional[Path],
+        typer.Option(
+            dir_okay=False,
+            show_default=False,
+            rich_help_panel=OUTPUT,
+            help="Also write the precision/coverage curve as a PNG here.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            show_default=False,
+            rich_help_panel=OUTPUT,
+            help="Write both PNGs into this folder, as <model>-confusion.png and <model>-coverage.png (--confusion "
+            "and --coverage name them apart). Without any of these, evaluate writes no file.",
+        ),
+    ] = None,
     genres: GenresOpt = None,
-    closed_set: Annotated[bool, typer.Option(
-        "--closed-set", rich_help_panel=MODEL,
-        help="Let only the data's own genres compete (by default the model picks among every genre it would "
-             "write in a scan, as a scan does).")] = False,
-    segments: Annotated[Optional[int], typer.Option(min=1, rich_help_panel=MODEL, help="Segments per track to "
-                                                    "vote over (default: the model's, as in scan).")] = None,
+    closed_set: Annotated[
+        bool,
+        typer.Option(
+            "--closed-set",
+            rich_help_panel=MODEL,
+            help="Let only the data's own genres compete (by default the model picks among every genre it would "
+            "write in a scan, as a scan does).",
+        ),
+    ] = False,
+    segments: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1, rich_help_panel=MODEL, help="Segments per track to vote over (default: the model's, as in scan)."
+        ),
+    ] = None,
     vote: VoteOpt = VoteMethod.mean,
     device: DeviceOpt = Device.auto,
     batch_size: BatchOpt = None,
@@ -182,9 +343,10 @@ def evaluate(
     0 done, 2 bad data or model.
     """
     from .. import dataset, splits
-    from ..errors import MgctagError
     from ..analyser import Analyser
-    from ..evaluate import evaluate as run_evaluate, in_sample
+    from ..errors import MgctagError
+    from ..evaluate import evaluate as run_evaluate
+    from ..evaluate import in_sample
     from ..genremap import GenreMap
     from ..infer import pick_device
 
@@ -202,35 +364,62 @@ def evaluate(
         for path in (png, curve_png):
             if path:
                 _check_writable(path)
-        analyser = Analyser.load(model, device=pick_device(device.value), genres=genres, genre_map=gmap,
-                                 segments=segments, vote_method=vote.value, batch_size=batch_size,
-                                 only=sorted({t.label for t in chosen}) if closed_set else None)
+        analyser = Analyser.load(
+            model,
+            device=pick_device(device.value),
+            genres=genres,
+            genre_map=gmap,
+            segments=segments,
+            vote_method=vote.value,
+            batch_size=batch_size,
+            only=sorted({t.label for t in chosen}) if closed_set else None,
+        )
         name = analyser.model_id
-        learnt = in_sample([m.meta for m in analyser.members], tracks.source, split_dir=split_dir,
-                           split=split if split_dir else None)
+        learnt = in_sample(
+            [m.meta for m in analyser.members], tracks.source, split_dir=split_dir, split=split if split_dir else None
+        )
         rep = run_evaluate(analyser, chosen, workers=workers)
         if png:
-            png = rep.save_confusion_png(png, title=f"{name} on {len(chosen)} tracks: track accuracy "
-                                                    f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}")
+            png = rep.save_confusion_png(
+                png,
+                title=f"{name} on {len(chosen)} tracks: track accuracy "
+                f"{rep.track_accuracy:.3f}, macro-F1 {rep.macro_f1:.3f}",
+            )
         if curve_png:
             marks = [analyser.min_confidence] if analyser.min_confidence else []
-            curve_png = rep.save_coverage_png(curve_png, marks=marks,
-                                              title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)")
+            curve_png = rep.save_coverage_png(
+                curve_png, marks=marks, title=f"{name} on {rep.n_tracks} tracks (numbers: min-confidence)"
+            )
     except MgctagError as e:
         raise fail(str(e))
     except KeyboardInterrupt:
         raise fail("stopped by Ctrl-C", EXIT_INTERRUPTED) from None
     if learnt:
         one = len(learnt) == 1
-        err.print(Text(f"warning: in-sample: {' and '.join(learnt)} {'was' if one else 'were'} trained on this data "
-                       f"({tracks.source}, says {'its' if one else 'their'} provenance): these figures show how well "
-                       f"{'it' if one else 'they'} learnt these tracks, not how {'it does' if one else 'they do'} on "
-                       "new music", style="yellow"), soft_wrap=True)
+        err.print(
+            Text(
+                f"warning: in-sample: {' and '.join(learnt)} {'was' if one else 'were'} trained on this data "
+                f"({tracks.source}, says {'its' if one else 'their'} provenance): these figures show how well "
+                f"{'it' if one else 'they'} learnt these tracks, not how {'it does' if one else 'they do'} on "
+                "new music",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
     if as_json:
-        out.print_json(json.dumps({"model": name, "weights": [str(p) for p in analyser.weights_files],
-                                   "genres": analyser.genres, "in_sample": learnt,
-                                   "confusion_png": str(png) if png else None,
-                                   "coverage_png": str(curve_png) if curve_png else None, **rep.to_dict()}))
+        out.print_json(
+            json.dumps(
+                {
+                    "model": name,
+                    "weights": [str(p) for p in analyser.weights_files],
+                    "genres": analyser.genres,
+                    "in_sample": learnt,
+                    "confusion_png": str(png) if png else None,
+                    "coverage_png": str(curve_png) if curve_png else None,
+                    **rep.to_dict(),
+                }
+            )
+        )
         return
     scope = "the data's genres only (closed set)" if closed_set else f"the {len(analyser.genres)} genres a scan writes"
     out.print(Text(f"{name}: {rep.n_tracks} tracks; the model picks among {scope}"), soft_wrap=True)
@@ -248,8 +437,9 @@ def _name(model: str | None) -> str:
     """The stem of a model's default output files: its weights' name ('A+B' for an ensemble)."""
     from ..analyser import ENSEMBLE_SEP, resolve
 
-    return ENSEMBLE_SEP.join(p.name[: -len(".safetensors")] if p.name.endswith(".safetensors") else p.stem
-                             for p in resolve(model))
+    return ENSEMBLE_SEP.join(
+        p.name[: -len(".safetensors")] if p.name.endswith(".safetensors") else p.stem for p in resolve(model)
+    )
 
 
 def _check_writable(path: Path) -> None:
@@ -301,8 +491,10 @@ def _data_name(data: Path | None, from_tags: list[Path] | None) -> str:
 
 
 def _headline(rep) -> str:
-    return (f"track accuracy {rep.track_accuracy:.3f}, segment accuracy {rep.segment_accuracy:.3f}, "
-            f"macro-F1 {rep.macro_f1:.3f} ({rep.n_tracks} tracks)")
+    return (
+        f"track accuracy {rep.track_accuracy:.3f}, segment accuracy {rep.segment_accuracy:.3f}, "
+        f"macro-F1 {rep.macro_f1:.3f} ({rep.n_tracks} tracks)"
+    )
 
 
 def _print_cv(cv: dict) -> None:
@@ -310,11 +502,23 @@ def _print_cv(cv: dict) -> None:
     for col in ("fold", "tracks", "epochs", "best", "track acc", "segment acc", "macro-F1"):
         table.add_column(col, justify="right")
     for f in cv["per_fold"]:
-        table.add_row(str(f["fold"]), str(f["test_tracks"]), str(f["epochs"]), str(f["best_epoch"]),
-                      f"{f['track_accuracy']:.3f}", f"{f['segment_accuracy']:.3f}", f"{f['macro_f1']:.3f}")
-    table.add_row("mean ± sd", "", "", "", *(f"{cv[k + '_mean']:.3f} ± {cv[k + '_std']:.3f}"
-                                            for k in ("track_accuracy", "segment_accuracy", "macro_f1")),
-                  style="bold")
+        table.add_row(
+            str(f["fold"]),
+            str(f["test_tracks"]),
+            str(f["epochs"]),
+            str(f["best_epoch"]),
+            f"{f['track_accuracy']:.3f}",
+            f"{f['segment_accuracy']:.3f}",
+            f"{f['macro_f1']:.3f}",
+        )
+    table.add_row(
+        "mean ± sd",
+        "",
+        "",
+        "",
+        *(f"{cv[k + '_mean']:.3f} ± {cv[k + '_std']:.3f}" for k in ("track_accuracy", "segment_accuracy", "macro_f1")),
+        style="bold",
+    )
     out.print(table)
 
 
@@ -323,12 +527,16 @@ def _print_report(rep, *, in_sample: bool = False) -> None:
     per_class = Table(title="Per class (track level)", title_justify="left")
     for col in ("genre", "precision", "recall", "F1", "tracks"):
         per_class.add_column(col, justify="left" if col == "genre" else "right")
-    used = [i for i, g in enumerate(rep.labels)   # genres that occur, as truth or as prediction
-            if any(rep.confusion[i]) or any(row[i] for row in rep.confusion)]
-    for i in used:                             # genre names are data, never rich markup
+    used = [
+        i
+        for i, g in enumerate(rep.labels)  # genres that occur, as truth or as prediction
+        if any(rep.confusion[i]) or any(row[i] for row in rep.confusion)
+    ]
+    for i in used:  # genre names are data, never rich markup
         m = rep.per_class[rep.labels[i]]
-        per_class.add_row(Text(rep.labels[i]), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
-                          str(m["support"]))
+        per_class.add_row(
+            Text(rep.labels[i]), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"])
+        )
     out.print(per_class)
     conf = Table(title="Confusion matrix (rows: true genre, columns: predicted)", title_justify="left")
     conf.add_column("")
@@ -344,8 +552,9 @@ COVERAGE_POINTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 def _print_coverage(rep, default: float) -> None:
     """Precision at round coverages, and at the model's own --min-confidence when it has one."""
-    table = Table(title="Precision of the top genre when only the most confident files are written",
-                  title_justify="left")
+    table = Table(
+        title="Precision of the top genre when only the most confident files are written", title_justify="left"
+    )
     for col in ("files written", "min-confidence", "precision"):
         table.add_column(col, justify="right")
     n = len(rep.coverage)
@@ -377,17 +586,31 @@ class _TrainProgress:
                 owner.bar.update(owner.task, completed=done, total=total, visible=done < total)
 
             def epoch(self, r):
-                valid = (f", valid loss {r['valid_loss']:.3f} acc {r['valid_segment_accuracy']:.3f} "
-                         f"track acc {r['valid_track_accuracy']:.3f}" if "valid_loss" in r else "")
-                err.print(f"  {owner.stage} epoch {r['epoch']:>3}: train loss {r['train_loss']:.3f} "
-                          f"acc {r['train_segment_accuracy']:.3f}{valid} ({r['seconds']:.1f} s)", soft_wrap=True)
+                valid = (
+                    f", valid loss {r['valid_loss']:.3f} acc {r['valid_segment_accuracy']:.3f} "
+                    f"track acc {r['valid_track_accuracy']:.3f}"
+                    if "valid_loss" in r
+                    else ""
+                )
+                err.print(
+                    f"  {owner.stage} epoch {r['epoch']:>3}: train loss {r['train_loss']:.3f} "
+                    f"acc {r['train_segment_accuracy']:.3f}{valid} ({r['seconds']:.1f} s)",
+                    soft_wrap=True,
+                )
 
             def note(self, text):
                 err.print(Text(text, style="yellow"), soft_wrap=True)
 
         self.stage = ""
-        self.bar = Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=err, transient=True, disable=not err.is_terminal)
+        self.bar = Progress(
+            TextColumn("features"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
         self.task = self.bar.add_task("features", total=None, visible=False)
         self.reporter = Reporter()
 
@@ -397,4 +620,3 @@ class _TrainProgress:
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
-

@@ -1,4 +1,5 @@
 """`mgctag undo`: put back what a run changed, or list the runs."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,17 +8,37 @@ from typing import Annotated, Optional
 import typer
 from rich.text import Text
 
-from .common import EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, Lines, QuietOpt, StateOpt, WaitOpt, app, err, fail, out, show_path
+from .common import (
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    Lines,
+    QuietOpt,
+    StateOpt,
+    WaitOpt,
+    app,
+    err,
+    fail,
+    out,
+    show_path,
+)
 
 
 @app.command()
 def undo(
-    run: Annotated[Optional[int], typer.Option("--run", help="The run to undo (see --list). Default: the "
-                                               "newest run with changes left to undo.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Also restore files whose genre changed since that run "
-                                        "(by a tag editor or a later run).")] = False,
-    list_runs: Annotated[bool, typer.Option("--list", help="List the runs and how many changes each has "
-                                            "left to undo, then exit.")] = False,
+    run: Annotated[
+        Optional[int],
+        typer.Option("--run", help="The run to undo (see --list). Default: the newest run with changes left to undo."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Also restore files whose genre changed since that run (by a tag editor or a later run)."
+        ),
+    ] = False,
+    list_runs: Annotated[
+        bool, typer.Option("--list", help="List the runs and how many changes each has left to undo, then exit.")
+    ] = False,
     state: StateOpt = None,
     wait: WaitOpt = False,
     quiet: QuietOpt = False,
@@ -30,12 +51,13 @@ def undo(
     """
     from ..errors import LockError, MgctagError
     from ..state import default_path, opened
-    from ..undo import NothingToUndo, pick_run, undo as run_undo
+    from ..undo import NothingToUndo, pick_run
+    from ..undo import undo as run_undo
 
     counts: dict[str, int] = {}
     lines = Lines(quiet=quiet, log_file=None)
     try:
-        with lines, opened(state or default_path(), wait=wait, create=False) as db:   # undo never makes one
+        with lines, opened(state or default_path(), wait=wait, create=False) as db:  # undo never makes one
             if list_runs:
                 _print_runs(db.runs())
                 raise typer.Exit(EXIT_OK)
@@ -44,8 +66,10 @@ def undo(
                 counts[res.status] = counts.get(res.status, 0) + 1
                 if not quiet or res.status in ("refused", "error"):
                     tail = f"  {res.reason}" if res.reason else ""
-                    out.print(Text.assemble((f"{res.status:<9}", UNDO_STYLE[res.status]),
-                                            f" {show_path(res.path)}{tail}"), soft_wrap=True)
+                    out.print(
+                        Text.assemble((f"{res.status:<9}", UNDO_STYLE[res.status]), f" {show_path(res.path)}{tail}"),
+                        soft_wrap=True,
+                    )
     except LockError as e:
         raise fail(str(e), EXIT_LOCKED)
     except NothingToUndo as e:  # not a failure
@@ -72,5 +96,6 @@ def _print_runs(runs) -> None:
         seen = sum(r.counts.values())
         mode = "" if r.write_tags else "dry run, "
         roots = ", ".join(r.roots)
-        out.print(Text(f"{r.id:>5}  {when:<19}  {r.outcome:<11}  {r.changed:>7}  {mode}{seen} seen: {roots}"),
-                  soft_wrap=True)
+        out.print(
+            Text(f"{r.id:>5}  {when:<19}  {r.outcome:<11}  {r.changed:>7}  {mode}{seen} seen: {roots}"), soft_wrap=True
+        )

@@ -7,6 +7,7 @@ where the audio really is. Which backend reads a format first is the format tabl
 (mgctag.formats); the backends (`sndfile`, `pyav`) may hand a stream to each other by its codec.
 Every failure leaves this package as a DecodeError with a one-line reason.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,8 @@ from mgctag import formats
 from mgctag.errors import DecodeError
 
 from . import windows
-from .compare import Verdict, Witness, same_audio, witness
 from .common import CANNOT_DECODE, AudioInfo, Handoff, boundary, check_file, describe_failure, file_kind, short
+from .compare import Verdict, Witness, same_audio, witness
 from .pyav import PyavReader
 from .sndfile import SoundfileReader
 from .windows import TooShort
@@ -40,8 +41,9 @@ def probe(path: str | Path) -> AudioInfo:
     return info
 
 
-def read_windows(path: str | Path, *, sample_rate: int, starts: Sequence[float], n_samples: int,
-                 info: AudioInfo | None = None) -> np.ndarray:
+def read_windows(
+    path: str | Path, *, sample_rate: int, starts: Sequence[float], n_samples: int, info: AudioInfo | None = None
+) -> np.ndarray:
     """Decode only these windows.
 
     Parameters
@@ -67,8 +69,9 @@ def read_windows(path: str | Path, *, sample_rate: int, starts: Sequence[float],
     return out
 
 
-def voting_windows(path: str | Path, *, sample_rate: int, n_samples: int, n_segments: int,
-                   info: AudioInfo | None = None) -> np.ndarray:
+def voting_windows(
+    path: str | Path, *, sample_rate: int, n_samples: int, n_segments: int, info: AudioInfo | None = None
+) -> np.ndarray:
     """The windows a model votes over: up to `n_segments` rows of `n_samples` at `sample_rate`,
     spread over the track, every sample real audio (see mgctag.decode.windows.voting).
 
@@ -77,8 +80,9 @@ def voting_windows(path: str | Path, *, sample_rate: int, n_samples: int, n_segm
     """
     _check_window(sample_rate, n_samples)
     with _reader(path, info.backend if info else None) as r:
-        return windows.voting(r, duration=(info or r.info).duration, sample_rate=sample_rate, n_samples=n_samples,
-                              n_segments=n_segments)
+        return windows.voting(
+            r, duration=(info or r.info).duration, sample_rate=sample_rate, n_samples=n_samples, n_segments=n_segments
+        )
 
 
 def load(path: str | Path, *, sample_rate: int | None = None) -> np.ndarray:
@@ -111,6 +115,7 @@ def audio_digest(path: str | Path) -> str:
 
 
 # --- opening with either backend ---------------------------------------------------------------
+
 
 def _check_window(sample_rate: int, n_samples: int) -> None:
     if sample_rate <= 0 or n_samples <= 0:
@@ -149,5 +154,19 @@ def _reader(path: str | Path, backend: str | None = None):
             r.close()
 
 
-__all__ = ["AudioInfo", "TooShort", "probe", "read_windows", "voting_windows", "load", "audio_digest", "file_kind",
-           "witness", "same_audio", "Witness", "Verdict", "SOUNDFILE_EXTENSIONS", "PYAV_EXTENSIONS"]
+__all__ = [
+    "AudioInfo",
+    "TooShort",
+    "probe",
+    "read_windows",
+    "voting_windows",
+    "load",
+    "audio_digest",
+    "file_kind",
+    "witness",
+    "same_audio",
+    "Witness",
+    "Verdict",
+    "SOUNDFILE_EXTENSIONS",
+    "PYAV_EXTENSIONS",
+]

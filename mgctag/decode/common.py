@@ -3,6 +3,7 @@
 Every failure leaves mgctag.decode as a DecodeError with a one-line reason (the report already
 carries the path), never as a decoder's own exception type; `boundary` is where that happens.
 """
+
 from __future__ import annotations
 
 import errno
@@ -22,8 +23,24 @@ CANNOT_DECODE = "audio in a codec this build cannot decode"
 UNDECODABLE_MAGIC = {b"ADIF": "ADIF AAC", b"OFR ": "OptimFROG"}
 ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 # audio containers: when a decoder fails on one of these, the file is broken rather than foreign
-AUDIO_MAGIC = (b"ID3", b"fLaC", b"OggS", b"RIFF", b"RF64", b"FORM", b"wvpk", b"MAC ", b"MPCK", b"MP+", b"TTA1",
-               b"tBaK", b"DSD ", b"FRM8", b".snd", ASF_GUID)
+AUDIO_MAGIC = (
+    b"ID3",
+    b"fLaC",
+    b"OggS",
+    b"RIFF",
+    b"RF64",
+    b"FORM",
+    b"wvpk",
+    b"MAC ",
+    b"MPCK",
+    b"MP+",
+    b"TTA1",
+    b"tBaK",
+    b"DSD ",
+    b"FRM8",
+    b".snd",
+    ASF_GUID,
+)
 MPEG_WAVE_TAGS = (0x0050, 0x0055)  # WAVE_FORMAT_MPEG (layer I/II), WAVE_FORMAT_MPEGLAYER3
 WAVE_EXTENSIBLE = 0xFFFE
 SNIFF_BYTES = 4096
@@ -42,6 +59,7 @@ class Handoff(Exception):
 
 
 # --- the file itself ---------------------------------------------------------------------------
+
 
 def check_file(path: str | os.PathLike) -> bytes:
     """Refuse what must not be opened (a FIFO would block), return the path as bytes.
@@ -72,8 +90,13 @@ def check_file(path: str | os.PathLike) -> bytes:
 
 def file_kind(mode: int) -> str:
     """A short name for a non-regular file type ("FIFO", "socket", ...)."""
-    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "directory")):
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+    ):
         if test(mode):
             return name
     return "special file"
@@ -101,8 +124,9 @@ def mpeg_stream(first: bytes) -> bool:
                 return tag in MPEG_WAVE_TAGS
             pos += 8 + size + (size & 1)
         return False
-    return first[:3] == b"ID3" or (len(first) >= 2 and first[0] == 0xFF and first[1] & 0xE0 == 0xE0
-                                   and first[1] & 0x06 != 0)  # frame sync with a layer (ADTS has layer 0)
+    return first[:3] == b"ID3" or (
+        len(first) >= 2 and first[0] == 0xFF and first[1] & 0xE0 == 0xE0 and first[1] & 0x06 != 0
+    )  # frame sync with a layer (ADTS has layer 0)
 
 
 def describe_failure(fspath: bytes, reason: str) -> str:

@@ -54,6 +54,7 @@ mgctag, but libsndfile reads it too, and an ID3 chunk after its data makes libsn
 frames. So the witness also keeps how the other decoder sees the original (`views`), and a copy
 that decoder sees differently is not the same audio, whatever the first one says.
 """
+
 from __future__ import annotations
 
 import array
@@ -83,11 +84,11 @@ DECODE = "decode"
 
 @dataclass(frozen=True)
 class Check:
-    words: str                          # README: what is compared
-    payload: Callable | None = None     # libsndfile files: (fh, size, h) -> frames | True, None: not strict
-    header: Callable | None = None      # FFmpeg streams: container bytes hashed beside the packets
-    head: bool = False                  # FFmpeg streams: also every byte before the first packet
-    fast: bool = True                   # False: always decode
+    words: str  # README: what is compared
+    payload: Callable | None = None  # libsndfile files: (fh, size, h) -> frames | True, None: not strict
+    header: Callable | None = None  # FFmpeg streams: container bytes hashed beside the packets
+    head: bool = False  # FFmpeg streams: also every byte before the first packet
+    fast: bool = True  # False: always decode
 
 
 CHECKS: dict[str, Check] = {
@@ -96,10 +97,16 @@ CHECKS: dict[str, Check] = {
     "mp4": Check("demuxed packets, `ftyp` and each track's `stsd`", header=payload.mp4),
     "asf": Check("demuxed packets and the stream properties objects", header=payload.asf),
     "dsf": Check("demuxed packets and the `fmt ` chunk", header=payload.dsf),
-    "riff": Check("`fmt `, `fact` and `data` chunks", payload=partial(payload.riff, data=True),
-                  header=partial(payload.riff, data=False)),
-    "aiff": Check("`COMM`, `FVER` and `SSND` chunks", payload=partial(payload.aiff, data=True),
-                  header=partial(payload.aiff, data=False)),
+    "riff": Check(
+        "`fmt `, `fact` and `data` chunks",
+        payload=partial(payload.riff, data=True),
+        header=partial(payload.riff, data=False),
+    ),
+    "aiff": Check(
+        "`COMM`, `FVER` and `SSND` chunks",
+        payload=partial(payload.aiff, data=True),
+        header=partial(payload.aiff, data=False),
+    ),
     "flac": Check("STREAMINFO and the frames", payload=payload.flac),
     DECODE: Check("a full decode of both", fast=False),
 }
@@ -115,10 +122,10 @@ class Witness:
     """The original's audio, taken before its copy is edited, for `same_audio` to compare with."""
 
     path: Path
-    check: str                  # its format's check
-    fast: str | None            # the fast digest; None when that check cannot vouch for this file
-    digest: str | None = None   # the full decode's, taken the first time a comparison needs it
-    views: dict[str, tuple] | None = None   # the other decoder's view of it, when it reads it (`_views`)
+    check: str  # its format's check
+    fast: str | None  # the fast digest; None when that check cannot vouch for this file
+    digest: str | None = None  # the full decode's, taken the first time a comparison needs it
+    views: dict[str, tuple] | None = None  # the other decoder's view of it, when it reads it (`_views`)
 
 
 def witness(path: str | os.PathLike) -> Witness:
@@ -164,7 +171,7 @@ def _views(path: str | os.PathLike, only=None) -> dict[str, tuple]:
         from mgctag import decode
 
         entry = formats.for_path(path)
-        if entry is None or entry.decoder == "soundfile":   # unless it hands the file over (MP3 inside a WAV)
+        if entry is None or entry.decoder == "soundfile":  # unless it hands the file over (MP3 inside a WAV)
             with decode._reader(path) as r:
                 if r.backend == "soundfile":
                     return {}
@@ -202,6 +209,7 @@ def fast_digest(path: str | os.PathLike, name: str) -> str | None:
 
 # --- libsndfile: its view and the payload bytes --------------------------------------------------
 
+
 def _sndfile(check: Check, r, fh, size: int, h) -> bool:
     if check.payload is None:
         return False
@@ -221,11 +229,25 @@ def _vouched(got) -> bool:
 
 # --- FFmpeg: its view and the packets ------------------------------------------------------------
 
+
 def _ffmpeg(check: Check, r, fh, size: int, h) -> bool:
     s = r.stream
     cc = s.codec_context
-    view = ("pyav", r.c.format.name, cc.name, cc.codec_tag, cc.sample_rate, cc.channels, cc.layout.name,
-            cc.format.name if cc.format else None, cc.bit_rate, cc.frame_size, cc.profile, cc.delay, s.time_base)
+    view = (
+        "pyav",
+        r.c.format.name,
+        cc.name,
+        cc.codec_tag,
+        cc.sample_rate,
+        cc.channels,
+        cc.layout.name,
+        cc.format.name if cc.format else None,
+        cc.bit_rate,
+        cc.frame_size,
+        cc.profile,
+        cc.delay,
+        s.time_base,
+    )
     h.update(repr(view).encode())
     extradata = bytes(cc.extradata or b"")
     h.update(b"extradata" + len(extradata).to_bytes(8, "little"))
@@ -254,8 +276,15 @@ def _packets(r, h) -> int | None:
                 first = p.pos if p.pos is not None else -1
             h.update(p)
             pts, dts = p.pts, p.dts
-            meta.extend((size, NONE if pts is None else pts, NONE if dts is None else dts, p.duration,
-                         p.is_keyframe | p.is_corrupt << 1 | p.is_discard << 2 | p.is_disposable << 3))
+            meta.extend(
+                (
+                    size,
+                    NONE if pts is None else pts,
+                    NONE if dts is None else dts,
+                    p.duration,
+                    p.is_keyframe | p.is_corrupt << 1 | p.is_discard << 2 | p.is_disposable << 3,
+                )
+            )
             for sd in p.iter_sidedata():
                 if sd.data_type in TAG_SIDE_DATA:
                     continue
@@ -285,8 +314,12 @@ def vorbis_without_comments(extradata: bytes) -> bytes:
         pos += 1
     ident, comment = pos, pos + sizes[0]
     setup = comment + sizes[1]
-    if setup >= len(extradata) or extradata[ident : ident + 7] != b"\x01vorbis" \
-            or extradata[comment : comment + 7] != b"\x03vorbis" or extradata[setup : setup + 7] != b"\x05vorbis":
+    if (
+        setup >= len(extradata)
+        or extradata[ident : ident + 7] != b"\x01vorbis"
+        or extradata[comment : comment + 7] != b"\x03vorbis"
+        or extradata[setup : setup + 7] != b"\x05vorbis"
+    ):
         return extradata
     ident_header = extradata[ident:comment]
     return len(ident_header).to_bytes(8, "little") + ident_header + extradata[setup:]

@@ -8,6 +8,7 @@ Used two ways: a PCM or FLAC file that libsndfile decodes is compared by these b
 a stream that FFmpeg decodes they add the codec parameters that PyAV does not expose (block
 align, bits per sample) to its demuxed packets.
 """
+
 from __future__ import annotations
 
 import struct
@@ -36,6 +37,7 @@ def feed(h, fh, label: bytes, offset: int, length: int) -> None:
 
 
 # --- RIFF WAVE and AIFF: chunks ------------------------------------------------------------------
+
 
 def _chunks(fh, start: int, end: int, endian: str) -> list[tuple[bytes, int, int]] | None:
     """(id, body offset, body size) of chunks that tile [start, end) exactly (a pad byte after an
@@ -108,6 +110,7 @@ def aiff(fh, size: int, h, *, data: bool) -> int | None:
 
 # --- FLAC: STREAMINFO and the frames after the metadata ------------------------------------------
 
+
 def flac(fh, size: int, h) -> bool:
     """STREAMINFO, then every byte from the first frame to the end of the file."""
     fh.seek(0)
@@ -138,6 +141,7 @@ def flac(fh, size: int, h) -> bool:
 
 
 # --- headers beside FFmpeg's packets -------------------------------------------------------------
+
 
 def asf(fh, size: int, h) -> bool:
     """ASF: every stream properties object (the WAVEFORMATEX a WMA decoder is opened with)."""

@@ -4,6 +4,7 @@ Seek to a timestamp, then place each frame on the timeline by its pts. The timel
 a full decode (its first sample is 0), so windows match `load`. Codecs with overlapping frames
 (AAC, MP3) decode wrongly just after a seek, hence PREROLL.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,9 @@ class PyavReader:
         except BaseException:
             self.c.close()
             raise
-        self.info = AudioInfo(duration=self._duration(), sample_rate=self.sr, channels=self.channels,
-                              backend=self.backend)
+        self.info = AudioInfo(
+            duration=self._duration(), sample_rate=self.sr, channels=self.channels, backend=self.backend
+        )
         self._origin: int | None = None  # pts of the first frame of a full decode
 
     def _check_stream(self) -> None:
@@ -232,7 +234,7 @@ def _frame_mono(frame) -> np.ndarray:
     to_ndarray, which stacks them first, and the same numbers."""
     if frame.format.name == "fltp":
         n, planes = frame.samples, frame.planes
-        acc = np.frombuffer(planes[0], np.float32, n).copy()   # planes may be padded: count, not size
+        acc = np.frombuffer(planes[0], np.float32, n).copy()  # planes may be padded: count, not size
         for plane in planes[1:]:
             acc += np.frombuffer(plane, np.float32, n)
         if len(planes) > 1:

@@ -5,6 +5,7 @@ mpg123 misreads a WAV's stream once a chunk follows it and prints "Illegal Audio
 notes to stderr. Only as FFmpeg's fallback does it read MPEG (given a pre-roll, and quietly), and
 never Vorbis, whose seeks land wrongly.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -48,8 +49,9 @@ class SoundfileReader:
             raise Handoff("MPEG audio goes to FFmpeg")
         self.preroll = MP3_PREROLL if f.format == "MP3" or f.subtype.startswith("MPEG") else 0
         self.frames = f.frames
-        self.info = AudioInfo(duration=f.frames / f.samplerate, sample_rate=f.samplerate, channels=f.channels,
-                              backend=self.backend)
+        self.info = AudioInfo(
+            duration=f.frames / f.samplerate, sample_rate=f.samplerate, channels=f.channels, backend=self.backend
+        )
 
     def close(self) -> None:
         self.f.close()

@@ -5,6 +5,7 @@ equals a slice of a fully decoded, resampled file). `read` decodes the spans and
 audio really ended, so `voting` can move windows off the zeros past the end of a truncated file,
 or of a stream a little shorter than its header says (Opus's pre-skip, WMA's first frame).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,7 @@ def plan(start: float, sr_in: int, sr_out: int, n_out: int) -> tuple[int, int, i
     return b - m_in, end, m_out + skip
 
 
-def read(reader, starts: Sequence[float], *, sample_rate: int,
-         n_samples: int) -> tuple[np.ndarray, int | None, int]:
+def read(reader, starts: Sequence[float], *, sample_rate: int, n_samples: int) -> tuple[np.ndarray, int | None, int]:
     """Windows at `starts` (zero-padded where the audio ends), the native sample where the
     decoded audio ended (None when every span decoded whole) and how many native samples decoded."""
     sr = reader.info.sample_rate
@@ -109,8 +109,9 @@ def voting(reader, *, duration: float, sample_rate: int, n_samples: int, n_segme
         return np.stack(whole)
     window, real = max(seen.values(), key=lambda wr: wr[1])
     if real < min(MIN_REAL * n_samples, MIN_SECONDS * sample_rate):
-        raise TooShort(f"too short to analyse: {real / sample_rate:.2f} s of audio, "
-                       f"the model listens to {seconds:.2f} s at a time")
+        raise TooShort(
+            f"too short to analyse: {real / sample_rate:.2f} s of audio, the model listens to {seconds:.2f} s at a time"
+        )
     return np.resize(window[:real], n_samples)[None]  # np.resize repeats the samples to fill
 
 

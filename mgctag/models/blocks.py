@@ -5,6 +5,7 @@ thing everywhere and the papers differ only where they really differ. Sizes that
 on the input (flattened features, sequence widths) are measured with `probe_shape`
 rather than written down, so any front-end shape builds.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -36,8 +37,18 @@ class ConvBlock2d(nn.Sequential):
     Shapes: (B, in_ch, F, T) -> (B, out_ch, F', T').
     """
 
-    def __init__(self, in_ch: int, out_ch: int, *, kernel=3, pool=2, pool_stride=None,
-                 ceil_mode: bool = False, activation: str = "relu", dropout: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        *,
+        kernel=3,
+        pool=2,
+        pool_stride=None,
+        ceil_mode: bool = False,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         kernel, pool = _pair(kernel), _pair(pool)
         stride = _pair(pool_stride) if pool_stride is not None else pool
         layers = [nn.Conv2d(in_ch, out_ch, kernel, padding="same"), nn.BatchNorm2d(out_ch), ACTIVATIONS[activation]()]
@@ -57,8 +68,17 @@ class ConvBlock1d(nn.Sequential):
     Shapes: (B, in_ch, T) -> (B, out_ch, T // pool).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, *, kernel: int = 3, pool: int = 1, batch_norm: bool = True,
-                 activation: str = "relu", dropout: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        *,
+        kernel: int = 3,
+        pool: int = 1,
+        batch_norm: bool = True,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
         layers = [nn.Conv1d(in_ch, out_ch, kernel, padding="same")]
         if batch_norm:
             layers.append(nn.BatchNorm1d(out_ch))
@@ -70,8 +90,9 @@ class ConvBlock1d(nn.Sequential):
         super().__init__(*layers)
 
 
-def conv_stack(block: type[nn.Module], channels: Sequence[int], *, pools: Sequence, in_ch: int = 1,
-               **options) -> nn.Sequential:
+def conv_stack(
+    block: type[nn.Module], channels: Sequence[int], *, pools: Sequence, in_ch: int = 1, **options
+) -> nn.Sequential:
     """One `block` (ConvBlock2d or ConvBlock1d) per (channels, pool) pair, chained from `in_ch`."""
     ins = [in_ch, *channels[:-1]]
     return nn.Sequential(*(block(i, o, pool=p, **options) for i, o, p in zip(ins, channels, pools, strict=True)))
@@ -96,14 +117,15 @@ class RecurrentSummary(nn.Module):
         dirs = 2 if bidirectional else 1
         sizes = [input_size] + [h * dirs for h in hidden[:-1]]
         self.layers = nn.ModuleList(
-            CELLS[cell](i, h, batch_first=True, bidirectional=bidirectional) for i, h in zip(sizes, hidden))
+            CELLS[cell](i, h, batch_first=True, bidirectional=bidirectional) for i, h in zip(sizes, hidden)
+        )
         self.out_features = hidden[-1] * dirs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x, state = layer(x)
-        h_n = state[0] if isinstance(state, tuple) else state   # LSTM returns (h_n, c_n)
-        return h_n.transpose(0, 1).flatten(1)                   # (dirs, B, H) -> (B, dirs * H)
+        h_n = state[0] if isinstance(state, tuple) else state  # LSTM returns (h_n, c_n)
+        return h_n.transpose(0, 1).flatten(1)  # (dirs, B, H) -> (B, dirs * H)
 
 
 def dense_head(in_features: int, n_classes: int, *, hidden: Sequence[int] = (), dropout: float = 0.0) -> nn.Sequential:
@@ -152,8 +174,13 @@ class FrozenTrunkHead(nn.Module):
         self.trunk.requires_grad_(False)
         dim = trunk.embed_dim
         if hidden:
-            self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                      nn.Linear(hidden, n_classes))
+            self.head = nn.Sequential(
+                nn.Dropout(dropout),
+                nn.Linear(dim, hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, n_classes),
+            )
         else:
             self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, n_classes))
         self.trunk.eval()
@@ -187,7 +214,12 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.Sequential):
         for i in range(len(module) - 1):
             conv, bn = module[i], module[i + 1]
-            if (isinstance(conv, (nn.Conv1d, nn.Conv2d)) and isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d))
-                    and bn.running_mean is not None and not conv.training and not bn.training):
+            if (
+                isinstance(conv, (nn.Conv1d, nn.Conv2d))
+                and isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d))
+                and bn.running_mean is not None
+                and not conv.training
+                and not bn.training
+            ):
                 module[i], module[i + 1] = fuse_conv_bn_eval(conv, bn), nn.Identity()
     return module

@@ -1,4 +1,5 @@
 """Hoang's 1-D CNN: mel bins as channels, frames as the sequence (after Bian et al.)."""
+
 from __future__ import annotations
 
 import torch
@@ -30,11 +31,19 @@ class Conv1dNet(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(128, 256, 256, 512, 512),
-                 pools=(4, 4, 4, 2, 1)):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(128, 256, 256, 512, 512),
+        pools=(4, 4, 4, 2, 1),
+    ):
         super().__init__()
-        self.cnn = nn.Sequential(conv_stack(ConvBlock1d, channels, pools=pools, in_ch=n_features, batch_norm=False),
-                                 nn.Flatten())
+        self.cnn = nn.Sequential(
+            conv_stack(ConvBlock1d, channels, pools=pools, in_ch=n_features, batch_norm=False), nn.Flatten()
+        )
         self.out = nn.Linear(probe_shape(self.cnn, (n_features, n_frames))[0], n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """Choi et al.'s CRNN: a 2-D CNN that collapses frequency, then a GRU over time."""
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,7 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape, to_s
     "crnn",
     frontend=FrontendSpec("logmel", sample_rate=12000, n_fft=512, hop_length=256, n_mels=96, n_frames=1366),
     citation="Choi, Fazekas, Sandler & Cho 2016, Convolutional Recurrent Neural Networks for Music "
-             "Classification (as used by the Vietnamese traditional music study)",
+    "Classification (as used by the Vietnamese traditional music study)",
     default_segments=5,
 )
 class ChoiCRNN(nn.Module):
@@ -29,9 +30,18 @@ class ChoiCRNN(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(64, 128, 128, 128),
-                 pools=((2, 2), (3, 3), (4, 4), (4, 4)), dropout: float = 0.1, gru_units: int = 32,
-                 gru_layers: int = 2):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(64, 128, 128, 128),
+        pools=((2, 2), (3, 3), (4, 4), (4, 4)),
+        dropout: float = 0.1,
+        gru_units: int = 32,
+        gru_layers: int = 2,
+    ):
         super().__init__()
         self.cnn = conv_stack(ConvBlock2d, channels, pools=pools, dropout=dropout)
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))

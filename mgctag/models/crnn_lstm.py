@@ -1,4 +1,5 @@
 """Liang's CRNN: three conv blocks on a long MFCC sequence, then two stacked LSTMs."""
+
 from __future__ import annotations
 
 import torch
@@ -11,8 +12,7 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, dense_head, probe
 
 @register(
     "crnn-lstm",
-    frontend=FrontendSpec("mfcc", sample_rate=22050, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=40,
-                          n_frames=1000),
+    frontend=FrontendSpec("mfcc", sample_rate=22050, n_fft=2048, hop_length=512, n_mels=128, n_mfcc=40, n_frames=1000),
     citation="Liang 2024, music genre classification with a CRNN (CNN + LSTM) on MFCC",
     default_segments=6,
 )
@@ -30,8 +30,17 @@ class LiangCRNN(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(64, 128, 256),
-                 lstm_units=(256, 128), dense: int = 64, dropout: float = 0.5):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(64, 128, 256),
+        lstm_units=(256, 128),
+        dense: int = 64,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.cnn = conv_stack(ConvBlock2d, channels, pools=[2] * len(channels))
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))

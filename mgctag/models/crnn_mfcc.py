@@ -1,4 +1,5 @@
 """Cheng et al.'s small CRNN on 3-s log-mel patches."""
+
 from __future__ import annotations
 
 import torch
@@ -28,11 +29,21 @@ class ChengCRNN(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(32, 64, 128, 256),
-                 dropout: float = 0.25, rnn_units: int = 128, cell: str = "gru"):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(32, 64, 128, 256),
+        dropout: float = 0.25,
+        rnn_units: int = 128,
+        cell: str = "gru",
+    ):
         super().__init__()
-        self.cnn = conv_stack(ConvBlock2d, channels, pools=[2] * len(channels), activation="leaky_relu",
-                              dropout=dropout)
+        self.cnn = conv_stack(
+            ConvBlock2d, channels, pools=[2] * len(channels), activation="leaky_relu", dropout=dropout
+        )
         c, f, _ = probe_shape(self.cnn, (1, n_features, n_frames))
         self.rnn = RecurrentSummary(c * f, [rnn_units], cell=cell)
         self.out = nn.Linear(self.rnn.out_features, n_classes)

@@ -8,6 +8,7 @@ where the authors' `models/mn` code (after torchvision's MobileNetV3) puts it. m
 ships or downloads these weights itself: `mgctag models install` imports a checkpoint the user
 fetched (mgctag/install.py), and `efficientat-head` trains a head over an installed one.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,14 +22,26 @@ from .blocks import FrozenTrunkHead
 # The authors' input (models/preprocess.py, eval mode): 32 kHz, 1024-point STFT of 800-sample
 # symmetric Hann windows every 320 samples (10 ms), 128 Kaldi mel bands up to 15 kHz (their
 # fmax=None default: 16 kHz less half the 2 kHz augmentation range). 10 s clips: 1,000 frames.
-EFFICIENTAT_FRONTEND = FrontendSpec(kind="kaldimel", sample_rate=32000, n_fft=1024, hop_length=320, n_frames=1000,
-                                    n_mels=128, fmin=0.0, fmax=15000.0, top_db=None, win_length=800)
-EFFICIENTAT_CITATION = ("Schmid, Koutini & Widmer 2023, Efficient large-scale audio tagging via transformer-to-CNN "
-                        "knowledge distillation (ICASSP); Howard et al. 2019, Searching for MobileNetV3")
-EFFICIENTAT_SEGMENTS = 6   # ten-second windows voted per track (issue 10's measurement used six)
+EFFICIENTAT_FRONTEND = FrontendSpec(
+    kind="kaldimel",
+    sample_rate=32000,
+    n_fft=1024,
+    hop_length=320,
+    n_frames=1000,
+    n_mels=128,
+    fmin=0.0,
+    fmax=15000.0,
+    top_db=None,
+    win_length=800,
+)
+EFFICIENTAT_CITATION = (
+    "Schmid, Koutini & Widmer 2023, Efficient large-scale audio tagging via transformer-to-CNN "
+    "knowledge distillation (ICASSP); Howard et al. 2019, Searching for MobileNetV3"
+)
+EFFICIENTAT_SEGMENTS = 6  # ten-second windows voted per track (issue 10's measurement used six)
 
 AUDIOSET_CLASSES = 527
-BN_EPS = 1e-3              # the authors' BatchNorm2d(eps=0.001, momentum=0.01)
+BN_EPS = 1e-3  # the authors' BatchNorm2d(eps=0.001, momentum=0.01)
 
 # MobileNetV3-Large (Howard et al. 2019, table 2), before the width multiplier:
 # (kernel, expanded channels, output channels, squeeze-excitation, Hardswish, stride)
@@ -49,9 +62,9 @@ MOBILENETV3_LARGE = (
     (5, 960, 160, True, True, 1),
     (5, 960, 160, True, True, 1),
 )
-STEM_CHANNELS = 16         # the first conv's output, before the width multiplier
-HEAD_CHANNELS = 1280       # the classifier's hidden layer, before the width multiplier
-LAST_CONV_EXPANSION = 6    # the last 1x1 conv: 6 x the last block's channels (the embedding)
+STEM_CHANNELS = 16  # the first conv's output, before the width multiplier
+HEAD_CHANNELS = 1280  # the classifier's hidden layer, before the width multiplier
+LAST_CONV_EXPANSION = 6  # the last 1x1 conv: 6 x the last block's channels (the embedding)
 SE_REDUCTION = 4
 
 
@@ -61,11 +74,14 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def _conv_bn(c_in: int, c_out: int, kernel: int, *, stride: int = 1, groups: int = 1,
-             act: type[nn.Module] | None = None) -> nn.Sequential:
+def _conv_bn(
+    c_in: int, c_out: int, kernel: int, *, stride: int = 1, groups: int = 1, act: type[nn.Module] | None = None
+) -> nn.Sequential:
     """conv (no bias, 'same' padding for odd kernels) -> batch norm -> activation: indices 0, 1, 2 of the state dict."""
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-              nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=0.01)]
+    layers = [
+        nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=0.01),
+    ]
     if act is not None:
         layers.append(act())
     return nn.Sequential(*layers)
@@ -101,7 +117,8 @@ class ConcurrentSE(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """1x1 expand (left out when nothing expands) -> kxk depthwise (the stride) -> SE -> 1x1 project; residual when shapes allow."""
+    """1x1 expand (left out when nothing expands) -> kxk depthwise (the stride) -> SE -> 1x1 project;
+    residual when shapes allow."""
 
     def __init__(self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, hardswish: bool, stride: int):
         super().__init__()
@@ -137,9 +154,14 @@ def mobilenetv3_layout(width: float) -> list[tuple[int, int, int, int, bool, boo
 EFFICIENTAT_BATCH = 8
 
 
-@register("efficientat", frontend=EFFICIENTAT_FRONTEND, citation=EFFICIENTAT_CITATION,
-          default_segments=EFFICIENTAT_SEGMENTS, batch_size=EFFICIENTAT_BATCH,
-          summary="EfficientAT MobileNetV3 AudioSet tagger (install with `mgctag models install`), its genre classes")
+@register(
+    "efficientat",
+    frontend=EFFICIENTAT_FRONTEND,
+    citation=EFFICIENTAT_CITATION,
+    default_segments=EFFICIENTAT_SEGMENTS,
+    batch_size=EFFICIENTAT_BATCH,
+    summary="EfficientAT MobileNetV3 AudioSet tagger (install with `mgctag models install`), its genre classes",
+)
 class EfficientAT(nn.Module):
     """EfficientAT `mn`: MobileNetV3-Large on a 1-channel log-mel, 527 multi-label AudioSet logits.
 
@@ -148,12 +170,20 @@ class EfficientAT(nn.Module):
     classes), `n_tags` (the checkpoint's classes), `dropout` (before the last layer, training only).
     """
 
-    multilabel = True        # AudioSet's classes are independent: sigmoid, not softmax
+    multilabel = True  # AudioSet's classes are independent: sigmoid, not softmax
     normalises_input = True  # the front-end's fixed (x + 4.5) / 5 is the normalisation it was trained with
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, width: float = 0.4,
-                 tag_indices: list[int] | tuple[int, ...] = AUDIOSET_GENRE_INDICES, n_tags: int = AUDIOSET_CLASSES,
-                 dropout: float = 0.2):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        width: float = 0.4,
+        tag_indices: list[int] | tuple[int, ...] = AUDIOSET_GENRE_INDICES,
+        n_tags: int = AUDIOSET_CLASSES,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         if len(tag_indices) != n_classes:
             raise ValueError(f"efficientat: {n_classes} labels but {len(tag_indices)} tag indices")
@@ -169,8 +199,11 @@ class EfficientAT(nn.Module):
         )
         hidden = make_divisible(HEAD_CHANNELS * width)
         self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(1),          # 0, 1: the embedding
-            nn.Linear(self.embed_dim, hidden), nn.Hardswish(), nn.Dropout(dropout),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(1),  # 0, 1: the embedding
+            nn.Linear(self.embed_dim, hidden),
+            nn.Hardswish(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, n_tags),
         )
         self.register_buffer("tag_index", torch.tensor(list(tag_indices), dtype=torch.long), persistent=False)
@@ -187,9 +220,14 @@ class EfficientAT(nn.Module):
         return self.tag_logits(x).index_select(1, self.tag_index)
 
 
-@register("efficientat-head", frontend=EFFICIENTAT_FRONTEND, citation=EFFICIENTAT_CITATION,
-          default_segments=EFFICIENTAT_SEGMENTS, batch_size=EFFICIENTAT_BATCH,
-          summary="frozen installed EfficientAT AudioSet trunk + a small trainable genre head")
+@register(
+    "efficientat-head",
+    frontend=EFFICIENTAT_FRONTEND,
+    citation=EFFICIENTAT_CITATION,
+    default_segments=EFFICIENTAT_SEGMENTS,
+    batch_size=EFFICIENTAT_BATCH,
+    summary="frozen installed EfficientAT AudioSet trunk + a small trainable genre head",
+)
 class EfficientATHead(FrozenTrunkHead):
     """A frozen installed EfficientAT trunk with a trainable softmax head over its pooled embedding.
 
@@ -200,24 +238,36 @@ class EfficientATHead(FrozenTrunkHead):
     Params: `trunk` (installed weights name), `hidden` (0: linear head; n: one ReLU layer of n).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "efficientat-mn04",
-                 hidden: int = 0, dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        trunk: str = "efficientat-mn04",
+        hidden: int = 0,
+        dropout: float = 0.3,
+    ):
         super().__init__(*load_trunk(trunk, n_features, n_frames), n_classes, hidden=hidden, dropout=dropout)
 
 
 def load_trunk(name: str, n_features: int, n_frames: int) -> tuple[EfficientAT, str]:
-    """The EfficientAT backbone of installed weights `name`, checked to share EfficientAT's front-end, and its licence."""
+    """The EfficientAT backbone of installed weights `name`, checked to share EfficientAT's front-end,
+    and its licence."""
     from ..errors import WeightsError
     from ..weights import installed, load
 
     path = installed().get(name)
     if path is None:
-        raise WeightsError(f"efficientat-head needs the AudioSet model {name}, which is not installed: run "
-                           f"`mgctag models install {name}` (or add --from FILE for a checkpoint you downloaded)")
+        raise WeightsError(
+            f"efficientat-head needs the AudioSet model {name}, which is not installed: run "
+            f"`mgctag models install {name}` (or add --from FILE for a checkpoint you downloaded)"
+        )
     model, meta = load(path)
     if meta.arch != "efficientat" or FrontendSpec.from_dict(meta.frontend) != EFFICIENTAT_FRONTEND:
         raise WeightsError(f"efficientat-head: {path.name} is not an EfficientAT model with EfficientAT's front-end")
     if (n_features, n_frames) != (EFFICIENTAT_FRONTEND.n_features, EFFICIENTAT_FRONTEND.n_frames):
-        raise WeightsError(f"efficientat-head: needs {EFFICIENTAT_FRONTEND.n_features} x "
-                           f"{EFFICIENTAT_FRONTEND.n_frames} input")
+        raise WeightsError(
+            f"efficientat-head: needs {EFFICIENTAT_FRONTEND.n_features} x {EFFICIENTAT_FRONTEND.n_frames} input"
+        )
     return model.backbone, meta.licence

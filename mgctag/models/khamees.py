@@ -3,6 +3,7 @@
 One paper, one front-end: 13 MFCC at 22.05 kHz (n_fft 2048, hop 512), 130 frames per
 3-s segment, i.e. ten segments per 30-s clip. Segments are short, so scan votes over 10.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,16 @@ class KhameesCNN(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(32, 32, 32), dense: int = 64,
-                 dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(32, 32, 32),
+        dense: int = 64,
+        dropout: float = 0.3,
+    ):
         super().__init__()
         pools = [3] * len(channels)
         self.cnn = nn.Sequential(conv_stack(ConvBlock2d, channels, pools=pools, pool_stride=2), nn.Flatten())
@@ -58,8 +67,16 @@ class KhameesLSTM(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, lstm_units=(64, 64), dense: int = 64,
-                 dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        lstm_units=(64, 64),
+        dense: int = 64,
+        dropout: float = 0.3,
+    ):
         super().__init__()
         self.rnn = RecurrentSummary(n_features, lstm_units, cell="lstm")
         self.head = dense_head(self.rnn.out_features, n_classes, hidden=[dense], dropout=dropout)
@@ -85,8 +102,16 @@ class KhameesMLP(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, hidden=(512, 256, 64),
-                 dropout: float = 0.3, l2: float = 1e-3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        hidden=(512, 256, 64),
+        dropout: float = 0.3,
+        l2: float = 1e-3,
+    ):
         super().__init__()
         self.l2 = l2
         self.head = dense_head(n_features * n_frames, n_classes, hidden=hidden, dropout=dropout)

@@ -6,6 +6,7 @@ MagnaTagATune; `tools/convert_musicnn.py` turns the TensorFlow checkpoints of th
 mirrors one layer of the reference ``musicnn/models.py`` so the converted weights mean the
 same thing; the comments name the TensorFlow conventions reproduced (padding, layout, order).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,10 +29,21 @@ TF_BN_EPS = 1e-3
 # reference's; uncentred frames over (187 - 1) * 256 + 512 samples are exactly the
 # reference's frames for every patch whose window lies inside the track (the parity test
 # checks this against musicnn's own extractor).
-MUSICNN_FRONTEND = FrontendSpec(kind="log10mel", sample_rate=16000, n_fft=512, hop_length=256, n_frames=187,
-                                n_mels=96, top_db=None, fp16_mel=True, center=False)
-MUSICNN_CITATION = ("Pons & Serra 2019, musicnn: pre-trained convolutional neural networks for music audio "
-                    "tagging (ISMIR LBD); Pons et al. 2018, End-to-end learning for music audio tagging at scale")
+MUSICNN_FRONTEND = FrontendSpec(
+    kind="log10mel",
+    sample_rate=16000,
+    n_fft=512,
+    hop_length=256,
+    n_frames=187,
+    n_mels=96,
+    top_db=None,
+    fp16_mel=True,
+    center=False,
+)
+MUSICNN_CITATION = (
+    "Pons & Serra 2019, musicnn: pre-trained convolutional neural networks for music audio "
+    "tagging (ISMIR LBD); Pons et al. 2018, End-to-end learning for music audio tagging at scale"
+)
 
 
 def _bn(channels: int) -> nn.BatchNorm1d:
@@ -59,7 +71,7 @@ class _FrequencyMaxBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (3, 3)) if self.padded_time == "valid-3" else _pad_same(x, self.time)
-        if self.bn.training or self.bn.running_mean is None:   # batch statistics: the literal order
+        if self.bn.training or self.bn.running_mean is None:  # batch statistics: the literal order
             return self.bn(F.relu(self.conv(x))).amax(dim=2)
         return self._pooled_eval(x)
 
@@ -155,8 +167,13 @@ class PoolingBackend(nn.Module):
 MUSICNN_BATCH = 8
 
 
-@register("musicnn", frontend=MUSICNN_FRONTEND, citation=MUSICNN_CITATION, batch_size=MUSICNN_BATCH,
-          summary="musicnn tagger pretrained on real music (MSD / MTT), genre tags merged by a genre map")
+@register(
+    "musicnn",
+    frontend=MUSICNN_FRONTEND,
+    citation=MUSICNN_CITATION,
+    batch_size=MUSICNN_BATCH,
+    summary="musicnn tagger pretrained on real music (MSD / MTT), genre tags merged by a genre map",
+)
 class Musicnn(nn.Module):
     """musicnn: musically motivated CNN front-end, dense residual mid-end, temporal-pooling back-end.
 
@@ -169,9 +186,17 @@ class Musicnn(nn.Module):
     # must stay at identity (training code: do not call set_normalisation for these backbones).
     normalises_input = True
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, tags: list[str] | tuple = (),
-                 genre_groups: dict[str, list[int]] | None = None, filters_midend: int = 64,
-                 units_backend: int = 200):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        tags: list[str] | tuple = (),
+        genre_groups: dict[str, list[int]] | None = None,
+        filters_midend: int = 64,
+        units_backend: int = 200,
+    ):
         super().__init__()
         n_tags = len(tags) or n_classes
         self.tags = list(tags)
@@ -218,8 +243,13 @@ class Musicnn(nn.Module):
         return self.genre_logits(self.tag_logits(x))
 
 
-@register("musicnn-head", frontend=MUSICNN_FRONTEND, citation=MUSICNN_CITATION, batch_size=MUSICNN_BATCH,
-          summary="frozen musicnn-msd trunk + a small trainable genre head")
+@register(
+    "musicnn-head",
+    frontend=MUSICNN_FRONTEND,
+    citation=MUSICNN_CITATION,
+    batch_size=MUSICNN_BATCH,
+    summary="frozen musicnn-msd trunk + a small trainable genre head",
+)
 class MusicnnHead(FrozenTrunkHead):
     """A frozen pretrained musicnn trunk with a trainable head over its penultimate embedding.
 
@@ -228,8 +258,16 @@ class MusicnnHead(FrozenTrunkHead):
     Params: `trunk` (shipped weights name), `hidden` (0: linear head; n: one ReLU layer of n).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, trunk: str = "musicnn-msd",
-                 hidden: int = 0, dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        trunk: str = "musicnn-msd",
+        hidden: int = 0,
+        dropout: float = 0.3,
+    ):
         super().__init__(*load_trunk(trunk, n_features, n_frames), n_classes, hidden=hidden, dropout=dropout)
 
 
@@ -260,4 +298,4 @@ def reference_patches(wave: np.ndarray, spec: FrontendSpec = MUSICNN_FRONTEND) -
     padded = np.concatenate([np.zeros(half, np.float32), np.asarray(wave, np.float32), np.zeros(half, np.float32)])
     n_frames_total = 1 + len(wave) // spec.hop_length
     starts = range(0, n_frames_total - spec.n_frames + 1, spec.n_frames)
-    return np.stack([padded[s * spec.hop_length: s * spec.hop_length + spec.segment_samples] for s in starts])
+    return np.stack([padded[s * spec.hop_length : s * spec.hop_length + spec.segment_samples] for s in starts])

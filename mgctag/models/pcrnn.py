@@ -1,4 +1,5 @@
 """Yang et al.'s parallel CNN + bidirectional GRU, as modified by the Vietnamese study."""
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,7 @@ from .blocks import ConvBlock2d, RecurrentSummary, conv_stack, probe_shape
     "pcrnn",
     frontend=FrontendSpec("logstft", sample_rate=22050, n_fft=1024, hop_length=512, n_frames=128),
     citation="Yang et al. 2020, Parallel Recurrent Convolutional Neural Networks Based Music Genre "
-             "Classification Method for Mobile Devices (as modified by the Vietnamese study)",
+    "Classification Method for Mobile Devices (as modified by the Vietnamese study)",
     default_segments=10,
 )
 class ParallelCRNN(nn.Module):
@@ -32,9 +33,18 @@ class ParallelCRNN(nn.Module):
     Shapes: (B, n_features, n_frames) -> logits (B, n_classes).
     """
 
-    def __init__(self, n_classes: int, n_features: int, n_frames: int, *, channels=(16, 32, 64, 64, 64),
-                 pools=((2, 2), (2, 2), (2, 2), (4, 4), (4, 4)), rnn_pool: int = 4, gru_units: int = 128,
-                 dropout: float = 0.5):
+    def __init__(
+        self,
+        n_classes: int,
+        n_features: int,
+        n_frames: int,
+        *,
+        channels=(16, 32, 64, 64, 64),
+        pools=((2, 2), (2, 2), (2, 2), (4, 4), (4, 4)),
+        rnn_pool: int = 4,
+        gru_units: int = 128,
+        dropout: float = 0.5,
+    ):
         super().__init__()
         self.cnn = nn.Sequential(conv_stack(ConvBlock2d, channels, pools=pools, ceil_mode=True), nn.Flatten())
         cnn_features = probe_shape(self.cnn, (1, n_features, n_frames))[0]
@@ -46,7 +56,7 @@ class ParallelCRNN(nn.Module):
         # CNN branch: (B, F, T) -> (B, C * F' * T')
         conv = self.cnn(x.unsqueeze(1))
         # RNN branch: pool frequency per frame, then a BiGRU over time -> (B, 2 * units)
-        seq = self.rnn_pool(x.transpose(1, 2))           # (B, T, F // rnn_pool)
+        seq = self.rnn_pool(x.transpose(1, 2))  # (B, T, F // rnn_pool)
         rec = self.rnn(seq)
         # Dense: concatenate both summaries -> logits
         return self.out(torch.cat([conv, rec], dim=1))

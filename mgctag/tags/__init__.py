@@ -11,6 +11,7 @@ Reading also takes an exact snapshot (`TagState.raw`) of what the written fields
 — and whether the file had a tag at all, so `restore` (undo) puts back exactly that and removes a
 tag mgctag created.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,8 +31,14 @@ from mgctag.errors import TagError
 from . import apev2, asf, id3, mp4, vorbis
 from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, WRITTEN, Format
 
-HANDLERS: tuple[Format, ...] = (id3.MP3_HANDLER, id3.CHUNK_HANDLER, vorbis.HANDLER, mp4.HANDLER, asf.HANDLER,
-                                apev2.HANDLER)
+HANDLERS: tuple[Format, ...] = (
+    id3.MP3_HANDLER,
+    id3.CHUNK_HANDLER,
+    vorbis.HANDLER,
+    mp4.HANDLER,
+    asf.HANDLER,
+    apev2.HANDLER,
+)
 BY_KEY: dict[str, Format] = {h.key: h for h in HANDLERS}
 CONFIDENCE_FORMAT = "{:.3f}"  # "0.823": enough to rank, short enough to read in a tag editor
 NO_CONTAINER_FORMAT = "none"  # TagState.format of a file that has no tag container
@@ -80,17 +87,32 @@ def read(path: str | os.PathLike) -> TagState:
         handler, f = _open(path)
         if handler is None:
             return TagState((), (), None, None, NO_CONTAINER_FORMAT, unwritable=formats.NO_TAG_CONTAINER)
-        first = {name: next(iter(handler.get(f, name)), None) for name in (MODEL, ARTIST, ALBUM, ALBUM_ARTIST,
-                                                                           COMPILATION)}
+        first = {
+            name: next(iter(handler.get(f, name)), None) for name in (MODEL, ARTIST, ALBUM, ALBUM_ARTIST, COMPILATION)
+        }
         genres = handler.get(f, GENRE) or handler.older_genres(f)
-        return TagState(genres=tuple(genres), confidences=tuple(handler.get(f, CONFIDENCE)),
-                        model=first[MODEL], artist=first[ARTIST], format=handler.name,
-                        unwritable=handler.blocked(f), album=first[ALBUM], album_artist=first[ALBUM_ARTIST],
-                        compilation=_flag(first[COMPILATION]), raw=_snapshot(handler, f))
+        return TagState(
+            genres=tuple(genres),
+            confidences=tuple(handler.get(f, CONFIDENCE)),
+            model=first[MODEL],
+            artist=first[ARTIST],
+            format=handler.name,
+            unwritable=handler.blocked(f),
+            album=first[ALBUM],
+            album_artist=first[ALBUM_ARTIST],
+            compilation=_flag(first[COMPILATION]),
+            raw=_snapshot(handler, f),
+        )
 
 
-def write(path: str | os.PathLike, *, genres: Sequence[str], confidences: Sequence[float] | None,
-          model_id: str | None, id3v23: bool = False) -> None:
+def write(
+    path: str | os.PathLike,
+    *,
+    genres: Sequence[str],
+    confidences: Sequence[float] | None,
+    model_id: str | None,
+    id3v23: bool = False,
+) -> None:
     """Set the genres and mgctag fields of `path` in place; every other tag stays as it is.
 
     `genres=[]` removes the genre field, `confidences=None` / `model_id=None` remove mgctag's
@@ -129,8 +151,9 @@ def same_values(a: str, b: str) -> bool:
     return (x["format"], x["fields"]) == (y["format"], y["fields"])
 
 
-def would_change(state: TagState, *, genres: Sequence[str], confidences: Sequence[float] | None,
-                 model_id: str | None) -> bool:
+def would_change(
+    state: TagState, *, genres: Sequence[str], confidences: Sequence[float] | None, model_id: str | None
+) -> bool:
     """True when writing these values would change what `state` holds (diff before write)."""
     fields = _field_values(genres=genres, confidences=confidences, model_id=model_id)
     current = {GENRE: state.genres, CONFIDENCE: state.confidences, MODEL: (state.model,) if state.model else ()}
@@ -160,9 +183,12 @@ def _flag(text: str | None) -> bool:
 
 
 def _snapshot(handler: Format, f: mutagen.FileType) -> str:
-    snap = {"format": handler.name, "tag": handler.has_tag(f),
-            "fields": {name: handler.snapshot_field(f, name) for name in WRITTEN},
-            "extra": {name: handler.snapshot_extra(f, name) for name in WRITTEN}}
+    snap = {
+        "format": handler.name,
+        "tag": handler.has_tag(f),
+        "fields": {name: handler.snapshot_field(f, name) for name in WRITTEN},
+        "extra": {name: handler.snapshot_extra(f, name) for name in WRITTEN},
+    }
     return json.dumps(snap, sort_keys=True)  # ASCII: a stray surrogate must not fail SQLite
 
 
@@ -214,5 +240,16 @@ def _one_line(exc: BaseException) -> str:
     return text[:160]
 
 
-__all__ = ["TagState", "Unwritable", "read", "write", "restore", "same_values", "would_change",
-           "format_confidences", "REGISTRY", "HANDLERS", "BY_KEY"]
+__all__ = [
+    "TagState",
+    "Unwritable",
+    "read",
+    "write",
+    "restore",
+    "same_values",
+    "would_change",
+    "format_confidences",
+    "REGISTRY",
+    "HANDLERS",
+    "BY_KEY",
+]

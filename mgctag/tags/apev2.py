@@ -6,6 +6,7 @@ ID3v1 (or Lyrics3) tag behind it: those bytes are set aside and appended again, 
 whose genre is in an ID3v2 tag (at the start, as some True Audio files have, or appended after
 the audio) is not written: mgctag would leave that genre stale.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,8 +22,15 @@ from .id3 import leading_genre
 class Apev2Format(KeyedFormat):
     name = key = "apev2"
     genre_words = "APEv2 `Genre`"
-    keys = {GENRE: "Genre", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "Artist",
-            ALBUM: "Album", ALBUM_ARTIST: "Album Artist", COMPILATION: "Compilation"}
+    keys = {
+        GENRE: "Genre",
+        CONFIDENCE: "MGCTAG_CONFIDENCE",
+        MODEL: "MGCTAG_MODEL",
+        ARTIST: "Artist",
+        ALBUM: "Album",
+        ALBUM_ARTIST: "Album Artist",
+        COMPILATION: "Compilation",
+    }
 
     def open(self, path, detected):
         # True Audio is an ID3 file to mutagen; its players (and FFmpeg's muxer) use APEv2

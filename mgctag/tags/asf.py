@@ -4,6 +4,7 @@ Attributes may repeat, so several genres are several WM/Genre values (mutagen mo
 multi-valued attributes into the metadata library object as needed). An exact snapshot keeps
 each value's attribute type, language and stream.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,15 @@ BINARY_TYPES = (1, 6)  # BYTEARRAY, GUID: stored as base64
 class AsfFormat(KeyedFormat):
     name = key = "asf"
     genre_words = "`WM/Genre`"
-    keys = {GENRE: "WM/Genre", CONFIDENCE: "MGCTAG/Confidence", MODEL: "MGCTAG/Model", ARTIST: "Author",
-            ALBUM: "WM/AlbumTitle", ALBUM_ARTIST: "WM/AlbumArtist", COMPILATION: "WM/IsCompilation"}
+    keys = {
+        GENRE: "WM/Genre",
+        CONFIDENCE: "MGCTAG/Confidence",
+        MODEL: "MGCTAG/Model",
+        ARTIST: "Author",
+        ALBUM: "WM/AlbumTitle",
+        ALBUM_ARTIST: "WM/AlbumArtist",
+        COMPILATION: "WM/IsCompilation",
+    }
 
     def to_raw(self, value):
         v = value.value

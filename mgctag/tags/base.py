@@ -6,6 +6,7 @@ small table plus its quirks. Besides the text of a field (`get`/`set`), a handle
 field's stored values exactly as they are (`snapshot_field`: JSON, undo's journal) and put them
 back (`restore_field`): undo must return what was there, not mutagen's reading of it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -32,8 +33,8 @@ class Format:
     tags) come from mgctag.formats.
     """
 
-    name: str = ""         # the family, as TagState.format says it: "id3", "vorbis", ...
-    key: str = ""          # what mgctag.formats calls this handler
+    name: str = ""  # the family, as TagState.format says it: "id3", "vorbis", ...
+    key: str = ""  # what mgctag.formats calls this handler
     genre_words: str = ""  # README: where the genre goes
     keys: Mapping[str, str] = {}
     types: tuple[type[mutagen.FileType], ...] = ()
@@ -114,7 +115,7 @@ class KeyedFormat(Format):
         key = self.keys[field]
         if f.tags is None or key not in f.tags:
             return []
-        values = f.tags[key]   # a list, but MP4's flags (cpil) are a bare bool
+        values = f.tags[key]  # a list, but MP4's flags (cpil) are a bare bool
         return [self.to_text(field, v) for v in (values if isinstance(values, list) else [values])]
 
     def set(self, f: mutagen.FileType, field: str, values: Sequence[str]) -> None:

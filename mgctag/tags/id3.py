@@ -13,6 +13,7 @@ genre stays stale, players read v2 first). An MP3 whose tags are in an ID3v2 tag
 the audio, or whose genre is in an APEv2 tag there, is not written: mgctag reads and writes the
 leading tag only, and would leave the real one stale.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,14 +35,23 @@ from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, M
 V23_SEP = "/"
 V1_WINDOW = 131  # mutagen looks for an ID3v1 tag in the last 128 + 3 bytes
 TXXX_DESC = {CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL"}
-KEYS = {GENRE: "TCON", ARTIST: "TPE1", ALBUM: "TALB", ALBUM_ARTIST: "TPE2", COMPILATION: "TCMP",
-        **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()}}
+KEYS = {
+    GENRE: "TCON",
+    ARTIST: "TPE1",
+    ALBUM: "TALB",
+    ALBUM_ARTIST: "TPE2",
+    COMPILATION: "TCMP",
+    **{field: "TXXX:" + desc for field, desc in TXXX_DESC.items()},
+}
 SPLIT_IN_V23 = (GENRE, CONFIDENCE, MODEL)  # fields mgctag writes as several values
 # mutagen drops a text frame whose text is empty when it saves; a frame class of the same name that
 # is not a TextFrame is written as it is (encoding byte and an empty string), so undo can put back
 # the empty TCON a file had
-_EMPTY_TCON = type("TCON", (Frame,), {"_framespec": [EncodingSpec("encoding"),
-                                                     MultiSpec("text", EncodedTextSpec("text"), sep="\u0000")]})
+_EMPTY_TCON = type(
+    "TCON",
+    (Frame,),
+    {"_framespec": [EncodingSpec("encoding"), MultiSpec("text", EncodedTextSpec("text"), sep="\u0000")]},
+)
 DSF_TOTAL_SIZE_AT = 12  # "DSD ", chunk size (8 bytes), then the file's total size (8 bytes, little-endian)
 
 

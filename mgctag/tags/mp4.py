@@ -5,6 +5,7 @@ numeric `gnre` atom as ©gen, and writes it back as ©gen). mgctag's own fields 
 `----:com.mgctag:*` atoms with UTF-8 text values. An exact snapshot keeps a freeform value's
 bytes and data type.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,15 @@ from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, M
 class Mp4Format(KeyedFormat):
     name = key = "mp4"
     genre_words = "`©gen` atom"
-    keys = {GENRE: "\xa9gen", CONFIDENCE: "----:com.mgctag:confidence", MODEL: "----:com.mgctag:model",
-            ARTIST: "\xa9ART", ALBUM: "\xa9alb", ALBUM_ARTIST: "aART", COMPILATION: "cpil"}
+    keys = {
+        GENRE: "\xa9gen",
+        CONFIDENCE: "----:com.mgctag:confidence",
+        MODEL: "----:com.mgctag:model",
+        ARTIST: "\xa9ART",
+        ALBUM: "\xa9alb",
+        ALBUM_ARTIST: "aART",
+        COMPILATION: "cpil",
+    }
 
     def to_text(self, field, value):
         return bytes(value).decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

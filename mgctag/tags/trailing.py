@@ -5,6 +5,7 @@ APEv2 tag. So the handlers look at the end of the file themselves: to refuse a f
 tags sit after the audio where mgctag would not see or update them, and to keep the bytes that
 follow an APEv2 tag exactly as they are.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,7 @@ MAX_TRAILERS = 8  # more stacked tags than this is not a file anyone tagged on p
 
 
 class Trailer(NamedTuple):
-    kind: str   # "id3v1" | "lyrics3" | "apev2" | "id3v2"
+    kind: str  # "id3v1" | "lyrics3" | "apev2" | "id3v2"
     start: int  # byte offsets in the file
     end: int
 

@@ -5,6 +5,7 @@ entries and confidences several MGCTAG_CONFIDENCE entries. FLAC pictures live in
 metadata blocks and Ogg pictures in METADATA_BLOCK_PICTURE; neither is touched here. A field's
 exact snapshot keeps each entry's key as spelled ("Genre", "GENRE"), so undo puts back that too.
 """
+
 from __future__ import annotations
 
 from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, MODEL, KeyedFormat
@@ -13,8 +14,15 @@ from .base import ALBUM, ALBUM_ARTIST, ARTIST, COMPILATION, CONFIDENCE, GENRE, M
 class VorbisFormat(KeyedFormat):
     name = key = "vorbis"
     genre_words = "Vorbis comment `GENRE`, one per genre"
-    keys = {GENRE: "GENRE", CONFIDENCE: "MGCTAG_CONFIDENCE", MODEL: "MGCTAG_MODEL", ARTIST: "ARTIST",
-            ALBUM: "ALBUM", ALBUM_ARTIST: "ALBUMARTIST", COMPILATION: "COMPILATION"}
+    keys = {
+        GENRE: "GENRE",
+        CONFIDENCE: "MGCTAG_CONFIDENCE",
+        MODEL: "MGCTAG_MODEL",
+        ARTIST: "ARTIST",
+        ALBUM: "ALBUM",
+        ALBUM_ARTIST: "ALBUMARTIST",
+        COMPILATION: "COMPILATION",
+    }
 
     def snapshot_field(self, f, field):
         key = self.keys[field].lower()
