@@ -42,8 +42,9 @@ VARIOUS = frozenset({"various artists", "various", "va", "v.a.", "v/a", "varios 
 # album when the mean support is at least COHERENCE and no track's support is below DISSENT (a
 # track sure of another genre means a folder of unrelated tracks more often than a misjudged one).
 # Chosen on gtzan-mini with the AudioSet model (tools/album_table.py; rough, in-sample for the
-# choice): its 20 same-genre five-clip albums have mean support 0.61-1.0 and minimum 0.06-1.0, all
-# kept; of 40 folders of five different genres none is kept, of 40 of four plus one other, about half.
+# choice): its 20 same-genre five-clip albums have mean support 0.61-1.0 and minimum 0.06-1.0 (19
+# kept as albums by decide(), whose mean is weighted by windows heard); of 40 folders of five
+# different genres none is kept, of 40 of four of one genre plus one other, about half.
 COHERENCE = 0.6
 DISSENT = 0.05
 
