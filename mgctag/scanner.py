@@ -349,6 +349,7 @@ class _Run:
         state kept, only when its album has a track heard now. Once `stop()` is true no further
         file is decided (nor written): they are left for the next run."""
         tracks: dict[Path, albums.Track] = {}
+        owned: dict[Path, bool] = {}  # _ours per heard file, asked of the journal once
         for item in items:
             if isinstance(item, FileResult):
                 seen = self.known.get(item.path)
@@ -357,7 +358,9 @@ class _Run:
                         albums.Track.from_json(item.path, seen.evidence), given=self.albums_of.get(item.path)
                     )
             elif item[1] is not None and item[0].peak > SILENT_PEAK:
-                tracks[item[0].path] = self._track(*item)
+                d, scores = item
+                owned[d.path] = self._ours(d)
+                tracks[d.path] = self._track(d, scores, owned[d.path])
         verdicts = albums.decide(list(tracks.values()), self.analyser.genres)
         fresh = {verdicts[p].album for p in tracks if p in verdicts and p not in self.known}
         for item in items:
@@ -375,12 +378,12 @@ class _Run:
                 yield (
                     self.failed(d)
                     if scores is None
-                    else self.finish(d, scores, verdicts.get(d.path), tracks.get(d.path))
+                    else self.finish(d, scores, verdicts.get(d.path), tracks.get(d.path), owned.get(d.path))
                 )
 
-    def _track(self, d: Decoded, scores: np.ndarray) -> albums.Track:
+    def _track(self, d: Decoded, scores: np.ndarray, ours: bool) -> albums.Track:
         e = d.existing
-        user = tuple(e.genres) if self.options.keep_existing and e.genres and not self._ours(d) else ()
+        user = tuple(e.genres) if self.options.keep_existing and e.genres and not ours else ()
         return albums.Track(
             d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user, self.albums_of.get(d.path)
         )
@@ -419,14 +422,21 @@ class _Run:
         return self._count(result)
 
     def finish(
-        self, d: Decoded, scores: np.ndarray, verdict: albums.Verdict | None = None, track: albums.Track | None = None
+        self,
+        d: Decoded,
+        scores: np.ndarray,
+        verdict: albums.Verdict | None = None,
+        track: albums.Track | None = None,
+        ours: bool | None = None,
     ) -> FileResult:
         """Decide (alone, or by its album's `verdict`), write if asked, record with the file's
-        evidence (`track`). Whatever goes wrong here is this file's error, not the run's."""
+        evidence (`track`). `ours`: _ours(d), when the caller asked already. Whatever goes wrong
+        here is this file's error, not the run's."""
         stat, written, evidence = d.stat, None, None
         try:
+            ours = self._ours(d) if ours is None else ours
             if d.peak > SILENT_PEAK:
-                evidence = (track or self._track(d, scores)).to_json()
+                evidence = (track or self._track(d, scores, ours)).to_json()
             result, values = decide.decide(
                 d,
                 scores,
@@ -435,7 +445,7 @@ class _Run:
                 top_k=self.options.top_k,
                 keep_existing=self.options.keep_existing,
                 floor=self.floor,
-                ours=self._ours(d),
+                ours=ours,
                 verdict=verdict,
             )
             if values is not None and d.existing.unwritable:  # "no tag container", tags after the audio, ...

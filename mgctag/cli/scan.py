@@ -247,7 +247,8 @@ def scan(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     counts: dict[str, int] = {}
-    decided: dict[str, set[str]] = {"album": set(), "track": set()}  # albums decided, tracks judged alone
+    albums_decided: set[str] = set()  # album names; tracks alone are only counted (a library may be flat)
+    alone = [0]
     found, run_id = [0], [None]
     resolved: dict[str, object] = {}  # the settings the model decides when the user left them out
     started = time.monotonic()
@@ -273,7 +274,7 @@ def scan(
             + f", {_n(counts.get('error', 0), 'error')} in {time.monotonic() - started:.1f} s"
         )
         if options.albums == "auto" and seen:
-            text += f"; {_n(len(decided['album']), 'album')} decided, {_n(len(decided['track']), 'track')} alone"
+            text += f"; {_n(len(albums_decided), 'album')} decided, {_n(alone[0], 'track')} alone"
         if run_id[0] is not None:
             text += f" (run {run_id[0]})"
         if not found[0] and not stop():
@@ -323,7 +324,10 @@ def scan(
                         lines.header()  # once there is a result: not above a model or state error
                     counts[res.status] = counts.get(res.status, 0) + 1
                     if res.status != "error":
-                        decided["album" if res.album else "track"].add(res.album or str(res.path))
+                        if res.album:
+                            albums_decided.add(res.album)
+                        else:
+                            alone[0] += 1
                     if r:
                         r.write(res)
                     lines.result(res)
