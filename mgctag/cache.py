@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import platformdirs
 
-from . import decode, segment
 from .dataset import Track
-from .pool import Decoded, decode_all, failed
+from .plans import Tiles
+from .pool import DecodeJob, decode_all
 
 if TYPE_CHECKING:  # decoding workers import this module: keep torch out of it
     from .frontends import FrontendSpec
@@ -105,24 +105,6 @@ def file_key(path: Path, *what) -> str | None:
     return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-class TileJob:
-    """Picklable (for decoding workers): one track as back-to-back segments at the front-end's rate."""
-
-    def __init__(self, spec: FrontendSpec):
-        self.sample_rate, self.n_samples = spec.sample_rate, spec.segment_samples
-
-    def __call__(self, path: Path) -> Decoded:
-        try:
-            info = decode.probe(path)
-            starts = segment.tile_starts(info.duration, self.n_samples / self.sample_rate)
-            windows = decode.read_windows(
-                path, sample_rate=self.sample_rate, starts=starts, n_samples=self.n_samples, info=info
-            )
-            return Decoded(path, (windows,))
-        except Exception as e:  # a decoder bug must cost one track, not the training run
-            return failed(path, e)
-
-
 def features(
     tracks: Sequence[Track],
     spec: FrontendSpec,
@@ -160,7 +142,7 @@ def features(
     if todo:
         frontend = Frontend(spec).to(device)
         by_path = iter(todo)
-        for d in decode_all((tracks[i].path for i in todo), TileJob(spec), workers):
+        for d in decode_all((tracks[i].path for i in todo), DecodeJob(Tiles.of(spec), tags=False), workers):
             i = next(by_path)
             if d.error:
                 skipped[i] = d.error

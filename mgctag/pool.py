@@ -1,4 +1,4 @@
-"""Decoding worker processes: each reads a file's voted windows and its current tags.
+"""Decoding worker processes: each reads a file's windows (mgctag.plans) and its current tags.
 
 Files are handed out in order and at most a few per worker are in flight, so memory stays
 bounded however large the library is. Workers are spawned (not forked) so they never inherit
@@ -21,6 +21,7 @@ import numpy as np
 
 from . import decode, tags
 from .errors import MgctagError
+from .plans import WindowSpec  # noqa: F401  (named from here by callers)
 
 # Files decoded ahead per worker: two keep every worker busy while the model works, and each file's
 # windows (7.7 MB for the AudioSet model's six 10 s windows) wait in the main process; four held
@@ -31,32 +32,21 @@ ORPHAN_CHECK_SECONDS = 1.0
 
 @dataclass
 class Decoded:
-    """What a worker sends back for one file: its windows (one array per WindowSpec), or why there are none."""
+    """What a worker sends back for one file (or one round of it): its windows (one array per
+    plan), or why there are none."""
 
     path: Path
-    windows: tuple[np.ndarray, ...] = ()  # per spec: (segments, samples) float32 at that spec's rate
-    existing: tags.TagState | None = None
+    windows: tuple[np.ndarray, ...] = ()  # per plan: (windows, samples) float32 at that plan's rate
+    existing: tags.TagState | None = None  # (DecodeJob(tags=True), first round)
     stat: tuple[int, int] | None = None  # (size, mtime_ns) at analysis time
     error: str = ""
     peak: float = 0.0  # largest |sample| in the windows: kept when they are dropped
     skipped: bool = False  # `error` is why the file was skipped, not an error (too short)
     cpu_s: float = 0.0  # CPU seconds the decoding took (the scan shares cores by it)
-    heard: int = 0  # windows of the first model: the weight of this file in its album
+    heard: int = 0  # windows of the first plan heard (in all rounds, once the scan has merged them)
     witness: decode.Witness | None = None  # the file's audio as analysed, for a write's check (DecodeJob(witness=True))
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """The windows one model votes over: up to `n_segments` of `n_samples` each, at `sample_rate`."""
-
-    sample_rate: int
-    n_samples: int
-    n_segments: int
-
-    @classmethod
-    def of(cls, model, n_segments: int) -> "WindowSpec":
-        """For a Classifier: its front-end's rate and segment length."""
-        return cls(model.spec.sample_rate, model.spec.segment_samples, n_segments)
+    planned: int = 0  # windows in the first plan's whole: a track's weight in its album, whatever was heard
+    whole: bool = False  # a round that came back as the whole plan (the audio ended early): replaces earlier rounds
 
 
 def failed(path: Path, e: Exception) -> Decoded:
@@ -70,28 +60,36 @@ def failed(path: Path, e: Exception) -> Decoded:
 
 
 class DecodeJob:
-    """Picklable: decode one file into the windows each model (WindowSpec) votes over, and read its tags."""
+    """Picklable: decode one file into the windows of each plan (mgctag.plans), and read its tags.
 
-    def __init__(self, *specs: WindowSpec, witness: bool = False):
+    The one decode job of a scan (voting windows, in rounds), training (tiles) and a teacher
+    (centred windows): errors read the same everywhere, and a decoder bug costs one file."""
+
+    def __init__(self, *plans, witness: bool = False, tags: bool = True):
         """`witness`: also take the file's decode.witness, which a write then need not take in
-        the main process (a scan's main process is the busier one: it runs the model)."""
-        if not specs:
-            raise ValueError("DecodeJob needs at least one WindowSpec")
-        self.specs, self.witness = specs, witness
+        the main process (a scan's main process is the busier one: it runs the model). `tags`:
+        read the file's tags (a scan's; training reads its labels elsewhere)."""
+        if not plans:
+            raise ValueError("DecodeJob needs at least one plan")
+        self.specs, self.witness, self.tags = plans, witness, tags
 
-    def __call__(self, path: Path) -> Decoded:
+    def __call__(self, path: Path, part: tuple[int, int] | None = None) -> Decoded:
+        """`part` (a, b): one round of a scan's voting windows (mgctag.decode.windows.voting); the
+        first round (a == 0) also reads the tags and takes the witness."""
         start = time.process_time()
-        d = self._decode(path)
+        d = self._decode(path, part)
         d.cpu_s = time.process_time() - start
         return d
 
-    def _decode(self, path: Path) -> Decoded:
+    def _decode(self, path: Path, part: tuple[int, int] | None) -> Decoded:
         st = None
+        first = part is None or part[0] == 0
         try:
             st = path.stat()
             info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
-            windows = tuple(self._windows(path, spec, info) for spec in self.specs)
-            existing = tags.read(path)
+            read = [plan.read(path, info, part) for plan in self.specs]
+            windows = tuple(w for w, _ in read)
+            existing = tags.read(path) if self.tags and first else None
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)
             return Decoded(
                 path,
@@ -99,8 +97,10 @@ class DecodeJob:
                 existing,
                 (st.st_size, st.st_mtime_ns),
                 peak=peak,
-                witness=self._witness(path),
+                witness=self._witness(path) if first else None,
                 heard=len(windows[0]),
+                planned=read[0][1] if read[0][1] >= 0 else len(windows[0]),
+                whole=read[0][1] < 0,
             )
         except decode.TooShort as e:
             return Decoded(path, stat=(st.st_size, st.st_mtime_ns), error=str(e), skipped=True)
@@ -115,13 +115,6 @@ class DecodeJob:
             return decode.witness(path)
         except Exception:
             return None
-
-    @staticmethod
-    def _windows(path: Path, spec: WindowSpec, info: decode.AudioInfo) -> np.ndarray:
-        """Real audio only: no window past the end a truncated file really has, no zero padding."""
-        return decode.voting_windows(
-            path, sample_rate=spec.sample_rate, n_samples=spec.n_samples, n_segments=spec.n_segments, info=info
-        )
 
 
 def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: int) -> Iterator[Decoded]:

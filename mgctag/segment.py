@@ -1,6 +1,8 @@
-"""Where in a track the voted segments are taken from."""
+"""Where in a track the windows are taken from: a scan's votes, training's tiles, a teacher's context."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -27,3 +29,30 @@ def tile_starts(duration: float, seconds: float) -> list[float]:
     if duration <= seconds:
         return [0.0]
     return [i * seconds for i in range(int((duration + 1e-6) // seconds))]
+
+
+def spread_order(n: int) -> list[int]:
+    """The order a scan hears `n` evenly spread windows in: the one nearest the middle first, then
+    each time the one farthest from those heard and from the track's ends, so that after any
+    round the windows heard lie across the track, and intros and outros come last. For 6: 2, 4,
+    1, 3, 0, 5."""
+    at = [(i + 0.5) / n for i in range(n)]
+    order = [min(range(n), key=lambda i: (abs(at[i] - 0.5), i))]
+    while len(order) < n:
+        heard = [0.0, 1.0, *(at[i] for i in order)]
+        free = [i for i in range(n) if i not in order]
+        order.append(max(free, key=lambda i: (min(abs(at[i] - h) for h in heard), -i)))
+    return order
+
+
+def window_starts(start: float, seconds: float, window: float, duration: float) -> list[float]:
+    """Where a teacher window of `window` s hears the segment [start, start + seconds) of a `duration` s track.
+
+    Shorter segment: one window centred on it, moved inside the track where it fits. Longer: the
+    fewest windows that cover it, spread from its start to its end (`segment_starts`).
+    """
+    if seconds <= window:
+        latest = max(0.0, duration - window)
+        return [min(max(0.0, start + (seconds - window) / 2), latest)]
+    n = math.ceil(seconds / window - 1e-9)
+    return [start + s for s in segment_starts(seconds, window, n)]

@@ -32,13 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache, decode, segment
+from . import cache
 from .analyser import Analyser, member, resolve
 from .cache import FeatureSet
 from .errors import DataError, MgctagError
 from .frontends import FrontendSpec
 from .genremap import GenreMap
-from .pool import Decoded, WindowSpec, decode_all, failed
+from .plans import Centred, WindowSpec
+from .pool import DecodeJob, decode_all
+from .segment import window_starts  # noqa: F401  (named from here by callers)
 from .vote import activate
 
 TEACHER_CACHE_VERSION = 1  # bump when what is stored for a teacher changes meaning
@@ -149,13 +151,15 @@ class Teacher:
         done = len(tracks) - len(todo)
         if on_track:
             on_track(done, len(tracks))
-        job = SegmentWindows(student, specs)
+        seconds = student.segment_samples / student.sample_rate
+        plans = [Centred(seconds, s) for s in specs]
+        job = DecodeJob(*plans, tags=False)
         for i, d in zip(todo, decode_all((tracks[i].path for i in todo), job, workers)):
             if d.error:
                 errors[i] = d.error
             else:
                 outputs[i] = [
-                    self._run(m, w, job.per_segment(s)) for m, w, s in zip(self.analyser.members, d.windows, specs)
+                    self._run(m, w, p.per_segment) for m, w, p in zip(self.analyser.members, d.windows, plans)
                 ]
                 for k, probs in zip(keys[i], outputs[i]):
                     cache.write(folder, k, probs)
@@ -223,50 +227,6 @@ def _normalise(g: np.ndarray) -> np.ndarray:
     g = np.asarray(g, dtype=np.float64)
     total = g.sum(axis=1, keepdims=True)
     return np.where(total > 0, g / np.where(total > 0, total, 1.0), 1.0 / g.shape[1])
-
-
-def window_starts(start: float, seconds: float, window: float, duration: float) -> list[float]:
-    """Where a teacher window of `window` s hears the segment [start, start + seconds) of a `duration` s track.
-
-    Shorter segment: one window centred on it, moved inside the track where it fits. Longer: the
-    fewest windows that cover it, spread from its start to its end (`segment.segment_starts`).
-    """
-    if seconds <= window:
-        latest = max(0.0, duration - window)
-        return [min(max(0.0, start + (seconds - window) / 2), latest)]
-    n = math.ceil(seconds / window - 1e-9)
-    return [start + s for s in segment.segment_starts(seconds, window, n)]
-
-
-class SegmentWindows:
-    """Picklable (for decoding workers): each teacher member's windows for a track's student segments."""
-
-    def __init__(self, student: FrontendSpec, specs: Sequence[WindowSpec]):
-        self.seconds = student.segment_samples / student.sample_rate
-        self.specs = list(specs)
-
-    def per_segment(self, spec: WindowSpec) -> int:
-        return len(window_starts(0.0, self.seconds, spec.n_samples / spec.sample_rate, math.inf))
-
-    def __call__(self, path: Path) -> Decoded:
-        try:
-            info = decode.probe(path)
-            out = []
-            for spec in self.specs:
-                w = spec.n_samples / spec.sample_rate
-                starts = [
-                    s
-                    for start in segment.tile_starts(info.duration, self.seconds)
-                    for s in window_starts(start, self.seconds, w, info.duration)
-                ]
-                out.append(
-                    decode.read_windows(
-                        path, sample_rate=spec.sample_rate, starts=starts, n_samples=spec.n_samples, info=info
-                    )
-                )
-            return Decoded(path, tuple(out))
-        except Exception as e:  # a decoder bug must cost one track, not the training run
-            return failed(path, e)
 
 
 def _key(path: Path, weights_hash: str, student: FrontendSpec, window: WindowSpec) -> str | None:

@@ -78,10 +78,29 @@ def voting_windows(
     Fewer rows when the audio is shorter than the header says; TooShort (a DecodeError) when
     there is less than half a window (and less than 3 s) of it.
     """
+    return voting_round(path, sample_rate=sample_rate, n_samples=n_samples, n_segments=n_segments, info=info)[0]
+
+
+def voting_round(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    n_samples: int,
+    n_segments: int,
+    info: AudioInfo | None = None,
+    part: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, int]:
+    """`voting_windows`, or with `part` one round of them, and the plan's window count
+    (mgctag.decode.windows.voting: -1 when a round came back as the whole plan)."""
     _check_window(sample_rate, n_samples)
     with _reader(path, info.backend if info else None) as r:
         return windows.voting(
-            r, duration=(info or r.info).duration, sample_rate=sample_rate, n_samples=n_samples, n_segments=n_segments
+            r,
+            duration=(info or r.info).duration,
+            sample_rate=sample_rate,
+            n_samples=n_samples,
+            n_segments=n_segments,
+            part=part,
         )
 
 
@@ -160,6 +179,7 @@ __all__ = [
     "probe",
     "read_windows",
     "voting_windows",
+    "voting_round",
     "load",
     "audio_digest",
     "file_kind",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mgctag.errors import DecodeError
-from mgctag.segment import segment_starts
+from mgctag.segment import segment_starts, spread_order
 
 RESAMPLE_MARGIN = 0.02  # s of context each side of a window, so the resampler's edges fall outside it
 MIN_REAL = 0.5  # a file holding less than this part of one window (and less than MIN_SECONDS) is too short
@@ -79,8 +79,17 @@ def read(reader, starts: Sequence[float], *, sample_rate: int, n_samples: int) -
     return out, end_at, total
 
 
-def voting(reader, *, duration: float, sample_rate: int, n_samples: int, n_segments: int) -> np.ndarray:
-    """The windows a model votes over, every sample of them decoded audio (no zero padding).
+def voting(
+    reader,
+    *,
+    duration: float,
+    sample_rate: int,
+    n_samples: int,
+    n_segments: int,
+    part: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, int]:
+    """The windows a model votes over, every sample of them decoded audio (no zero padding), and
+    how many windows the whole plan holds.
 
     Spread by segment_starts over `duration` first; when the audio ends earlier than that, the
     windows are spread again over what really decodes (a short shortfall just moves the last
@@ -88,9 +97,26 @@ def voting(reader, *, duration: float, sample_rate: int, n_samples: int, n_segme
     silence, when it holds at least MIN_REAL of a window or MIN_SECONDS: a model trained on whole
     windows hears the music, where zeros would make it hear silence. A shorter one raises TooShort:
     a fraction of a second repeated over and over is a buzz, not music.
+
+    `part` (a, b): only the windows spread_order puts at a..b-1, a round of a scan that listens
+    until it is sure; the plan's count is then -1 when the audio ended early and every window
+    of the plan, spread again, came back instead (they replace the rounds heard before).
     """
-    sr, seconds = reader.info.sample_rate, n_samples / sample_rate
+    seconds = n_samples / sample_rate
     starts = segment_starts(duration, seconds, n_segments)
+    if part is not None:
+        picked = [starts[i] for i in spread_order(len(starts))[part[0] : part[1]]]
+        windows, end_at, _ = read(reader, picked, sample_rate=sample_rate, n_samples=n_samples)
+        sr = reader.info.sample_rate
+        if end_at is None or all(_real(end_at, sr, s, sample_rate, n_samples) == n_samples for s in picked):
+            return windows, len(starts)
+        return _whole(reader, starts, sample_rate, n_samples, n_segments), -1
+    whole = _whole(reader, starts, sample_rate, n_samples, n_segments)
+    return whole, len(whole)
+
+
+def _whole(reader, starts: list[float], sample_rate: int, n_samples: int, n_segments: int) -> np.ndarray:
+    sr, seconds = reader.info.sample_rate, n_samples / sample_rate
     seen: dict[float, tuple[np.ndarray, int]] = {}  # start -> (window, real samples at its start)
     for attempt in range(REPLANS):
         todo = [s for s in starts if s not in seen]
