@@ -46,7 +46,6 @@ OWNED = frozenset(
 )
 PLUGIN_KEYS = {"auto": False, "force": False}
 FIELDS = ("genres", "mgctag_confidence", "mgctag_model", "mgctag_genres")
-ANSWERED = ("would-tag", "unchanged")  # statuses whose genres are the answer (keep_existing is off here)
 
 
 def _load_genre_map(view):
@@ -178,6 +177,7 @@ class MgctagPlugin(BeetsPlugin):
         logged and left as it was; the others go on.
         """
         import mgctag
+        from mgctag import decide
         from mgctag.errors import MgctagError
 
         options = self.scan_options()  # a bad config is an error before anything is looked at
@@ -185,7 +185,7 @@ class MgctagPlugin(BeetsPlugin):
         todo: dict[str, object] = {}
         albums_of: dict[Path, str] = {}  # beets' albums, for mgctag to decide each as one
         for item in items:
-            if item.genres and not force and not _set_by_mgctag(item):
+            if decide.keeps_users(item.genres, keep_existing=not force, ours=_set_by_mgctag(item)):
                 self._log.info(
                     "{}: keeps its genre {} (--force replaces it)", displayable_path(item.path), "; ".join(item.genres)
                 )
@@ -202,18 +202,17 @@ class MgctagPlugin(BeetsPlugin):
                 albums_of[Path(path)] = f"{album.albumartist or item.artist} - {album.album} (beets album {album.id})"
         changed = []
         decided: dict[int, list] = {}  # beets album id -> its items that mgctag decided with the album
-        floor = [options.min_confidence]  # None until the model is loaded: then its own minimum
+        floor = [0.0]  # the scan's, once the model is loaded (it may have its own minimum)
 
         def on_model(analyser) -> None:
-            if floor[0] is None:
-                floor[0] = analyser.min_confidence
+            floor[0] = decide.confidence_floor(options.min_confidence, analyser.min_confidence)
 
         try:
             for result in mgctag.scan(list(todo), options, on_model=on_model, albums_of=albums_of) if todo else ():
                 item = todo.pop(os.fspath(result.path), None)
                 if item is None:
                     continue
-                outcome = self._apply(item, result, floor[0] or 0.0, write=write, pretend=pretend)
+                outcome = self._apply(item, result, decide.written(result, floor[0]), write=write, pretend=pretend)
                 counts[outcome] += 1
                 if outcome == "tagged":
                     changed.append(item)
@@ -252,12 +251,11 @@ class MgctagPlugin(BeetsPlugin):
                 album.store(inherit=False)
                 self._log.info("album {} - {}: {}", album.albumartist, album.album, "; ".join(genres))
 
-    def _apply(self, item, result, floor: float, *, write: bool, pretend: bool) -> str:
-        """Set one item's genres from its result: the top-k genres at or above the `floor`."""
+    def _apply(self, item, result, genres: list[str], *, write: bool, pretend: bool) -> str:
+        """Set one item's genres from its result: `genres`, those mgctag would write (decide.written)."""
         if result.status == "error":
             self._log.error("{}: {}", displayable_path(item.path), result.error)
             return "errors"
-        genres = [g for g, p in result.genres if p >= floor] if result.status in ANSWERED else []
         if not genres:
             self._log.info("{}: not tagged ({})", displayable_path(item.path), result.note or result.status)
             return "skipped"

@@ -2,7 +2,9 @@
 
 The scan (mgctag.scanner) calls `decide` for every file it heard, alone or with its album's
 verdict (mgctag.albums), and `remembered` for a file the state says is unchanged since the last
-run, whose stored answer is shown again without hearing it.
+run, whose stored answer is shown again without hearing it. What a result means once decided
+(which genres it writes, whether the file holds them) is asked here too (`written`, `holds`,
+`heard_otherwise`), so the beets plugin and the reports do not re-derive the rule.
 """
 
 from __future__ import annotations
@@ -19,6 +21,45 @@ from .vote import top_k as ranked
 
 UNCHANGED_NOTE = "unchanged since last run"
 SILENT_PEAK = 1e-4  # no sample above about -80 dBFS in the voted windows: any genre would be a guess
+OWN_GUESS = "its own guess"  # the note of a track its album outvoted starts so (`heard_otherwise`)
+WRITES = ("tagged", "would-tag", "unchanged")  # statuses whose genres are mgctag's answer, in the file or to be
+
+
+def confidence_floor(min_confidence: float | None, model_default: float) -> float:
+    """The floor `decide` is given: --min-confidence, or the model's own default when none was
+    given. One rule, so that a caller reading results (beets) judges them by the scan's floor."""
+    return model_default if min_confidence is None else min_confidence
+
+
+def keeps_users(genres, *, keep_existing: bool, ours: bool) -> bool:
+    """Whether a file keeps the genre it has: one mgctag did not write (or someone changed since),
+    under --keep-existing. The scan asks it of the tags, the beets plugin of beets' fields."""
+    return bool(keep_existing and genres and not ours)
+
+
+def written(result: FileResult, floor: float) -> list[str]:
+    """The genres `decide` writes for `result` (or found written already), [] when it writes none.
+
+    For a caller that has only the result (beets sets the genres itself): its top-k at or above
+    `floor`, or all of the user's genre an album follows (the model may not name it).
+    """
+    if result.status not in WRITES:
+        return []
+    if result.decided_by == albums.ALBUM_USER:
+        return [g for g, _ in result.genres]
+    return [g for g, p in result.genres if p >= floor]
+
+
+def holds(result: FileResult) -> bool:
+    """Whether the file holds `result.genres` once the run is done: written, to be written (a dry
+    run), already there, or the user's, kept."""
+    return result.status in WRITES or result.status == "kept"
+
+
+def heard_otherwise(result: FileResult) -> bool:
+    """Whether a track decided by its album heard another genre itself. Told by the note, which
+    the state keeps, so a result shown again from an earlier run says it as well."""
+    return result.note.startswith(OWN_GUESS)
 
 
 def remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
@@ -60,7 +101,7 @@ def decide(
     scored = own if verdict is None else ranked(verdict.scores, genres, len(genres))
     chosen = [(g, p) for g, p in scored[:top_k] if p >= floor]
     existing = d.existing
-    users = keep_existing and existing.genres and not ours
+    users = keeps_users(existing.genres, keep_existing=keep_existing, ours=ours)
     result = FileResult(
         d.path,
         "",
@@ -107,7 +148,7 @@ def decide(
         return result, None
     notes = []
     if verdict and own[0][0] != scored[0][0]:
-        notes.append(f"its own guess: {own[0][0]} ({own[0][1]:.2f})")
+        notes.append(f"{OWN_GUESS}: {own[0][0]} ({own[0][1]:.2f})")
     if len(chosen) < min(top_k, len(scored)):
         g, p = scored[len(chosen)]
         notes.append(

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from . import decide
 from .genremap import GenreMap
 from .result import STATUSES, FileResult, printable
 
-HELD = ("tagged", "would-tag", "unchanged", "kept")  # the genre chart: what the files hold (or will), not guesses
 DOUBTFUL_BELOW = 0.5  # a top genre below this (or below --min-confidence) is a doubtful one
 MAX_BARS = 30  # genres drawn as bars; any more are summed into one "other" bar
 BINS = 20  # confidence histogram: bins of 0.05
@@ -162,7 +162,7 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
     threshold = max(DOUBTFUL_BELOW, line or 0.0)
     counts = Counter(r.status for r in results)
     models = sorted({r.model for r in results if r.model})
-    genres = Counter(r.genre for r in results if r.genre and r.status in HELD)
+    genres = Counter(r.genre for r in results if r.genre and decide.holds(r))  # what the files hold, not guesses
     confidences = [r.confidence for r in results if r.confidence is not None and r.status != "error"]
     rows = sorted(
         ((_doubts(r, threshold), i, r) for i, r in enumerate(results)), key=lambda t: (_rank(t[0], t[2]), t[1])
@@ -209,10 +209,10 @@ def render(results: list[FileResult], settings: Mapping[str, object], summary: s
 
 
 def _disagreeing(results: list[FileResult]) -> str:
-    """The albums whose tracks' own answers differed most from the album's genre (the note says
-    "its own guess: ..."), the ones a person may want to look at; nothing when every album agreed."""
+    """The albums whose tracks' own answers differed most from the album's genre
+    (decide.heard_otherwise), the ones a person may want to look at; nothing when every album agreed."""
     tracks = Counter(r.album for r in results if r.album)
-    differ = Counter(r.album for r in results if r.album and r.note.startswith("its own guess"))
+    differ = Counter(r.album for r in results if r.album and decide.heard_otherwise(r))
     if not differ:
         return ""
     items = "".join(
