@@ -20,7 +20,7 @@ from mutagen.ogg import OggPage
 from test_formats import FAMILY, TAGGED, decorated, load_tags, make
 
 from mgctag import decode, formats, safe, tags
-from mgctag.decode import compare, payload
+from mgctag.decode import compare, opener, payload
 from mgctag.errors import TagError
 
 VALUES = dict(genres=["Rock"], confidences=[0.7], model_id="m")
@@ -30,7 +30,7 @@ SOUNDFILE_PCM = {"wav", "aiff", "aifc"}
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Counts full decodes (audio_digest) and fast digests, by path."""
+    """Counts full decodes (audio_digest, where compare calls it) and fast digests, by path."""
     calls = {"decode": [], "fast": []}
     real_digest, real_fast = decode.audio_digest, compare.fast_digest
 
@@ -42,7 +42,7 @@ def spy(monkeypatch):
         calls["fast"].append(os.fspath(path))
         return real_fast(path, name)
 
-    monkeypatch.setattr(decode, "audio_digest", digest)
+    monkeypatch.setattr(opener, "audio_digest", digest)
     monkeypatch.setattr(compare, "fast_digest", fast)
     return calls
 

@@ -10,9 +10,7 @@ Every failure leaves this package as a DecodeError with a one-line reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +19,18 @@ from mgctag import formats
 from mgctag.errors import DecodeError
 
 from . import windows
-from .common import CANNOT_DECODE, AudioInfo, Handoff, boundary, check_file, describe_failure, file_kind, short
+from .common import AudioInfo, boundary, file_kind
 from .compare import Verdict, Witness, same_audio, witness
-from .pyav import PyavReader
-from .sndfile import SoundfileReader
+from .opener import audio_digest, reading
 from .windows import TooShort
 
-BACKENDS = {"soundfile": SoundfileReader, "pyav": PyavReader}
 SOUNDFILE_EXTENSIONS = formats.extensions_for("soundfile")
 PYAV_EXTENSIONS = formats.extensions_for("pyav")
 
 
 def probe(path: str | Path) -> AudioInfo:
     """Duration, rate and channels from the headers, without decoding."""
-    with _reader(path) as r:
+    with reading(path) as r:
         info = r.info
     if info.duration <= 0:
         raise DecodeError("no audio (0 samples)")
@@ -62,7 +58,7 @@ def read_windows(
     _check_window(sample_rate, n_samples)
     if not len(starts):
         return np.zeros((0, n_samples), np.float32)
-    with _reader(path, info.backend if info else None) as r:
+    with reading(path, info.backend if info else None) as r:
         out, _, got = windows.read(r, starts, sample_rate=sample_rate, n_samples=n_samples)
     if got == 0 and not 0 < r.info.duration <= min(starts):  # nothing, and not just asked past the end
         raise DecodeError("truncated or corrupt (no audio could be decoded)")
@@ -93,7 +89,7 @@ def voting_round(
     """`voting_windows`, or with `part` one round of them, and the plan's window count
     (mgctag.decode.windows.voting: -1 when a round came back as the whole plan)."""
     _check_window(sample_rate, n_samples)
-    with _reader(path, info.backend if info else None) as r:
+    with reading(path, info.backend if info else None) as r:
         return windows.voting(
             r,
             duration=(info or r.info).duration,
@@ -106,7 +102,7 @@ def voting_round(
 
 def load(path: str | Path, *, sample_rate: int | None = None) -> np.ndarray:
     """The whole file, mono float32, at `sample_rate` (None: the native rate). Shape (samples,)."""
-    with _reader(path) as r:
+    with reading(path) as r:
         sr = r.info.sample_rate
         blocks = list(r.mono_blocks())
     if not blocks:
@@ -115,62 +111,12 @@ def load(path: str | Path, *, sample_rate: int | None = None) -> np.ndarray:
         return windows.resample(np.concatenate(blocks), sr, sample_rate or sr)
 
 
-def audio_digest(path: str | Path) -> str:
-    """sha256 (hex) of the decoded native samples, all channels, whole file.
-
-    Proves a tag write left the audio untouched: tags live outside the decoded stream, so the
-    digest changes only when the audio does. Rate and channel count are hashed too. mgctag.safe
-    compares cheaper digests first (`witness`, `same_audio`) and decodes only when they differ.
-    """
-    with _reader(path) as r:
-        h = hashlib.sha256(f"{r.info.sample_rate}:{r.info.channels}:".encode())
-        n = 0
-        for block in r.blocks():
-            h.update(np.ascontiguousarray(block, dtype="<f4").tobytes())
-            n += len(block)
-    if n == 0:
-        raise DecodeError("truncated or corrupt (no audio could be decoded)")
-    return h.hexdigest()
-
-
-# --- opening with either backend ---------------------------------------------------------------
+# --- checks --------------------------------------------------------------------------------------
 
 
 def _check_window(sample_rate: int, n_samples: int) -> None:
     if sample_rate <= 0 or n_samples <= 0:
         raise ValueError("sample_rate and n_samples must be positive")
-
-
-def _open(path: str | Path, backend: str | None = None):
-    """A reader for `path`: the backend its format calls for first, the other when that one refuses.
-
-    A backend handing a stream over (its codec is the other's) is no failure; of the failures,
-    a codec this build lacks is said before a generic reason.
-    """
-    fspath = check_file(path)
-    entry = formats.for_path(fspath)
-    first = backend or (entry.decoder if entry else "soundfile")
-    order = (first, "pyav" if first == "soundfile" else "soundfile")
-    reasons = []
-    for i, name in enumerate(order):
-        try:
-            return BACKENDS[name](fspath, fallback=i > 0)
-        except Handoff:
-            continue
-        except Exception as e:  # any decoder error type becomes a reason, then the next backend
-            reasons.append(str(e) if isinstance(e, DecodeError) else short(e))
-    specific = [r for r in reasons if r.startswith((CANNOT_DECODE, "no audio stream"))]
-    raise DecodeError(specific[0] if specific else describe_failure(fspath, reasons[0] if reasons else "unreadable"))
-
-
-@contextmanager
-def _reader(path: str | Path, backend: str | None = None):
-    with boundary():
-        r = _open(path, backend)
-        try:
-            yield r
-        finally:
-            r.close()
 
 
 __all__ = [

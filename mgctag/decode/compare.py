@@ -11,7 +11,7 @@ decodes differ, and decodes whenever the fast check cannot vouch for a file (a l
 trust, a read error).
 
 Every fast digest starts with what mgctag's decoding would choose and see, from the same
-`mgctag.decode._open`: the backend, then its view of the stream (libsndfile: format, subtype,
+`mgctag.decode.opener`: the backend, then its view of the stream (libsndfile: format, subtype,
 endianness, rate, channels, frames; FFmpeg: container format, decoder, codec tag, rate, channels,
 layout, sample format, bit rate, frame size, profile, delay, time base, extradata). Then:
 
@@ -70,7 +70,7 @@ from typing import NamedTuple
 from mgctag import formats
 from mgctag.errors import DecodeError
 
-from . import payload
+from . import opener, payload
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,7 @@ def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
     """Whether `path` holds the original's audio: by the fast check when both digests agree, else
     by decoding both (the original's decode kept for another comparison). A copy that does not
     decode while the original does differs; DecodeError when the original does not decode."""
-    from mgctag import decode  # the package, at call time: its audio_digest is the full decode
-
-    verdict = _same_for_mgctag(original, path, decode)
+    verdict = _same_for_mgctag(original, path)
     if verdict.same and original.views:
         now = _views(path, only=original.views)
         for name, view in original.views.items():
@@ -149,15 +147,15 @@ def same_audio(original: Witness, path: str | os.PathLike) -> Verdict:
     return verdict
 
 
-def _same_for_mgctag(original: Witness, path, decode) -> Verdict:
+def _same_for_mgctag(original: Witness, path) -> Verdict:
     """The comparison by the decoder mgctag uses: the fast check, else two full decodes."""
     if original.fast is not None and fast_digest(path, original.check) == original.fast:
         return Verdict(True, original.check)
     log.debug("%s: %s cannot tell, decoding", path, original.check)
     if original.digest is None:
-        original.digest = decode.audio_digest(original.path)
+        original.digest = opener.audio_digest(original.path)
     try:
-        return Verdict(decode.audio_digest(path) == original.digest, DECODE)
+        return Verdict(opener.audio_digest(path) == original.digest, DECODE)
     except DecodeError:
         return Verdict(False, DECODE)
 
@@ -168,11 +166,9 @@ def _views(path: str | os.PathLike, only=None) -> dict[str, tuple]:
     if only is not None and "libsndfile" not in only:
         return {}
     try:
-        from mgctag import decode
-
         entry = formats.for_path(path)
         if entry is None or entry.decoder == "soundfile":  # unless it hands the file over (MP3 inside a WAV)
-            with decode._reader(path) as r:
+            with opener.reading(path) as r:
                 if r.backend == "soundfile":
                     return {}
         import soundfile
@@ -194,10 +190,8 @@ def fast_digest(path: str | os.PathLike, name: str) -> str | None:
     check = CHECKS[name]
     if not check.fast:
         return None
-    from mgctag import decode
-
     try:
-        with decode._reader(path) as r, open(os.fsencode(path), "rb") as fh:
+        with opener.reading(path) as r, open(os.fsencode(path), "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             h = hashlib.sha256(name.encode())
             ok = _sndfile(check, r, fh, size, h) if r.backend == "soundfile" else _ffmpeg(check, r, fh, size, h)
