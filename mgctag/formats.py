@@ -1,10 +1,11 @@
 """Every audio format mgctag handles, in one table: extension -> decoder -> tag handler.
 
 Discovery takes its extensions from here, decoding the backend to try first, tagging the handler
-for a file's mutagen type (and, from the handler, where each logical field lives); the README's
-"What gets written where" table is `readme_table()` (a test keeps the two equal); mgctag.safe
-proves a write by the entry's audio check. Adding a format is one entry. Plain data on purpose:
-`mgctag --help` imports this, so no mutagen or numpy here.
+for a file's mutagen type (and, from the handler, where each logical field lives); mgctag.safe
+proves a write by the entry's audio check, and the README's "What gets written where" table is
+made from it (mgctag.formats_readme; a test keeps the two equal). Adding a format is one entry.
+Plain data on purpose: `mgctag --help` imports this, so no mutagen or numpy here, and nothing of
+mgctag's: the modules that use the table import it, never the other way round.
 """
 
 from __future__ import annotations
@@ -141,31 +142,7 @@ def extensions_for(decoder: str) -> frozenset[str]:
     return frozenset(ext for f in FORMATS if f.decoder == decoder for ext in f.extensions)
 
 
-def readme_table() -> str:
-    """The README's "What gets written where" table (markdown), from this table and the tag handlers."""
-    from mgctag.decode.compare import CHECKS  # imports numpy and mutagen: only the README check and
-    from mgctag.tags import BY_KEY  # the docs need these
+if __name__ == "__main__":  # python -m mgctag.formats, as the README says: its table, made above this module
+    from mgctag.formats_readme import readme_table
 
-    names = {"soundfile": "libsndfile", "pyav": "FFmpeg"}
-    rows = [
-        "| format | extensions | decoder | genre goes into | mgctag's own fields | a write's audio check "
-        "| byte-exact undo keeps |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for f in FORMATS:
-        if f.tags is None:
-            genre, own = f"nothing: {NO_TAG_CONTAINER} (analysed and reported; `--write-tags` skips it)", "—"
-            check = kept = "—"
-        else:
-            handler = BY_KEY[f.tags]
-            genre = f"{f.where}, {handler.genre_words}" if f.where else handler.genre_words
-            own = ", ".join(f"`{key}`" for key in handler.own_keys())
-            check = CHECKS[f.check].words
-            kept = f.kept
-        decoder = names[f.decoder] + (f"; {f.remark}" if f.remark else "")
-        rows.append(f"| {f.name} | {' '.join(f.extensions)} | {decoder} | {genre} | {own} | {check} | {kept} |")
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":  # python -m mgctag.formats: print the README table
     print(readme_table(), end="")

@@ -21,7 +21,7 @@ from mutagen.flac import Picture
 from mutagen.id3 import APIC, COMM, TALB, TCON, TIT2, TPE1, TRCK, TXXX
 from mutagen.mp4 import MP4Cover, MP4FreeForm
 
-from mgctag import discover, formats, tags
+from mgctag import discover, formats, formats_readme, tags
 from mgctag.decode import audio_digest, load, probe, voting_windows
 from mgctag.scanner import ScanOptions, scan
 from mgctag.state import State
@@ -195,7 +195,7 @@ def test_readme_table_is_the_format_table():
     text = README.read_text(encoding="utf-8")
     table = re.search(r"<!-- formats-table[^>]*-->\n(.*?)<!-- /formats-table -->", text, re.S)
     assert table, "README lost its formats-table markers"
-    assert table.group(1) == formats.readme_table(), "regenerate it: python -m mgctag.formats"
+    assert table.group(1) == formats_readme.readme_table(), "regenerate it: python -m mgctag.formats"
 
 
 def test_the_table_is_what_discovery_decoding_and_tagging_use():
