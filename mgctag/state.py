@@ -1,18 +1,7 @@
 """Incremental state: what each file looked like when mgctag last analysed it, and an undo journal.
 
-One SQLite database in WAL mode (a killed run loses at most the row it was writing; SQLite rolls
-an unfinished transaction back on the next open) with these tables:
-
-- ``runs``: one row per scan: id, start and end, roots, model, settings, outcome and counts;
-- ``files``: per path (as bytes, so any file name fits) the size and mtime seen, the model and
-  decision settings, the result and the values written. A re-run skips a file whose size, mtime,
-  model and settings all match a settled result, after one ``stat`` and without decoding it;
-- ``journal``: per run and path, the genre-related values before and after a write. A row is
-  committed as ``pending`` *before* the file is renamed into place and marked ``done`` after, so
-  a kill between the two still leaves undo something to compare against. Its path is the real
-  file's (a symlink may be gone by the time of the undo);
-- ``originals`` and ``blobs``: per journal row, how to rebuild the original bytes from the written
-  file (mgctag.delta), committed before the rename too (mgctag.originals).
+One SQLite database in WAL mode: runs, the files seen, the undo journal and what writes replaced
+(its tables, and how an older file is brought up to them: mgctag.state_schema).
 
 Every change is committed at once: rows come only from files that were decoded, each of which
 costs far more than a WAL commit, so there is nothing to gain from batching.
@@ -37,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import platformdirs
 
-from . import originals
+from . import originals, state_schema
 from .errors import MgctagError
 
 if TYPE_CHECKING:
@@ -45,50 +34,9 @@ if TYPE_CHECKING:
     from .result import FileResult
     from .tags import TagState
 
-SCHEMA_VERSION = 2
 FILE_NAME = "state.sqlite"
 # results a re-run with the same file, model and settings would only repeat
 SETTLED = frozenset({"tagged", "unchanged", "kept", "skipped"})
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started REAL NOT NULL,
-    finished REAL,
-    outcome TEXT NOT NULL DEFAULT 'running',      -- running | done | interrupted
-    roots TEXT NOT NULL,                          -- JSON list
-    model TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    write_tags INTEGER NOT NULL,
-    writing TEXT NOT NULL,                        -- JSON: how files were written (undo writes alike)
-    counts TEXT                                   -- JSON {status: n}
-);
-CREATE TABLE IF NOT EXISTS files (
-    path BLOB PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    status TEXT NOT NULL,
-    genres TEXT NOT NULL,                         -- JSON [[genre, confidence], ...]
-    existing_genre TEXT NOT NULL,
-    error TEXT NOT NULL,
-    written TEXT,                                 -- JSON Values, when this run wrote the file
-    run_id INTEGER NOT NULL,
-    evidence TEXT,                                -- JSON: what the file's album is decided from
-    note TEXT NOT NULL DEFAULT ''                 -- why it was skipped or kept, shown again on a re-run
-);
-CREATE TABLE IF NOT EXISTS journal (
-    run_id INTEGER NOT NULL,
-    path BLOB NOT NULL,
-    before TEXT NOT NULL,                         -- JSON Values
-    after TEXT NOT NULL,                          -- JSON Values
-    state TEXT NOT NULL,                          -- pending | done | undone
-    PRIMARY KEY (run_id, path)
-);
-"""
-    + originals.SCHEMA
-)
 
 
 def default_path() -> Path:
@@ -193,34 +141,7 @@ class State:
 
     def __init__(self, path: str | os.PathLike | None, *, create: bool = True):
         self.path = None if path is None else Path(path)
-        if not create and self.path is not None:
-            _require(self.path)
-        try:
-            if self.path is None:
-                self.db = sqlite3.connect(":memory:", isolation_level=None)
-            elif create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None
-                )  # autocommit; explicit transactions
-            else:  # mode=rw: never creates the file, even if it vanished since the check above
-                self.db = sqlite3.connect(
-                    f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None
-                )
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:  # schema 1 had no evidence or note columns; its rows simply have none
-                self.db.execute("ALTER TABLE files ADD COLUMN evidence TEXT")
-                self.db.execute("ALTER TABLE files ADD COLUMN note TEXT NOT NULL DEFAULT ''")
-            if version > SCHEMA_VERSION:
-                raise MgctagError(f"state database {self.path} is from a newer mgctag (schema {version})")
-            if not create and version == 0:
-                raise MgctagError(f"{self.path} is not an mgctag state database")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)  # idempotent: every statement is IF NOT EXISTS
-            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except (sqlite3.Error, OSError) as e:
-            raise MgctagError(f"cannot use state database {self.path}: {e}") from None
+        self.db = state_schema.connect(self.path, create=create)
 
     def close(self) -> None:
         self.db.close()
@@ -436,18 +357,6 @@ class State:
         return originals.load(self.db, run_id, key(path))
 
 
-def _require(path: Path) -> None:
-    if not path.is_file():
-        raise MgctagError(
-            f"no state database at {path}"
-            + (
-                " (not a file)"
-                if path.exists()
-                else " (no scan has used it yet; --state or $MGCTAG_STATE chooses another)"
-            )
-        )
-
-
 @contextlib.contextmanager
 def opened(
     path: str | os.PathLike | None,
@@ -465,7 +374,7 @@ def opened(
     from .lock import RunLock
 
     if not create and path is not None and not RunLock.beside(path).path.exists():
-        _require(Path(path))
+        state_schema.require(Path(path))
     with RunLock.beside(path, wait=wait, should_stop=should_stop) if path is not None else contextlib.nullcontext():
         state = State(path, create=create)
         try:
