@@ -8,11 +8,17 @@ that `flush` sends: fixed shapes keep cuDNN's tuned kernels and the pinned buffe
 On a CUDA model, windows are gathered straight into pinned host memory, copied without
 blocking, and the newest batch's results come back while the next batch is being filled, so
 the main process and the GPU overlap. On the CPU everything runs in float32, synchronously.
+
+With `activation=False` it hands back the module's raw output of any shape (B, ...), e.g. a
+bare front-end's (B, n_features, n_frames) for the feature cache; `batched_map` runs several
+batchers side by side (a teacher's ensemble) over one stream of tracks.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Hashable, Iterator
 
 import numpy as np
@@ -56,17 +62,28 @@ class BatchedInference:
 
     `precision`: "fp32"; "bf16" runs the backbone of a Classifier (anything with `features` and
     `backbone`) under autocast on its device, the front-end in fp32; "auto" is "bf16" on CUDA
-    for the architectures in CUDA_BF16_ARCHS, else "fp32".
+    for the architectures in CUDA_BF16_ARCHS, else "fp32". `activation`: hand out probabilities
+    (vote.activate: softmax, or sigmoid for a multi-label model); False: the model's float32
+    output as it is, of any shape (B, ...) (a module with only buffers, such as a Frontend, too).
     """
 
-    def __init__(self, model: torch.nn.Module, *, batch_size: int = 64, precision: str = "auto"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        batch_size: int = 64,
+        precision: str = "auto",
+        activation: bool = True,
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.model, self.batch_size = _for_inference(model), batch_size
+        self.model, self.batch_size, self.activation = _for_inference(model), batch_size, activation
         self.multilabel = bool(getattr(model, "multilabel", False))
-        self.device = next(model.parameters()).device
+        # a Frontend has buffers (its window, its mel filters) but no parameters
+        first = next(itertools.chain(model.parameters(), model.buffers()), None)
+        self.device = first.device if first is not None else torch.device("cpu")
         self.cuda = self.device.type == "cuda"
         split = hasattr(model, "features") and hasattr(model, "backbone")
         if precision == "bf16" and not split:
@@ -148,7 +165,8 @@ class BatchedInference:
                     break
                 ready.synchronize()
             self.in_flight.popleft()
-            self.done.append(activate(host.numpy(), multilabel=self.multilabel))
+            out = host.numpy()
+            self.done.append(activate(out, multilabel=self.multilabel) if self.activation else out)
             self.n_done += len(host)
         if not self.pending or self.pending[0][1] > self.n_done:
             return
@@ -161,3 +179,30 @@ class BatchedInference:
             self.done = [probs[start:]] if start < len(probs) else []
             self.n_done -= n
             yield key, probs[start - n : start]
+
+
+def batched_map(
+    batchers: Sequence[BatchedInference], items: Iterable[tuple[Hashable, Sequence[np.ndarray]]]
+) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+    """Each item's windows (one array per batcher: a DecodeJob's plans) through its batcher; yield
+    (key, one output per batcher) in the items' order as soon as all have been through, then
+    flush. Keys must differ. So a track's ensemble answers stay together while each batcher
+    fills its batches with many tracks' windows."""
+    order: deque[Hashable] = deque()
+    parts: dict[Hashable, list[np.ndarray | None]] = {}
+
+    def collect(streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+        for j, stream in enumerate(streams):
+            for key, out in stream:
+                parts[key][j] = out
+        while order and all(p is not None for p in parts[order[0]]):
+            key = order.popleft()
+            yield key, parts.pop(key)
+
+    for key, windows in items:
+        if len(windows) != len(batchers):
+            raise ValueError(f"{len(windows)} window arrays for {len(batchers)} batchers")
+        order.append(key)
+        parts[key] = [None] * len(batchers)
+        yield from collect([b.feed(key, w) for b, w in zip(batchers, windows)])
+    yield from collect([b.flush() for b in batchers])

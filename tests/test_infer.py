@@ -125,3 +125,36 @@ def test_inference_folds_batch_norms_into_a_copy_with_the_same_outputs(arch):
         want, got = m(x), folded(x)
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
     assert _for_inference(m.train()) is m  # a model being trained is never changed
+
+
+def test_raw_outputs_of_a_bare_front_end_are_its_own_output():
+    """activation=False (the feature cache): a Frontend (buffers, no parameters; eval mode, so
+    copied and folded) gives its (B, n_features, n_frames) output per track, unactivated."""
+    from mgctag.frontends import Frontend
+
+    frontend = Frontend(BAND_SPEC).eval()
+    sizes = [3, 1, 9, 0, 4]
+    feeds = _feeds(sizes)
+    got = _run(BatchedInference(frontend, batch_size=4, activation=False), feeds)
+    assert [k for k, _ in got] == list(range(len(feeds)))
+    for key, x in got:
+        if sizes[key]:
+            with torch.inference_mode():
+                want = frontend(torch.from_numpy(feeds[key])).numpy()
+            assert x.shape == (sizes[key], BAND_SPEC.n_features, BAND_SPEC.n_frames)
+            np.testing.assert_allclose(x, want, rtol=1e-6, atol=1e-6)
+
+
+def test_batched_map_keeps_each_tracks_outputs_together(model):
+    """Two batchers side by side (a teacher's ensemble): each track's outputs, in feeding order."""
+    from mgctag.frontends import Frontend
+    from mgctag.infer import batched_map
+
+    feeds = _feeds([3, 5, 1, 2])
+    batchers = [BatchedInference(model, batch_size=4), BatchedInference(Frontend(BAND_SPEC), activation=False)]
+    got = list(batched_map(batchers, ((k, (f, f)) for k, f in enumerate(feeds))))
+    assert [k for k, _ in got] == [0, 1, 2, 3]
+    for key, (probs, x) in got:
+        with torch.inference_mode():
+            np.testing.assert_allclose(probs, softmax(model(torch.from_numpy(feeds[key])).numpy()), rtol=1e-5)
+        assert x.shape == (len(feeds[key]), BAND_SPEC.n_features, BAND_SPEC.n_frames)
