@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,55 +120,105 @@ def features(
     Tracks that cannot be decoded are left out and listed in `skipped`. `on_track(done, total)`
     reports progress. `workers` decoding processes (0: decode in this process).
     """
-    import torch
 
-    from .frontends import Frontend
+    def run(items: Iterator[tuple[int, tuple[np.ndarray, ...]]]) -> Iterator[tuple[int, list[np.ndarray]]]:
+        from .frontends import Frontend
+        from .infer import BatchedInference, batched_map
 
-    folder = Path(cache_dir) if cache_dir else default_dir()
-    arrays: dict[int, np.ndarray] = {}
-    skipped: dict[int, str] = {}
-    keys = [cache_key(t.path, spec) for t in tracks]
-    todo = []
-    for i, (t, key) in enumerate(zip(tracks, keys)):
-        if key is None:
-            skipped[i] = "cannot read the file"
-        elif (cached := read(folder, key)) is not None:
-            arrays[i] = cached
-        else:
-            todo.append(i)
-    reused, done = len(arrays), len(arrays) + len(skipped)
-    if on_track:
-        on_track(done, len(tracks))
-    if todo:
-        frontend = Frontend(spec).to(device)
-        by_path = iter(todo)
-        for d in decode_all((tracks[i].path for i in todo), DecodeJob(Tiles.of(spec), tags=False), workers):
-            i = next(by_path)
-            if d.error:
-                skipped[i] = d.error
-            else:
-                with torch.inference_mode():
-                    windows = d.windows[0]
-                    parts = [
-                        frontend(torch.from_numpy(windows[j : j + batch_size]).to(device)).cpu()
-                        for j in range(0, len(windows), batch_size)
-                    ]
-                arrays[i] = torch.cat(parts).numpy().astype(np.float16)
-                write(folder, keys[i], arrays[i])
-            done += 1
-            if on_track:
-                on_track(done, len(tracks))
-    kept = [i for i in range(len(tracks)) if i in arrays]
-    x = np.concatenate([arrays[i] for i in kept]) if kept else np.zeros((0, spec.n_features, spec.n_frames), np.float16)
-    owner = np.concatenate([np.full(len(arrays[i]), k) for k, i in enumerate(kept)]) if kept else np.zeros(0, int)
+        frontend = BatchedInference(Frontend(spec).to(device).eval(), batch_size=batch_size, activation=False)
+        for i, (x,) in batched_map([frontend], items):
+            yield i, [x.astype(np.float16)]
+
+    got = cached_map(
+        [t.path for t in tracks],
+        [[cache_key(t.path, spec)] for t in tracks],
+        DecodeJob(Tiles.of(spec), tags=False),
+        run,
+        folder=Path(cache_dir) if cache_dir else default_dir(),
+        workers=workers,
+        on_track=on_track,
+    )
+    kept = [i for i, v in enumerate(got.values) if v is not None]
+    arrays = [got.values[i][0] for i in kept]
+    x = np.concatenate(arrays) if kept else np.zeros((0, spec.n_features, spec.n_frames), np.float16)
+    owner = np.concatenate([np.full(len(a), k) for k, a in enumerate(arrays)]) if kept else np.zeros(0, int)
     return FeatureSet(
         [tracks[i] for i in kept],
         x,
         owner,
-        [(tracks[i], r) for i, r in sorted(skipped.items())],
-        computed=len(todo) - sum(i in skipped for i in todo),
-        reused=reused,
+        [(tracks[i], r) for i, r in sorted(got.errors.items())],
+        computed=got.computed,
+        reused=got.reused,
     )
+
+
+@dataclass
+class Mapped:
+    """What `cached_map` gives back: per item its arrays (one per key), or why there are none."""
+
+    values: list[list[np.ndarray] | None]
+    errors: dict[int, str]  # item index -> one-line reason
+    computed: int = 0  # items decoded and computed by this call
+    reused: int = 0  # items read from the cache
+
+
+def cached_map(
+    paths: Sequence[Path],
+    keys: Sequence[Sequence[str | None]],
+    job: DecodeJob,
+    run: Callable[[Iterator[tuple[int, tuple[np.ndarray, ...]]]], Iterator[tuple[int, Sequence[np.ndarray]]]],
+    *,
+    folder: Path,
+    workers: int = 0,
+    on_track: Callable[[int, int], None] | None = None,
+) -> Mapped:
+    """Each file's arrays, one per key in `keys[i]`: read from the cache in `folder` when every
+    one is there, else the file decoded by `job` and computed by `run`, then stored.
+
+    The one read-cache-or-compute loop of the feature cache and a teacher's outputs. `run` takes
+    a stream of (index, the decoded windows of each of `job`'s plans) and yields (index, arrays)
+    in the same order, however it batches them (mgctag.infer.batched_map); it is called only when
+    something is missing, so a test can tell that nothing was computed. A file without a key
+    (cannot be stat'ed) or that fails to decode is listed in `errors`. `on_track(done, total)`
+    counts every file, whichever way it went.
+    """
+    values: list[list[np.ndarray] | None] = [None] * len(paths)
+    errors: dict[int, str] = {}
+    todo = []
+    for i, ks in enumerate(keys):
+        if not all(ks):
+            errors[i] = "cannot read the file"
+            continue
+        got = [read(folder, k) for k in ks]
+        if all(a is not None for a in got):
+            values[i] = got
+        else:
+            todo.append(i)
+    reused, done = len(paths) - len(todo) - len(errors), len(paths) - len(todo)
+    if on_track:
+        on_track(done, len(paths))
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if on_track:
+            on_track(done, len(paths))
+
+    def decoded() -> Iterator[tuple[int, tuple[np.ndarray, ...]]]:
+        for i, d in zip(todo, decode_all((paths[i] for i in todo), job, workers)):
+            if d.error:
+                errors[i] = d.error
+                tick()
+            else:
+                yield i, d.windows
+
+    if todo:
+        for i, arrays in run(decoded()):
+            values[i] = list(arrays)
+            for k, a in zip(keys[i], values[i]):
+                write(folder, k, a)
+            tick()
+    return Mapped(values, errors, computed=sum(values[i] is not None for i in todo), reused=reused)
 
 
 def _path(folder: Path, key: str) -> Path:
