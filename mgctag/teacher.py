@@ -26,7 +26,7 @@ the teacher again.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,9 +39,8 @@ from .errors import DataError, MgctagError
 from .frontends import FrontendSpec
 from .genremap import GenreMap
 from .plans import Centred, WindowSpec
-from .pool import DecodeJob, decode_all
+from .pool import DecodeJob
 from .segment import window_starts  # noqa: F401  (named from here by callers)
-from .vote import activate
 
 TEACHER_CACHE_VERSION = 1  # bump when what is stored for a teacher changes meaning
 
@@ -133,41 +132,20 @@ class Teacher:
     ) -> Targets:
         """The tempered teacher distribution over `labels` for every back-to-back `student` segment of each track."""
         columns = self.columns(labels)
-        folder = Path(cache_dir) if cache_dir else cache.default_dir()
         specs = [m.window for m in self.analyser.members]
-        keys = [[_key(t.path, h, student, s) for h, s in zip(self.hashes, specs)] for t in tracks]
-        outputs: list[list[np.ndarray] | None] = [None] * len(tracks)
-        errors: dict[int, str] = {}
-        todo = []
-        for i, ks in enumerate(keys):
-            got = [cache.read(folder, k) if k else None for k in ks]
-            if all(g is not None for g in got):
-                outputs[i] = got
-            elif all(ks):
-                todo.append(i)
-            else:
-                errors[i] = "cannot read the file"
-        reused = sum(o is not None for o in outputs)
-        done = len(tracks) - len(todo)
-        if on_track:
-            on_track(done, len(tracks))
         seconds = student.segment_samples / student.sample_rate
         plans = [Centred(seconds, s) for s in specs]
-        job = DecodeJob(*plans, tags=False)
-        for i, d in zip(todo, decode_all((tracks[i].path for i in todo), job, workers)):
-            if d.error:
-                errors[i] = d.error
-            else:
-                outputs[i] = [
-                    self._run(m, w, p.per_segment) for m, w, p in zip(self.analyser.members, d.windows, plans)
-                ]
-                for k, probs in zip(keys[i], outputs[i]):
-                    cache.write(folder, k, probs)
-            done += 1
-            if on_track:
-                on_track(done, len(tracks))
-        per_track = [None if o is None else self._distribution(o, columns) for o in outputs]
-        return Targets(per_track, errors, computed=sum(outputs[i] is not None for i in todo), reused=reused)
+        got = cache.cached_map(
+            [t.path for t in tracks],
+            [[_key(t.path, h, student, s) for h, s in zip(self.hashes, specs)] for t in tracks],
+            DecodeJob(*plans, tags=False),
+            lambda items: self._run(items, plans),
+            folder=Path(cache_dir) if cache_dir else cache.default_dir(),
+            workers=workers,
+            on_track=on_track,
+        )
+        per_track = [None if o is None else self._distribution(o, columns) for o in got.values]
+        return Targets(per_track, got.errors, computed=got.computed, reused=got.reused)
 
     def attach(self, fs: FeatureSet, labels: Sequence[str], student: FrontendSpec, **kw) -> tuple[FeatureSet, Targets]:
         """`fs` with its teacher targets (`soft`), less the tracks the teacher could not hear (listed in `skipped`)."""
@@ -190,17 +168,19 @@ class Teacher:
         out.skipped = fs.skipped + skipped
         return out, got
 
-    def _run(self, m, windows: np.ndarray, per_segment: int, batch_size: int = 16) -> np.ndarray:
-        """One member's label probabilities for a track's windows: (segments, windows per segment, labels)."""
-        import torch
+    def _run(self, items: Iterator, plans: Sequence[Centred]) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """Each member's label probabilities for each (track, windows per plan) of `items`:
+        (segments, windows per segment, labels) per member, many tracks to a batch.
 
-        parts = []
-        with torch.inference_mode():
-            for j in range(0, len(windows), batch_size):
-                logits = m.model(torch.from_numpy(windows[j : j + batch_size]).to(self.device)).float().cpu().numpy()
-                parts.append(activate(logits, multilabel=m.multilabel))
-        probs = np.concatenate(parts) if parts else np.zeros((0, len(m.meta.labels)), np.float32)
-        return probs.reshape(-1, per_segment, probs.shape[-1]).astype(np.float32)
+        In float32 wherever it runs (never the bf16 a scan may use on CUDA): what is stored must
+        not depend on the device, since the cache key does not name it."""
+        from .infer import BatchedInference, batched_map
+
+        members, sizes = self.analyser.members, self.analyser.batch_sizes
+        batchers = [BatchedInference(m.model, batch_size=b, precision="fp32") for m, b in zip(members, sizes)]
+        for i, outputs in batched_map(batchers, items):
+            shapes = [(-1, p.per_segment, len(m.meta.labels)) for m, p in zip(members, plans)]
+            yield i, [probs.reshape(shape).astype(np.float32) for probs, shape in zip(outputs, shapes)]
 
     def _distribution(self, outputs: list[np.ndarray], columns: list[int]) -> np.ndarray:
         """Members' (segments, windows, labels) probabilities -> (segments, student labels), tempered."""
