@@ -1,9 +1,10 @@
-"""Training: features once, one visible loop, early stopping on validation, the best epoch kept.
+"""Training runs: which tracks train, validate and test a model (features computed once), and what it records.
 
 `train` fits one model on given training and validation tracks; `cross_validate` measures an
 architecture with stratified grouped K-fold; `fit` is what `mgctag train` runs (optional CV,
-then the final model on the chosen split, tested when there is a test split); `save_run`
-writes the weights with their history and curves. Progress goes to a `Progress` object the
+then the final model on the chosen split, tested when there is a test split). The loop itself
+(early stopping on validation, the best epoch kept) is mgctag.loop; `save_run` writes the
+weights with their history and curves. Progress goes to a `Progress` object the
 caller supplies (the CLI draws it with rich), so nothing here prints.
 
 With a `Teacher` (mgctag.teacher) each training segment also learns the teacher's distribution
@@ -19,7 +20,6 @@ import json
 import math
 import os
 import platform
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from . import cache, splits
+# The names mgctag.train had before the loop left it are still imported from here (noqa).
+# loop._fit and loop.validate are called through the module: one patch of mgctag.loop (a test's) reaches every call.
+from . import cache, loop, splits
 from .dataset import Track, TrackSet
-from .errors import DataError, TrainError, writing
-from .evaluate import EvalReport, check_labels, quiet, report
+from .errors import DataError, writing
+from .evaluate import EvalReport, check_labels, quiet
 from .frontends import FrontendSpec
 from .infer import pick_device
+from .loop import Net, Progress, bin_stats, distillation_loss, validate  # noqa: F401
 from .model import Classifier
 from .models import Architecture, architecture_names, get_architecture
-from .vote import softmax
 from .weights import WeightsMeta, save
 
 if TYPE_CHECKING:
@@ -67,63 +67,12 @@ class TrainOptions:
 class TrainResult:
     model: Classifier  # the best epoch's weights, eval mode, on the CPU
     meta: WeightsMeta
-    history: list[dict]  # one record per epoch (see `_fit`)
+    history: list[dict]  # one record per epoch (see mgctag.loop._fit)
     best_epoch: int
     valid: EvalReport | None = None
     test: EvalReport | None = None
     cv: dict | None = None
     skipped: list[tuple[Track, str]] = field(default_factory=list)  # tracks that could not be decoded
-
-
-class Progress:
-    """What training reports. Subclass and override; the base is silent."""
-
-    def stage(self, name: str, *, epochs: int) -> None:
-        """A model starts training ("fold 3/10", "final model")."""
-
-    def features(self, done: int, total: int) -> None:
-        """Tracks whose features are ready (cached or computed)."""
-
-    def epoch(self, record: dict) -> None:
-        """One epoch finished: its history record."""
-
-    def note(self, text: str) -> None:
-        """Something the user should know (a left-out track, a split detail)."""
-
-
-class Net:
-    """What the loop trains: the backbone on normalised features, or only the head on frozen-trunk embeddings.
-
-    A backbone with an `embed` method and a `head` module (musicnn-head) has a frozen trunk, so
-    its embeddings are computed once (`inputs`) and only the head learns; a backbone that
-    normalises its own input (musicnn) keeps the Classifier's normalisation at identity.
-    """
-
-    def __init__(self, model: Classifier):
-        bb = model.backbone
-        self.model = model
-        self.frozen = callable(getattr(bb, "embed", None)) and isinstance(getattr(bb, "head", None), nn.Module)
-        self.module = bb.head if self.frozen else bb
-        self.normalised = not (self.frozen or getattr(bb, "normalises_input", False))
-
-    def inputs(self, fs: cache.FeatureSet, *, device: str, batch_size: int = 64) -> cache.FeatureSet:
-        """Front-end features -> what `__call__` takes (embeddings for a frozen trunk)."""
-        if not self.frozen:
-            return fs
-        self.model.to(device).eval()
-        with torch.inference_mode():
-            parts = [
-                self.model.backbone.embed(self.model.normalise(_tensor(fs.x[i : i + batch_size], device))).cpu()
-                for i in range(0, len(fs.x), batch_size)
-            ]
-        x = torch.cat(parts).numpy() if parts else np.zeros((0, self.model.backbone.trunk.embed_dim), np.float32)
-        return replace(fs, x=x)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x) if self.frozen else self.model.backbone(self.model.normalise(x))
-
-    def parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.module.parameters() if p.requires_grad]
 
 
 # --- one model --------------------------------------------------------------------------------
@@ -167,7 +116,7 @@ def train(
     net = Net(model)
     train_fs, valid_fs = net.inputs(train_raw, device=device), net.inputs(valid_raw, device=device)
     progress.stage("final model", epochs=options.max_epochs)
-    history, best, val = _fit(net, train_fs, valid_fs, labels, options, progress, device, teacher=teacher)
+    history, best, val = loop._fit(net, train_fs, valid_fs, labels, options, progress, device, teacher=teacher)
     counts = {"train": len(train_fs.tracks) - n_unlabelled, "valid": len(valid_fs.tracks)}
     if teacher is not None:
         counts["unlabelled"] = n_unlabelled
@@ -176,7 +125,7 @@ def train(
     if teacher is not None:
         prov["teacher"] = teacher.provenance()
         description += f", taught by {teacher.name}"
-    metrics = {f"valid_{k}": v for k, v in _headline(val).items()} if val else {}
+    metrics = {f"valid_{k}": v for k, v in loop.headline(val).items()} if val else {}
     meta = WeightsMeta(
         arch=arch,
         labels=labels,
@@ -215,14 +164,8 @@ def _taught(
     fs = _teach(fs, labels, spec, teacher, options, progress)
     if not unlabelled:
         return fs, None
-    return fs, _teach(
-        _features(unlabelled, spec, options, progress, what="unlabelled track"),
-        labels,
-        spec,
-        teacher,
-        options,
-        progress,
-    )
+    extra = _features(unlabelled, spec, options, progress, what="unlabelled track")
+    return fs, _teach(extra, labels, spec, teacher, options, progress)
 
 
 def _teach(
@@ -241,186 +184,6 @@ def _teach(
     if got.computed:
         progress.note(f"teacher {teacher.name}: heard {got.computed} track(s), {got.reused} more from the cache")
     return out
-
-
-def _fit(
-    net: Net,
-    train_fs: cache.FeatureSet,
-    valid_fs: cache.FeatureSet,
-    labels: list[str],
-    options: TrainOptions,
-    progress: Progress,
-    device: str,
-    teacher: Teacher | None = None,
-) -> tuple[list[dict], int, EvalReport | None]:
-    """The loop. Returns the history, the best epoch (lowest validation loss) and its validation report.
-
-    Each history record: epoch, train_loss (the training objective: cross-entropy against the
-    labels, or with a teacher the distillation loss), train_segment_accuracy (labelled segments,
-    as seen while learning, dropout on), valid_loss (cross-entropy against the true labels, as
-    without a teacher), valid_segment_accuracy, valid_track_accuracy (voted as scan does),
-    valid_macro_f1, seconds. Without validation tracks every epoch runs and the last is kept.
-    A loss that is no longer a number (diverged) ends the loop: the best epoch before it is kept,
-    and TrainError is raised when there is none.
-    """
-    torch.manual_seed(options.seed)
-    model = net.model.to(device)
-    if net.normalised:
-        model.set_normalisation(*bin_stats(train_fs.x))
-    x, y = _tensor(train_fs.x, device, float32=False), torch.from_numpy(train_fs.targets(labels)).to(device)
-    if teacher is not None and train_fs.soft is None:
-        raise ValueError("a teacher without its targets: attach them to the features first")
-    soft = torch.from_numpy(train_fs.soft).to(device) if teacher is not None else None
-    if soft is None and bool((y < 0).any()):
-        raise ValueError("unlabelled segments can only be learnt from a teacher")
-    amp = options.amp and device.startswith("cuda")
-    opt = torch.optim.Adam(net.parameters(), lr=options.lr, weight_decay=options.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    order = torch.Generator().manual_seed(options.seed)
-    history: list[dict] = []
-    best_loss, best_epoch, best_state, best_val, waited = math.inf, 0, None, None, 0
-    for epoch in range(1, options.max_epochs + 1):
-        started = time.monotonic()
-        model.train()
-        loss_sum = correct = seen = labelled = 0.0
-        for idx in _batches(len(y), options.batch_size, order):
-            idx = idx.to(device)
-            xb, yb = x[idx].float(), y[idx]
-            with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-                logits = net(xb)
-            if soft is None:
-                loss, ce = _loss(logits.float(), yb, net)
-            else:
-                loss, ce = _loss(logits.float(), yb, net, soft=soft[idx], teacher=teacher)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            loss_sum += ce.item() * len(yb)
-            known = yb >= 0
-            correct += (logits.argmax(1)[known] == yb[known]).sum().item()
-            labelled += known.sum().item()
-            seen += len(yb)
-        record = {
-            "epoch": epoch,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_segment_accuracy": correct / max(labelled, 1),
-        }
-        val = None
-        if valid_fs.tracks:
-            val_loss, val = validate(net, valid_fs, labels, options, device)
-            record.update(valid_loss=val_loss, **{f"valid_{k}": v for k, v in _headline(val).items()})
-        record["seconds"] = time.monotonic() - started
-        history.append(record)
-        progress.epoch(record)
-        diverged = [k for k in ("train_loss", "valid_loss") if k in record and not math.isfinite(record[k])]
-        if diverged:
-            what = " and ".join(k.replace("_", " ") for k in diverged)
-            if best_state is None:
-                raise TrainError(
-                    f"the {what} is {record[diverged[0]]} from epoch {epoch} on: training diverged "
-                    "(a lower learning rate may help)"
-                )
-            progress.note(
-                f"epoch {epoch}: the {what} is {record[diverged[0]]} (training diverged); stopped, "
-                f"epoch {best_epoch} kept"
-            )
-            break
-        score = record.get("valid_loss", -epoch)  # no validation: the latest epoch is the best
-        if score < best_loss:
-            best_loss, best_epoch, best_val, waited = score, epoch, val, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            waited += 1
-            if waited >= options.patience:
-                break
-    model.load_state_dict(best_state)
-    return history, best_epoch, best_val
-
-
-def _loss(
-    logits: torch.Tensor,
-    targets: torch.Tensor,
-    net: Net,
-    *,
-    soft: torch.Tensor | None = None,
-    teacher: Teacher | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss to minimise, its cross-entropy part): the architecture's own penalty (mlp's L2) is added.
-
-    With `soft` targets (a teacher's), the cross-entropy part is `distillation_loss`.
-    """
-    if soft is None:
-        ce = F.cross_entropy(logits, targets)
-    else:
-        ce = distillation_loss(logits, targets, soft, weight=teacher.weight, temperature=teacher.temperature)
-    penalty = getattr(net.module, "penalty", None)
-    return (ce + penalty() if callable(penalty) else ce), ce.detach()
-
-
-def distillation_loss(
-    logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, *, weight: float, temperature: float = 1.0
-) -> torch.Tensor:
-    """Hinton et al.'s loss: (1 - w) CE(label, softmax(z)) + w T^2 CE(q_T, softmax(z / T)), mean over segments.
-
-    `soft` holds the teacher's distributions q_T, already tempered (mgctag.teacher.temper); an
-    unlabelled segment (label -1) has only the second term, with weight 1. Both terms are
-    cross-entropies against (soft) targets; at T = 1 their sum is exactly the cross-entropy
-    against the mixed target (1 - w) one-hot + w q. T^2 keeps the soft term's gradients on the
-    scale of the hard one's as T grows (Hinton, Vinyals & Dean 2015, section 2).
-    """
-    known = labels >= 0
-    hard = F.cross_entropy(logits, labels.clamp(min=0), reduction="none")
-    taught = -(soft * F.log_softmax(logits / temperature, dim=1)).sum(dim=1) * temperature**2
-    w = torch.where(known, torch.full_like(taught, weight), torch.ones_like(taught))
-    return (torch.where(known, (1.0 - w) * hard, torch.zeros_like(hard)) + w * taught).mean()
-
-
-@torch.no_grad()
-def validate(
-    net: Net, fs: cache.FeatureSet, labels: list[str], options: TrainOptions, device: str
-) -> tuple[float, EvalReport]:
-    """Mean segment cross-entropy and the report of `fs` (inputs as `net` takes them)."""
-    probs, loss = predict(net, fs, device=device, batch_size=options.batch_size, targets=fs.targets(labels))
-    truth = check_labels(fs.tracks, labels)
-    return loss, report(labels, probs, fs.owner, truth, vote_method=options.vote, paths=[t.path for t in fs.tracks])
-
-
-@torch.no_grad()
-def predict(
-    net: Net, fs: cache.FeatureSet, *, device: str, batch_size: int = 128, targets: np.ndarray | None = None
-) -> tuple[np.ndarray, float]:
-    """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given)."""
-    net.model.to(device).eval()
-    amp = device.startswith("cuda")
-    logits = []
-    for i in range(0, len(fs.x), batch_size):
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-            logits.append(net(_tensor(fs.x[i : i + batch_size], device)).float().cpu())
-    out = torch.cat(logits) if logits else torch.zeros(0, len(net.model.labels))
-    loss = float(F.cross_entropy(out, torch.from_numpy(targets))) if targets is not None and len(out) else math.nan
-    return softmax(out.numpy()), loss
-
-
-def bin_stats(x: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature-bin mean and std over segments and frames of x (segments, bins, frames), in float64."""
-    total = np.zeros(x.shape[1])
-    squares = np.zeros(x.shape[1])
-    for i in range(0, len(x), chunk):
-        part = x[i : i + chunk].astype(np.float64)
-        total += part.sum(axis=(0, 2))
-        squares += np.square(part).sum(axis=(0, 2))
-    n = max(len(x) * x.shape[2], 1)
-    mean = total / n
-    return mean, np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """Shuffled index batches; a last batch of one is left out (batch norm cannot train on it)."""
-    order = torch.randperm(n, generator=generator)
-    if n % batch_size == 1 and n > 1:
-        order = order[:-1]
-    return order.split(batch_size)
 
 
 # --- cross-validation and the full run ---------------------------------------------------------
@@ -459,21 +222,13 @@ def cross_validate(
         keep, held = _hold_out([fs.tracks[i] for i in train_idx], options)
         net = _fold_net(template, arch, labels, options)
         progress.stage(f"fold {k}/{folds}", epochs=options.max_epochs)
-        part = fs.subset(train_idx[keep])
-        history, best, _ = _fit(
-            net,
-            part.plus(extra) if extra is not None else part,
-            fs.subset(train_idx[held]),
-            labels,
-            options,
-            progress,
-            device,
-            teacher=teacher,
-        )
-        _, test = validate(net, fs.subset(test_idx), labels, options, device)
+        part, valid_part = fs.subset(train_idx[keep]), fs.subset(train_idx[held])
+        part = part.plus(extra) if extra is not None else part
+        history, best, _ = loop._fit(net, part, valid_part, labels, options, progress, device, teacher=teacher)
+        _, test = loop.validate(net, fs.subset(test_idx), labels, options, device)
         confusion += np.array(test.confusion)
         per_fold.append(
-            {"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best, **_headline(test)}
+            {"fold": k, "test_tracks": len(test_idx), "epochs": len(history), "best_epoch": best, **loop.headline(test)}
         )
     out: dict = {"folds": folds, "tracks": len(fs.tracks), "labels": labels}
     if extra is not None:
@@ -567,9 +322,9 @@ def fit(
         net = Net(result.model)
         device = pick_device(options.device)
         fs = net.inputs(_features(parts["test"], result.model.spec, options, progress), device=device)
-        _, result.test = validate(net, fs, result.meta.labels, options, device)
+        _, result.test = loop.validate(net, fs, result.meta.labels, options, device)
         result.model.cpu().eval()
-        result.meta.metrics.update({f"test_{k}": v for k, v in _headline(result.test).items()})
+        result.meta.metrics.update({f"test_{k}": v for k, v in loop.headline(result.test).items()})
         result.meta.metrics["test_tracks"] = result.test.n_tracks
     if cv:
         result.cv = cv
@@ -757,15 +512,6 @@ def _hold_out(tracks: list[Track], options: TrainOptions) -> tuple[np.ndarray, n
         np.array([i for i, t in enumerate(parted) if t.split == "train"], dtype=np.int64),
         np.array([i for i, t in enumerate(parted) if t.split == "valid"], dtype=np.int64),
     )
-
-
-def _headline(rep: EvalReport) -> dict:
-    return {"segment_accuracy": rep.segment_accuracy, "track_accuracy": rep.track_accuracy, "macro_f1": rep.macro_f1}
-
-
-def _tensor(x: np.ndarray, device: str, float32: bool = True) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(x)).to(device)
-    return t.float() if float32 else t
 
 
 def _run_facts(options: TrainOptions, device: str, history: list[dict], best: int) -> dict:

@@ -22,7 +22,7 @@ import torch
 from conftest import BAND_SPEC, make_band_model
 from typer.testing import CliRunner
 
-from mgctag import cache, dataset, train, weights
+from mgctag import cache, dataset, loop, train, weights
 from mgctag.cli import app
 from mgctag.dataset import Track
 from mgctag.errors import DataError, MgctagError
@@ -111,12 +111,12 @@ def test_a_student_learns_from_the_teacher_what_its_labels_cannot_teach(task, tm
 
 def _targets_ignored(monkeypatch):
     real = train.distillation_loss
-    monkeypatch.setattr(train, "distillation_loss", lambda z, y, soft, **kw: real(z, y, torch.zeros_like(soft), **kw))
+    monkeypatch.setattr(loop, "distillation_loss", lambda z, y, soft, **kw: real(z, y, torch.zeros_like(soft), **kw))
 
 
 def _targets_on_the_wrong_genres(monkeypatch):
     real = train.distillation_loss
-    monkeypatch.setattr(train, "distillation_loss", lambda z, y, soft, **kw: real(z, y, soft.flip(1), **kw))
+    monkeypatch.setattr(loop, "distillation_loss", lambda z, y, soft, **kw: real(z, y, soft.flip(1), **kw))
 
 
 def _unlabelled_tracks_dropped(monkeypatch):
@@ -286,14 +286,14 @@ def test_unlabelled_tracks_only_ever_train(task, tmp_path, monkeypatch):
     """Through fit with cross-validation: never in a validation part, a test fold or the final validation."""
     unlabelled = {t.path for t in task["unlabelled"]}
     judged, trained = [], []
-    real_validate, real_fit = train.validate, train._fit
+    real_validate, real_fit = train.validate, loop._fit
     monkeypatch.setattr(
-        train,
+        loop,
         "validate",
         lambda net, fs, *a, **kw: (judged.append([t.path for t in fs.tracks]), real_validate(net, fs, *a, **kw))[1],
     )
     monkeypatch.setattr(
-        train,
+        loop,
         "_fit",
         lambda net, tr, va, *a, **kw: (trained.append([t.path for t in tr.tracks]), real_fit(net, tr, va, *a, **kw))[1],
     )

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgctag import cache, dataset, splits, tags, train, weights
+from mgctag import cache, dataset, loop, splits, tags, train, weights
 from mgctag.dataset import Track
 from mgctag.errors import DataError, MgctagError
 from mgctag.evaluate import evaluate
@@ -89,10 +89,10 @@ def test_learns_separable_classes_and_evaluate_agrees(arch, separable, feature_c
 
 
 def _shuffled_targets(monkeypatch):
-    real = train._loss
+    real = loop._loss
     gen = torch.Generator().manual_seed(0)
     monkeypatch.setattr(
-        train, "_loss", lambda logits, y, net: real(logits, y[torch.randperm(len(y), generator=gen)], net)
+        loop, "_loss", lambda logits, y, net: real(logits, y[torch.randperm(len(y), generator=gen)], net)
     )
 
 
@@ -413,13 +413,13 @@ class _Epochs(train.Progress):
 
 def _nan_from(monkeypatch, progress: _Epochs, epoch: int):
     """The loss turns NaN (and with it, after backward and the step, every weight) from `epoch` on."""
-    real = train._loss
+    real = loop._loss
 
     def loss(logits, y, net):
         total, ce = real(logits, y, net)
         return (total * np.nan, ce * np.nan) if progress.done + 1 >= epoch else (total, ce)
 
-    monkeypatch.setattr(train, "_loss", loss)
+    monkeypatch.setattr(loop, "_loss", loss)
 
 
 @pytest.mark.parametrize("with_valid", [True, False], ids=["valid", "no-valid"])
@@ -459,7 +459,7 @@ def test_a_nan_validation_loss_stops_and_keeps_the_best_epoch(monkeypatch, separ
         calls.append(loss)
         return (loss if len(calls) < 2 else float("nan")), rep
 
-    monkeypatch.setattr(train, "validate", validate)
+    monkeypatch.setattr(loop, "validate", validate)
     progress = _Epochs()
     result = train.train(
         parts["train"], "cnn", options(feature_cache, max_epochs=6, patience=6), valid=parts["valid"], progress=progress
