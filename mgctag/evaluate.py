@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Track
-from .errors import DataError, writing
+from .errors import DataError
 from .vote import vote
 
 
@@ -62,64 +62,17 @@ class EvalReport:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
-    @quiet()
     def save_confusion_png(self, path: str | Path, *, title: str = "") -> Path:
-        """The confusion matrix as an image (no pyplot: nothing global changes, no display needed)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from sklearn.metrics import ConfusionMatrixDisplay
+        """The confusion matrix as an image (drawn by mgctag.artefacts)."""
+        from .artefacts import confusion_png
 
-        n = len(self.labels)
-        fig = Figure(figsize=(2.5 + 0.55 * n, 2.0 + 0.5 * n), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ConfusionMatrixDisplay(np.array(self.confusion), display_labels=self.labels).plot(
-            ax=ax, cmap="Blues", colorbar=False, xticks_rotation="vertical"
-        )
-        ax.set_title(
-            title or f"track accuracy {self.track_accuracy:.3f}, macro-F1 {self.macro_f1:.3f} ({self.n_tracks} tracks)",
-            fontsize=9,
-        )
-        path = Path(path)
-        with writing(path):
-            fig.savefig(path, dpi=120)
-        return path
+        return confusion_png(self, path, title=title)
 
     def save_coverage_png(self, path: str | Path, *, title: str = "", marks: Sequence[float] = ()) -> Path:
-        """Precision of the top genre against the share of files written, thresholds annotated;
-        `marks` draws a line at each of these minimum confidences (e.g. the model's default)."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        """The precision/coverage curve as an image; `marks`: minimum confidences to draw a line at."""
+        from .artefacts import coverage_png
 
-        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        cov = [c["coverage"] for c in self.coverage]
-        ax.plot(cov, [c["precision"] for c in self.coverage], marker=".", label="precision of the top genre")
-        for c in self.coverage[max(1, len(self.coverage) // 8) - 1 :: max(1, len(self.coverage) // 8)]:
-            ax.annotate(
-                f"{c['threshold']:.2f}",
-                (c["coverage"], c["precision"]),
-                fontsize=7,
-                textcoords="offset points",
-                xytext=(0, 6),
-                ha="center",
-            )
-        for m in marks:
-            covered, precision = self.precision_at(m)
-            ax.axvline(covered, color="grey", linestyle=":", label=f"min-confidence {m:g}: precision {precision:.2f}")
-        ax.set_xlabel("share of files written (coverage), most confident first")
-        ax.set_ylabel("precision")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.08)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
-        ax.set_title(
-            title or f"precision against coverage ({self.n_tracks} tracks; numbers: min-confidence)", fontsize=9
-        )
-        path = Path(path)
-        fig.savefig(path, dpi=120)
-        return path
+        return coverage_png(self, path, title=title, marks=marks)
 
 
 def coverage_curve(confidences: Sequence[float], correct: Sequence[bool]) -> list[dict]:

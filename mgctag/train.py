@@ -3,8 +3,8 @@
 `train` fits one model on given training and validation tracks; `cross_validate` measures an
 architecture with stratified grouped K-fold; `fit` is what `mgctag train` runs (optional CV,
 then the final model on the chosen split, tested when there is a test split). The loop itself
-(early stopping on validation, the best epoch kept) is mgctag.loop; `save_run` writes the
-weights with their history and curves. Progress goes to a `Progress` object the
+(early stopping on validation, the best epoch kept) is mgctag.loop; `save_run` (mgctag.artefacts)
+writes the weights with their history and curves. Progress goes to a `Progress` object the
 caller supplies (the CLI draws it with rich), so nothing here prints.
 
 With a `Teacher` (mgctag.teacher) each training segment also learns the teacher's distribution
@@ -17,30 +17,28 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
-import platform
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-# The names mgctag.train had before the loop left it are still imported from here (noqa).
+# The names mgctag.train had before the loop and the artefacts left it are still imported from here (noqa).
 # loop._fit and loop.validate are called through the module: one patch of mgctag.loop (a test's) reaches every call.
 from . import cache, loop, splits
+from .artefacts import run_facts, save_curves, save_run  # noqa: F401
 from .dataset import Track, TrackSet
-from .errors import DataError, writing
-from .evaluate import EvalReport, check_labels, quiet
+from .errors import DataError
+from .evaluate import EvalReport, check_labels
 from .frontends import FrontendSpec
 from .infer import pick_device
 from .loop import Net, Progress, bin_stats, distillation_loss, validate  # noqa: F401
 from .model import Classifier
 from .models import Architecture, architecture_names, get_architecture
-from .weights import WeightsMeta, save
+from .weights import WeightsMeta
 
 if TYPE_CHECKING:
     from .teacher import Teacher
@@ -120,7 +118,7 @@ def train(
     counts = {"train": len(train_fs.tracks) - n_unlabelled, "valid": len(valid_fs.tracks)}
     if teacher is not None:
         counts["unlabelled"] = n_unlabelled
-    prov = {**(provenance or {}), "tracks": counts, **_run_facts(options, device, history, best)}
+    prov = {**(provenance or {}), "tracks": counts, **run_facts(options, device, history, best)}
     description = f"{arch} trained by mgctag on {prov.get('data', 'user data')}"
     if teacher is not None:
         prov["teacher"] = teacher.provenance()
@@ -351,75 +349,6 @@ def _readable(
     return kept, fs.skipped
 
 
-def save_run(result: TrainResult, out_path: str | Path) -> dict[str, Path]:
-    """The weights, plus `<stem>.history.json` and `<stem>.curves.png` beside them."""
-    out_path = Path(out_path)
-    stem = out_path.name[: -len(".safetensors")] if out_path.name.endswith(".safetensors") else out_path.stem
-    weights_path = save(out_path, result.model, result.meta)
-    history_path = out_path.with_name(f"{stem}.history.json")
-    with writing(history_path):
-        _write_history(result, history_path)
-    curves_path = out_path.with_name(f"{stem}.curves.png")
-    with writing(curves_path):
-        save_curves(
-            result.history,
-            curves_path,
-            best_epoch=result.best_epoch,
-            title=f"{result.meta.arch} on {Path(str(result.meta.provenance.get('data', ''))).name}",
-        )
-    return {"weights": weights_path, "history": history_path, "curves": curves_path}
-
-
-def _write_history(result: TrainResult, history_path: Path) -> None:
-    history_path.write_text(
-        json.dumps(
-            {
-                "arch": result.meta.arch,
-                "labels": result.meta.labels,
-                "best_epoch": result.best_epoch,
-                "epochs": result.history,
-                "provenance": result.meta.provenance,
-                "metrics": result.meta.metrics,
-                "cv": result.cv,
-                "test": result.test.to_dict() if result.test else None,
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
-    )
-
-
-@quiet()
-def save_curves(history: list[dict], path: str | Path, *, best_epoch: int = 0, title: str = "") -> Path:
-    """Loss and accuracy per epoch, training and validation, as in the papers' figures."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    epochs = [r["epoch"] for r in history]
-    for ax, (name, keys) in zip(
-        fig.subplots(1, 2),
-        (
-            ("loss", ("train_loss", "valid_loss")),
-            ("accuracy", ("train_segment_accuracy", "valid_segment_accuracy", "valid_track_accuracy")),
-        ),
-    ):
-        for key in keys:
-            if any(key in r for r in history):
-                ax.plot(epochs, [r.get(key, math.nan) for r in history], marker=".", label=key.replace("_", " "))
-        if best_epoch:
-            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch {best_epoch}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
-
-
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -512,17 +441,3 @@ def _hold_out(tracks: list[Track], options: TrainOptions) -> tuple[np.ndarray, n
         np.array([i for i, t in enumerate(parted) if t.split == "train"], dtype=np.int64),
         np.array([i for i, t in enumerate(parted) if t.split == "valid"], dtype=np.int64),
     )
-
-
-def _run_facts(options: TrainOptions, device: str, history: list[dict], best: int) -> dict:
-    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or "cpu")
-    # where the cache was is this machine's business (it never changes the weights)
-    opts = {k: v for k, v in asdict(options).items() if k != "cache_dir"}
-    return {
-        "seed": options.seed,
-        "epochs": len(history),
-        "best_epoch": best,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.platform()}; torch {torch.__version__} on {device} ({where})",
-        "options": opts,
-    }
