@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import models, scan, train, undo  # noqa: F401  (each registers its commands)
+# Each registers its commands, in the order `mgctag --help` lists them (the models group comes after them anyway).
+from . import scan, train, evaluate, undo, models  # noqa: F401  # isort: skip
 from .common import app
 
 
