@@ -246,8 +246,9 @@ def predict(
 ) -> tuple[np.ndarray, float]:
     """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given).
 
-    Not mgctag.infer's BatchedInference: the loss needs the logits, and validation runs the
-    training's float16 autocast on the model as it trains (no folded batch norms), on cached features.
+    Not through mgctag.infer's BatchedInference: on CUDA validation runs float16 autocast over the
+    whole net, as training does (BatchedInference has fp32, or bf16 for a Classifier's backbone),
+    on the model as it trains (no batch norms folded into a copy at every epoch).
     """
     net.model.to(device).eval()
     amp = device.startswith("cuda")
