@@ -16,7 +16,8 @@ What an album is (`identity`, `split`):
   folder album that fails the coherence test (`coherent`).
 
 How it decides (`pool`): the album's evidence is each track's genre distribution (its scores
-over the genres that may be written, summing to one), weighted by the windows heard; the pooled
+over the genres that may be written, summing to one), weighted by its length in windows (the
+plan's count, however few `--segments auto` needed to be sure); the pooled
 distribution then goes through the same rule as a track's (--top-k, --min-confidence).
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ VARIOUS = frozenset({"various artists", "various", "va", "v.a.", "v/a", "varios 
 # track sure of another genre means a folder of unrelated tracks more often than a misjudged one).
 # Chosen on gtzan-mini with the AudioSet model (tools/album_table.py; rough, in-sample for the
 # choice): its 20 same-genre five-clip albums have mean support 0.61-1.0 and minimum 0.06-1.0 (19
-# kept as albums by decide(), whose mean is weighted by windows heard); of 40 folders of five
+# kept as albums by decide(), whose mean is weighted by windows); of 40 folders of five
 # different genres none is kept, of 40 of four of one genre plus one other, about half.
 COHERENCE = 0.6
 DISSENT = 0.05
@@ -57,7 +58,7 @@ class Track:
 
     path: Path
     scores: np.ndarray
-    heard: int  # windows heard: the weight of its evidence in the album
+    heard: int  # windows its plan holds (its length, up to the model's count): its evidence's weight
     album: str | None = None  # album title, as tagged
     album_artist: str | None = None
     artist: str | None = None
@@ -175,7 +176,7 @@ def split(tracks: Sequence[Track]) -> tuple[dict[str, tuple[list[Track], bool]],
 
 
 def pool(tracks: Sequence[Track]) -> np.ndarray | None:
-    """The album's genre distribution: its tracks' distributions, weighted by windows heard."""
+    """The album's genre distribution: its tracks' distributions, weighted by their windows."""
     heard = [t for t in tracks if t.heard > 0]
     if not heard:
         return None
@@ -206,3 +207,37 @@ def user_choice(tracks: Sequence[Track], genres: Sequence[str], pooled: np.ndarr
         return float(pooled[i]) if pooled is not None and i is not None else -1.0
 
     return max(counts, key=lambda c: (counts[c], evidence(c)))
+
+
+class Folders:
+    """Files waiting for the rest of their folder (home), so that an album is decided from
+    all its tracks: memory holds the folders being heard, never the library. Results may come in
+    any order (Ray): a folder is complete when every file of it that is being heard is back. A
+    folder of more than MAX_TRACKS files (a flat library, a downloads folder) is no album:
+    its files are decided alone as they come."""
+
+    def __init__(self, todo: Iterable[Path], everything: Iterable[Path], unit: Callable[[Path], object]):
+        self.unit = unit
+        self.big = {folder for folder, n in Counter(map(unit, everything)).items() if n > MAX_TRACKS}
+        self.left = Counter(folder for folder in map(unit, todo) if folder not in self.big)
+        self.waiting: dict[object, list] = {}
+
+    def hold(self, path: Path, item) -> bool:
+        """Keep `item` (an unchanged file's result) with its folder when something there is being heard."""
+        folder = self.unit(path)
+        if not self.left[folder]:
+            return False
+        self.waiting.setdefault(folder, []).append(item)
+        return True
+
+    def add(self, path: Path, item) -> list | None:
+        """A heard file; its folder's items once this was the folder's last."""
+        folder = self.unit(path)
+        if folder in self.big:
+            return [item]
+        self.waiting.setdefault(folder, []).append(item)
+        self.left[folder] -= 1
+        if self.left[folder] > 0:
+            return None
+        del self.left[folder]
+        return self.waiting.pop(folder)

@@ -17,7 +17,6 @@ efficientat-mn04: precision 0.93 against 0.73 on the 30% most confident files; w
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +64,7 @@ class Analyser:
         batch_size: int | None = None,
         min_confidence: float = 0.0,
     ):
-        from .infer import BatchedInference
+        from .infer import BatchedInference, Together
         from .models import get_architecture
 
         self.members, self.genres, self.vote_method = members, genres, vote_method
@@ -74,9 +73,7 @@ class Analyser:
         # segments per batch, per member: `batch_size`, or None for each model's own (Architecture.batch_size)
         self.batch_sizes = [batch_size or get_architecture(m.meta.arch).batch_size for m in members]
         self.batchers = [BatchedInference(m.model, batch_size=b) for m, b in zip(members, self.batch_sizes)]
-        self.order: deque[tuple[int, Hashable]] = deque()  # (ticket, key) fed and not yet yielded
-        self.parts: dict[int, list[np.ndarray | None]] = {}  # ticket -> each member's probabilities
-        self.tickets = 0
+        self.together = Together(self.batchers)
 
     @classmethod
     def load(
@@ -159,13 +156,10 @@ class Analyser:
         """As `feed`, but yield each member's (segments, labels) probabilities (for evaluation)."""
         if len(windows) != len(self.members):
             raise ValueError(f"{len(windows)} window arrays for {len(self.members)} models")
-        ticket, self.tickets = self.tickets, self.tickets + 1
-        self.order.append((ticket, key))
-        self.parts[ticket] = [None] * len(self.members)
-        return self._collect([b.feed(ticket, w) for b, w in zip(self.batchers, windows)])
+        return self.together.feed(key, windows)
 
     def listen_flush(self) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
-        return self._collect([b.flush() for b in self.batchers])
+        return self.together.flush()
 
     def segment_scores(self, seg_probs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each member's (segments, labels) probabilities -> (segments, genres) over `genres`."""
@@ -178,14 +172,6 @@ class Analyser:
     def vote_members(self, segment_scores: Sequence[np.ndarray]) -> np.ndarray:
         """Each member's (segments, genres) scores -> one confidence per genre (the module doc)."""
         return np.mean([v / max(v.sum(), 1e-12) for v in (vote(s, self.vote_method) for s in segment_scores)], axis=0)
-
-    def _collect(self, streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
-        for i, stream in enumerate(streams):
-            for ticket, probs in stream:
-                self.parts[ticket][i] = probs
-        while self.order and all(p is not None for p in self.parts[self.order[0][0]]):
-            ticket, key = self.order.popleft()
-            yield key, self.parts.pop(ticket)
 
 
 def resolve(model: str | None) -> list[Path]:

@@ -181,28 +181,46 @@ class BatchedInference:
             yield key, probs[start - n : start]
 
 
+class Together:
+    """Several batchers side by side (one per plan of a DecodeJob: an ensemble's models): `feed`
+    a track's windows, one array per batcher, and get (key, one output per batcher) back in the
+    order fed, as soon as every batcher has heard it, while each fills its batches with many
+    tracks' windows. Keys must differ while in flight."""
+
+    def __init__(self, batchers: Sequence[BatchedInference]):
+        self.batchers = list(batchers)
+        self.order: deque[Hashable] = deque()
+        self.parts: dict[Hashable, list[np.ndarray | None]] = {}
+
+    def feed(self, key: Hashable, windows: Sequence[np.ndarray]) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+        if len(windows) != len(self.batchers):
+            raise ValueError(f"{len(windows)} window arrays for {len(self.batchers)} batchers")
+        self.order.append(key)
+        self.parts[key] = [None] * len(self.batchers)
+        return self._collect([b.feed(key, w) for b, w in zip(self.batchers, windows)])
+
+    def flush(self) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+        return self._collect([b.flush() for b in self.batchers])
+
+    @property
+    def busy(self) -> bool:
+        """Some track fed is not yet back."""
+        return bool(self.order)
+
+    def _collect(self, streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
+        for j, stream in enumerate(streams):
+            for key, out in stream:
+                self.parts[key][j] = out
+        while self.order and all(p is not None for p in self.parts[self.order[0]]):
+            key = self.order.popleft()
+            yield key, self.parts.pop(key)
+
+
 def batched_map(
     batchers: Sequence[BatchedInference], items: Iterable[tuple[Hashable, Sequence[np.ndarray]]]
 ) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
-    """Each item's windows (one array per batcher: a DecodeJob's plans) through its batcher; yield
-    (key, one output per batcher) in the items' order as soon as all have been through, then
-    flush. Keys must differ. So a track's ensemble answers stay together while each batcher
-    fills its batches with many tracks' windows."""
-    order: deque[Hashable] = deque()
-    parts: dict[Hashable, list[np.ndarray | None]] = {}
-
-    def collect(streams) -> Iterator[tuple[Hashable, list[np.ndarray]]]:
-        for j, stream in enumerate(streams):
-            for key, out in stream:
-                parts[key][j] = out
-        while order and all(p is not None for p in parts[order[0]]):
-            key = order.popleft()
-            yield key, parts.pop(key)
-
+    """Each item's windows through `Together(batchers)`, then a flush: (key, outputs) in order."""
+    together = Together(batchers)
     for key, windows in items:
-        if len(windows) != len(batchers):
-            raise ValueError(f"{len(windows)} window arrays for {len(batchers)} batchers")
-        order.append(key)
-        parts[key] = [None] * len(batchers)
-        yield from collect([b.feed(key, w) for b, w in zip(batchers, windows)])
-    yield from collect([b.flush() for b in batchers])
+        yield from together.feed(key, windows)
+    yield from together.flush()

@@ -122,11 +122,7 @@ def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: i
     if workers == 0:
         yield from map(job, paths)
         return
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
-    ) as pool:
+    with spawn_pool(workers) as pool:
         window: deque = deque()
         try:
             for p in paths:
@@ -138,6 +134,15 @@ def decode_all(paths: Iterable[Path], job: Callable[[Path], Decoded], workers: i
         finally:  # a caller that stops early waits only for the files being decoded right now
             for future in window:
                 future.cancel()
+
+
+def spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """Decoding processes, spawned (not forked: no torch threads inherited), that leave Ctrl-C to us."""
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(os.getpid(),)
+    )
 
 
 def _worker_init(parent: int) -> None:

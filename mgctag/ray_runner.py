@@ -1,12 +1,14 @@
 """`scan --ray`: the decode -> listen half of a scan on a Ray cluster, with Ray Data.
 
-Only `scanner.analyse` is replaced: discovery, triage, decisions, writes, state, journal and
+Only `listen.analyse` is replaced: discovery, triage, decisions, writes, state, journal and
 report stay on the driver (the process that runs `scan`) and run the same code as locally. The
-files to analyse become a Dataset of paths; CPU tasks decode each file's voted windows and read
-its tags (the local `pool.DecodeJob`); an actor pool holds the Analyser, loaded once per actor
-(one actor per GPU where the cluster has GPUs, CPU actors otherwise), and turns the windows into
-genre scores. What comes back to the driver is each `Decoded` without its windows, with its
-scores: the windows (megabytes a file) move between workers only.
+files to analyse become a Dataset of paths; CPU tasks decode each file's windows and read its
+tags (the local job, `listen.Listening`, with the witness a write checks against); an actor pool
+holds the Analyser, loaded once per actor (one actor per GPU where the cluster has GPUs, CPU
+actors otherwise), and turns the windows into probabilities. What comes back to the driver is
+each `Decoded` without its windows, with its probabilities per window, which the driver tests
+and votes on as a local scan does (`listen.Hearing`): the windows (megabytes a file) move between
+workers only. `--segments auto` runs in passes, a round each, until every file is sure.
 
 Backpressure is Ray Data's streaming executor: it keeps a bounded budget of blocks in flight and
 in the object store, and the driver pulls finished blocks one at a time, so its memory does not
@@ -39,7 +41,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import __version__
+from . import __version__, listen, sure
 from .analyser import ENSEMBLE_SEP, Analyser
 from .errors import MgctagError
 from .genremap import GenreMap
@@ -103,23 +105,26 @@ def analyse(
     analyser: Analyser,
     options,
     *,
+    rule: sure.Rule | None = None,
     stop: Callable[[], bool] = lambda: False,
     nodes: Counter | None = None,
 ) -> Iterator[tuple[Decoded, np.ndarray | None]]:
-    """As `scanner.analyse`, on the Ray cluster `options.ray` names ("local", "auto" or an address),
-    with `options.ray_actors`, `batch_size`, `device` and the analyser's model. Results come in
-    the order they finish; scores are None when `Decoded.error` says why there are none.
-    `nodes`, when given, counts the files decoded per Ray node id."""
+    """As `listen.analyse`, on the Ray cluster `options.ray` names ("local", "auto" or an address),
+    with `options.ray_actors`, `batch_size`, `device` and the analyser's model. With a `rule`
+    (`--segments auto`) the files go through the cluster in passes, one round each (the first
+    for every file, the next for those not yet sure), tested on the driver by the local code.
+    Results come in the order they finish; scores are None when `Decoded.error` says why there
+    are none. `nodes`, when given, counts the files decoded per Ray node id."""
     paths = list(paths)
     if not paths:
         return
     nodes = Counter() if nodes is None else nodes
     shipped = [Path(os.path.abspath(p)) for p in paths]  # a worker's current folder is not the driver's
+    listening = listen.Listening.of(analyser, witness=options.write_tags, rule=rule)
     with connected(options.ray), _quiet("ray.data"):
         import ray
 
         check_nodes(shipped)
-        listen = _listening(ray.cluster_resources(), options)
         recipe = Recipe(
             tuple((p.name, ray.put(p.read_bytes())) for p in analyser.weights_files),
             options.genres,
@@ -129,26 +134,39 @@ def analyse(
             options.batch_size,
             options.device,
         )
-        ds = _dataset(shipped, analyser, recipe, listen)
-        seen = bytearray(len(paths))
-        rows = iter(ds.iter_rows())
-        try:
-            with contextlib.closing(rows):  # closing it stops the Ray Data job: tasks cancelled, actors ended
-                for row in rows:
-                    if stop():
-                        return
-                    i, (d, scores) = int(row["i"]), row["result"]
-                    d.path, seen[i] = paths[i], 1  # the driver's own name for it, as triage saw it
-                    nodes[row["node"]] += 1
-                    yield d, scores
-        except Exception as e:
-            if stop():  # a signal sent to the whole process group also ends a local cluster
-                return
-            raise MgctagError(f"the Ray job failed: {_first_line(e)}") from e
-        for i in (i for i, done in enumerate(seen) if not done):
-            if stop():
-                return
-            yield Decoded(paths[i], error=LOST), None
+        todo: dict[int, tuple[int, int] | None] = dict.fromkeys(range(len(paths)), listening.first())
+        hearing: dict[int, listen.Hearing] = {}
+        while todo:
+            ds = _dataset(shipped, todo, analyser, listening.job, recipe, _listening(ray.cluster_resources(), options))
+            rows, again = iter(ds.iter_rows()), {}
+            try:
+                with contextlib.closing(rows):  # closing it stops the Ray Data job: tasks cancelled, actors ended
+                    for row in rows:
+                        if stop():
+                            return
+                        i, (part, probs) = int(row["i"]), row["result"]
+                        part.path = paths[i]  # the driver's own name for it, as triage saw it
+                        if i not in hearing:
+                            nodes[row["node"]] += 1
+                        h = hearing.setdefault(i, listen.Hearing(paths[i]))
+                        h.add(part, probs, analyser)
+                        nxt = h.next(listening.rule)
+                        if nxt is None:
+                            del hearing[i]
+                            yield h.result(analyser)
+                        else:
+                            again[i] = nxt
+                        del todo[i]
+            except Exception as e:
+                if stop():  # a signal sent to the whole process group also ends a local cluster
+                    return
+                raise MgctagError(f"the Ray job failed: {_first_line(e)}") from e
+            for i in todo:
+                if stop():
+                    return
+                hearing.pop(i, None)
+                yield Decoded(paths[i], error=LOST), None
+            todo = again
         _log_nodes(nodes)
 
 
@@ -276,10 +294,15 @@ def _listening(resources: dict, options) -> dict:
     return dict(actors=n, num_cpus=1)
 
 
-def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: dict):
+def _dataset(paths: Sequence[Path], todo: dict, analyser: Analyser, job: DecodeJob, recipe: Recipe, listen: dict):
+    """One pass: decode the round `todo` asks for of each file, and hear it on the actors."""
     import ray
 
-    rows = [{"i": i, "path": os.fsencode(p)} for i, p in enumerate(paths)]  # bytes: any file name survives
+    rounds = [-1 if part is None else part[0] for part in todo.values()]
+    ends = [-1 if part is None else part[1] for part in todo.values()]
+    rows = [
+        {"i": i, "path": os.fsencode(paths[i]), "a": a, "b": b} for i, a, b in zip(todo, rounds, ends)
+    ]  # bytes: any file name survives
     cpus = int(ray.cluster_resources().get("CPU", 1))
     blocks = min(len(rows), max(math.ceil(len(rows) / FILES_PER_TASK), 2 * cpus))  # every CPU gets work
     ds = ray.data.from_items(rows, override_num_blocks=max(1, blocks))
@@ -288,13 +311,13 @@ def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: 
     ctx.enable_progress_bars = False  # the CLI draws its own progress
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
-    per_track = max(analyser.segments)
+    per_track = max(analyser.segments) if ends[0] < 0 else max(1, ends[0] - rounds[0])
     n, retries = listen.pop("actors"), dict(max_restarts=RETRIES, max_task_retries=RETRIES)
     with warnings.catch_warnings():  # retry counts are ray_remote_args until Ray 2.64 (hence ray<2.64)
         warnings.simplefilter("ignore", DeprecationWarning)
         ds = ds.map_batches(
             _decode,
-            fn_kwargs={"job": analyser.job()},
+            fn_kwargs={"job": job},
             batch_size=None,
             batch_format="numpy",
             num_cpus=1,
@@ -312,14 +335,15 @@ def _dataset(paths: Sequence[Path], analyser: Analyser, recipe: Recipe, listen: 
 
 
 def _decode(batch: dict, job: DecodeJob) -> dict:
-    """A Ray task: decode a block of files (the local DecodeJob, so errors read as locally)."""
+    """A Ray task: decode a block of files, each its round (the local DecodeJob, so errors read
+    as locally, and with the witness a write checks against)."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()
     decoded = []
-    for raw in batch["path"]:
+    for raw, a, b in zip(batch["path"], batch["a"], batch["b"]):
         path = Path(os.fsdecode(raw))
-        d = job(path)
+        d = job(path, None if a < 0 else (int(a), int(b)))
         if d.error and not os.path.lexists(path):
             d = replace(d, error=f"{d.error} on Ray node {ray.util.get_node_ip_address()}: {UNSHARED}")
         decoded.append(d)
@@ -327,7 +351,8 @@ def _decode(batch: dict, job: DecodeJob) -> dict:
 
 
 class _Listener:
-    """A Ray actor: the Analyser, loaded once, turns each batch of decoded files into scores."""
+    """A Ray actor: the Analyser, loaded once, hears each batch of decoded rounds; the driver
+    gets each member's probabilities per window (what it tests and votes with), not the audio."""
 
     def __init__(self, recipe: Recipe, genres: list[str]):
         self.analyser, self.batch_size = recipe.load(), recipe.batch_size
@@ -336,20 +361,20 @@ class _Listener:
 
     def __call__(self, batch: dict) -> dict:
         decoded, ids = list(batch["decoded"]), [int(i) for i in batch["i"]]
-        scores: dict[int, np.ndarray] = {}
+        probs: dict[int, list[np.ndarray]] = {}
         try:
             for i, d in zip(ids, decoded):
                 if not d.error:
-                    scores.update(self.analyser.feed(i, d.windows))
-            scores.update(self.analyser.flush())
+                    probs.update(self.analyser.listen(i, d.windows))
+            probs.update(self.analyser.listen_flush())
         except BaseException:  # nothing half-fed may leak into the next batch
             a = self.analyser
             self.analyser = Analyser.of(a.members, vote_method=a.vote_method, batch_size=self.batch_size)
             raise
         for d in decoded:
-            d.windows = ()  # the driver gets what it decides with, not the audio
-        # one object column: a column of scores would be typed per block, and all-None blocks would not concatenate
-        return {"i": batch["i"], "node": batch["node"], "result": [(d, scores.get(i)) for d, i in zip(decoded, ids)]}
+            d.windows = ()
+        # one object column: a column of arrays would be typed per block, and all-None blocks would not concatenate
+        return {"i": batch["i"], "node": batch["node"], "result": [(d, probs.get(i)) for d, i in zip(decoded, ids)]}
 
 
 def _log_nodes(nodes: Counter) -> None:

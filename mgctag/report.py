@@ -33,6 +33,7 @@ COLUMNS = (
     "note",
     "album",
     "decided_by",
+    "windows",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -52,6 +53,7 @@ def row(result: FileResult) -> dict:
         "note": result.note,
         "album": result.album,
         "decided_by": result.decided_by,
+        "windows": result.windows,
     }
 
 

@@ -21,6 +21,7 @@ class FileResult:
     note: str = ""  # why a file was skipped or kept
     album: str = ""  # the album it was decided with ("" when judged alone)
     decided_by: str = "track"  # track | album | album (user genre): mgctag.albums
+    windows: int = 0  # windows heard (--segments auto stops when sure); 0 when none were
 
     @property
     def genre(self) -> str:

@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import albums, decide, discover, safe, state, tags
+from . import albums, decide, discover, listen, safe, state, sure, tags
 from .analyser import Analyser
 from .decide import SILENT_PEAK
 from .errors import MgctagError
 from .genremap import GenreMap
-from .pool import Decoded, decode_all, usable_cpus
+from .pool import Decoded, usable_cpus
 from .result import FileResult
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ class ScanOptions:
     device: str = "auto"  # auto | cpu | cuda
     batch_size: int | None = None  # segments per model batch; None: each model's own
     workers: int | None = None  # decoding processes; None: one per usable core, 0: decode inline
-    segments: int | None = None  # segments voted per track; None: the model's default
+    segments: int | None = None  # windows heard per track: N exactly; None listens until sure, up to the model's count
     albums: str = "auto"  # auto: an album's tracks get one genre, decided from all of them; off: each alone
     vote: str = "mean"  # mean | majority
     include_hidden: bool = False
@@ -115,7 +113,7 @@ def scan(
                     todo.append(f.path)
                 else:
                     early.append(result)
-            folders = _Folders(todo if options.albums == "auto" else (), [f.path for f in found], run.unit)
+            folders = albums.Folders(todo if options.albums == "auto" else (), [f.path for f in found], run.unit)
             for result in early:  # an unchanged track waits for its folder only when something there is new
                 if not folders.hold(result.path, result):
                     yield result
@@ -134,78 +132,24 @@ def scan(
             run.close()
 
 
-def analyse(
-    paths: Iterable[Path],
-    analyser: Analyser,
-    *,
-    workers: int,
-    witness: bool = False,
-    stop: Callable[[], bool] = lambda: False,
-) -> Iterator[tuple[Decoded, np.ndarray | None]]:
-    """(decoded file, its scores over `analyser.genres`) for each path, in order; scores are None
-    when the file could not be decoded (`Decoded.error` says why). Windows are dropped once heard.
-    `witness`: the workers also take each file's audio witness for a write. torch's threads follow
-    `_ThreadShare` while this runs and are put back afterwards."""
-    with (
-        _ThreadShare(workers) as share,
-        closing(decode_all(_until(stop, paths), analyser.job(witness=witness), workers)) as decoded,
-    ):
-        for d in share.metered(_until(stop, decoded)):
-            if d.error:
-                yield d, None
-                continue
-            for done, scores in analyser.feed(d, d.windows):
-                done.windows = ()
-                yield done, scores
-        for done, scores in analyser.flush():
-            done.windows = ()
-            yield done, scores
-
-
-class _ThreadShare:
-    """torch's intra-op threads: the cores the decoding workers leave, measured every `SPAN_S` s.
-
-    A worker reports the CPU seconds each file took; torch gets the rest of the cores, rounded,
-    at least one. Threads spinning beside a busy worker per core made a 2-core scan slower
-    (mn04, which keeps its decoders busy: 16 s with one thread, 19 s with two), and one thread
-    left a core idle when the model is the slow part (musicnn: 54 s with one, 39 s with two)."""
-
-    SPAN_S = 2.0
-
-    def __init__(self, workers: int):
-        import torch
-
-        self._torch, self._before = torch, torch.get_num_threads()
-        self.cpus, self.workers = usable_cpus(), workers
-        self._decoding, self._since = 0.0, time.perf_counter()
-
-    def __enter__(self) -> "_ThreadShare":
-        self._torch.set_num_threads(max(1, self.cpus - self.workers))  # until measured
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._torch.set_num_threads(self._before)
-
-    def metered(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
-        """`decoded`, adding up what decoding it cost and sharing the cores by that."""
-        for d in decoded:
-            self._decoding += d.cpu_s
-            now = time.perf_counter()
-            if self.workers and now - self._since >= self.SPAN_S:
-                busy = self._decoding / (now - self._since)
-                self._torch.set_num_threads(min(self.cpus, max(1, round(self.cpus - busy))))
-                self._decoding, self._since = 0.0, now
-            yield d
-
-
 def _analyse(todo: list[Path], analyser: Analyser, options: ScanOptions, stop: Callable[[], bool]):
-    """Here, or with `options.ray` on a Ray cluster (mgctag.ray_runner, imported only then: the
-    driver's analyser only names the genres there, the actors load their own)."""
+    """Here (mgctag.listen), or with `options.ray` on a Ray cluster (mgctag.ray_runner, imported
+    only then: the driver's analyser only names the genres there, the actors load their own)."""
+    rule = _rule(analyser, options)
     if options.ray is None:
-        return analyse(todo, analyser, workers=_workers(options), witness=options.write_tags, stop=stop)
+        return listen.analyse(
+            todo, analyser, workers=_workers(options), witness=options.write_tags, rule=rule, stop=stop
+        )
     from . import ray_runner
 
-    return ray_runner.analyse(todo, analyser, options, stop=stop)
+    return ray_runner.analyse(todo, analyser, options, rule=rule, stop=stop)
+
+
+def _rule(analyser: Analyser, options: ScanOptions) -> sure.Rule | None:
+    """`--segments auto` (None): listen until the written genres are sure; N: exactly N windows."""
+    if options.segments is not None:
+        return None
+    return sure.Rule(options.top_k, _floor(analyser, options), options.vote)
 
 
 def _discover(paths: Sequence[str | Path], options: ScanOptions) -> list[discover.Found]:
@@ -232,15 +176,14 @@ def _settings(analyser: Analyser, options: ScanOptions) -> str:
         keep_existing=options.keep_existing,
         genres=analyser.genres,
         genre_map=options.genre_map.table,
-        segments=analyser.segments,
+        segments=analyser.segments if options.segments is not None else ["auto", *analyser.segments],
         vote=options.vote,
         albums=options.albums,
     )
 
 
 def _floor(analyser: Analyser, options: ScanOptions) -> float:
-    """--min-confidence, or the model's own default when none was given."""
-    return analyser.min_confidence if options.min_confidence is None else options.min_confidence
+    return decide.confidence_floor(options.min_confidence, analyser.min_confidence)
 
 
 def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
@@ -249,40 +192,6 @@ def _until(stop: Callable[[], bool], items: Iterable) -> Iterator:
         if stop():
             return
         yield item
-
-
-class _Folders:
-    """Files waiting for the rest of their folder (albums.home), so that an album is decided from
-    all its tracks: memory holds the folders being heard, never the library. Results may come in
-    any order (Ray): a folder is complete when every file of it that is being heard is back. A
-    folder of more than albums.MAX_TRACKS files (a flat library, a downloads folder) is no album:
-    its files are decided alone as they come."""
-
-    def __init__(self, todo: Iterable[Path], everything: Iterable[Path], unit: Callable[[Path], object]):
-        self.unit = unit
-        self.big = {folder for folder, n in Counter(map(unit, everything)).items() if n > albums.MAX_TRACKS}
-        self.left = Counter(folder for folder in map(unit, todo) if folder not in self.big)
-        self.waiting: dict[object, list] = {}
-
-    def hold(self, path: Path, item) -> bool:
-        """Keep `item` (an unchanged file's result) with its folder when something there is being heard."""
-        folder = self.unit(path)
-        if not self.left[folder]:
-            return False
-        self.waiting.setdefault(folder, []).append(item)
-        return True
-
-    def add(self, path: Path, item) -> list | None:
-        """A heard file; its folder's items once this was the folder's last."""
-        folder = self.unit(path)
-        if folder in self.big:
-            return [item]
-        self.waiting.setdefault(folder, []).append(item)
-        self.left[folder] -= 1
-        if self.left[folder] > 0:
-            return None
-        del self.left[folder]
-        return self.waiting.pop(folder)
 
 
 def _workers(options: ScanOptions) -> int:
@@ -338,7 +247,8 @@ class _Run:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
                 self.known[f.path] = seen
-                return self._count(decide.remembered(f.path, seen, self.model_id))
+                windows = (seen.evidence or {}).get("windows", 0)
+                return self._count(replace(decide.remembered(f.path, seen, self.model_id), windows=windows))
         return None
 
     def settle(self, items: list, stop: Callable[[], bool] = lambda: False) -> Iterator[FileResult]:
@@ -383,9 +293,18 @@ class _Run:
 
     def _track(self, d: Decoded, scores: np.ndarray, ours: bool) -> albums.Track:
         e = d.existing
-        user = tuple(e.genres) if self.options.keep_existing and e.genres and not ours else ()
+        users = decide.keeps_users(e.genres, keep_existing=self.options.keep_existing, ours=ours)
+        user = tuple(e.genres) if users else ()
         return albums.Track(
-            d.path, scores, d.heard, e.album, e.album_artist, e.artist, e.compilation, user, self.albums_of.get(d.path)
+            d.path,
+            scores,
+            d.planned,
+            e.album,
+            e.album_artist,
+            e.artist,
+            e.compilation,
+            user,
+            self.albums_of.get(d.path),
         )
 
     def unit(self, path: Path) -> object:
@@ -409,7 +328,8 @@ class _Run:
                 error=str(e) if isinstance(e, MgctagError) else (e.strerror or str(e)).lower(),
             )
             return self._count(result)
-        d = Decoded(track.path, existing=existing, stat=(st.st_size, st.st_mtime_ns), peak=1.0, heard=track.heard)
+        windows = (self.known[track.path].evidence or {}).get("windows", 0)
+        d = Decoded(track.path, existing=existing, stat=(st.st_size, st.st_mtime_ns), peak=1.0, heard=windows)
         return self.finish(d, track.scores, verdict, track)
 
     def failed(self, d: Decoded) -> FileResult:
@@ -455,8 +375,10 @@ class _Run:
         except Exception as e:  # a bug must cost one file; BaseException (Ctrl-C) still ends the run
             log.debug("unexpected failure on %s", d.path, exc_info=True)
             result = FileResult(d.path, "error", model=self.model_id, error=_unexpected(e))
+        result.windows = d.heard
         if evidence is not None:
             evidence["decided"] = {"album": result.album, "by": result.decided_by}
+            evidence["windows"] = d.heard
         self.db.record(result, stat, run_id=self.id, settings=self.settings, written=written, evidence=evidence)
         return self._count(result)
 

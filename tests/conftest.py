@@ -22,15 +22,17 @@ def _private_state(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def decoded(monkeypatch):
-    """The paths the decode step was asked for (workers=0 decodes in this process)."""
+    """The paths the decode step was asked for, once per file however many rounds it took
+    (workers=0 decodes in this process)."""
     from mgctag import pool
 
     calls = []
     real = pool.DecodeJob.__call__
 
-    def counting(self, path):
-        calls.append(path)
-        return real(self, path)
+    def counting(self, path, part=None):
+        if not part or part[0] == 0:
+            calls.append(path)
+        return real(self, path, part)
 
     monkeypatch.setattr(pool.DecodeJob, "__call__", counting)
     return calls

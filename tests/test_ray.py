@@ -81,6 +81,7 @@ def same_answers(local: dict, remote: dict) -> None:
             a.decided_by,
         ), name
         assert [g for g, _ in b.genres] == [g for g, _ in a.genres], name
+        assert b.windows == a.windows, name
         np.testing.assert_allclose(
             np.array([p for _, p in b.genres], dtype=float),  # None (kept, unnamed): nan
             np.array([p for _, p in a.genres], dtype=float),
@@ -125,6 +126,30 @@ def test_an_ensemble_and_the_genre_options_on_ray_give_the_local_answers(tmp_pat
     remote = by_name(scan([root], ScanOptions(ray="local", batch_size=3, **opts)))
     same_answers(local, remote)
     assert {r.status for r in remote.values()} == {"would-tag"} and all(len(r.genres) == 2 for r in remote.values())
+
+
+def test_listening_until_sure_on_ray_hears_what_a_local_scan_hears(tmp_path, cluster, monkeypatch):
+    """`--segments auto` runs on Ray in passes, a round each, tested on the driver as locally; the
+    decoding tasks take each file's witness, so the driver decodes no file again to write it."""
+    from test_sure import long_track
+
+    from mgctag import decode
+
+    model = make_band_model(tmp_path / "band10.safetensors", defaults={"segments": 10})
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    for i, parts in enumerate([[(12.0, LOW)], [(6.0, LOW), (6.0, 5000.0)], [(4.0, 5000.0), (8.0, LOW)]]):
+        long_track(here / f"{i}.flac", parts)
+    shutil.copytree(here, there)
+    local = scan_lib(here, model, tmp_path / "here.sqlite", workers=0, albums="off")
+    taken = []
+    real = decode.witness
+    monkeypatch.setattr(decode, "witness", lambda path: taken.append(path) or real(path))
+    remote = scan_lib(there, model, tmp_path / "there.sqlite", ray="local", albums="off", batch_size=4)
+    same_answers(local, remote)
+    assert {r.status for r in remote.values()} == {"tagged"}
+    assert remote["0.flac"].windows == 2 and max(r.windows for r in remote.values()) > 2
+    assert taken == []
 
 
 def test_cuda_on_a_cluster_without_gpus_is_a_clear_error(tmp_path, band_model, cluster):

@@ -185,7 +185,7 @@ def test_the_cli_reports_what_the_model_decided(tmp_path):
     page = out.read_text(encoding="utf-8")
     # left out on the command line, so the model's own: its minimum confidence (drawn), genres, segments
     assert "<th>min-confidence</th><td>0.55</td>" in page and "min-confidence 0.55" in page
-    assert "<th>genres</th><td>Low, High</td>" in page and "<th>segments</th><td>3</td>" in page
+    assert "<th>genres</th><td>Low, High</td>" in page and "<th>segments</th><td>auto (at most 3)</td>" in page
     assert f"<th>model</th><td>{model}</td>" in page and "<th>top-k</th><td>1</td>" in page
     assert "1 file seen" in page
     assert "<td>default</td>" not in page and "<th>ray</th><td>—</td>" in page  # the values used

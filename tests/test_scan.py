@@ -213,12 +213,12 @@ def test_usable_cpus_follow_the_affinity_mask(monkeypatch):
 def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
     import torch
 
-    from mgctag import scanner
+    from mgctag import listen
     from mgctag.pool import Decoded
 
     clock = [0.0]
-    monkeypatch.setattr(scanner, "usable_cpus", lambda: 4)
-    monkeypatch.setattr(scanner.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(listen, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(listen.time, "perf_counter", lambda: clock[0])
     before = torch.get_num_threads()
     seen = []
 
@@ -227,7 +227,7 @@ def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
             clock[0] += 1.0
             yield Decoded(Path("x.flac"), cpu_s=cpu_per_second)
 
-    with scanner._ThreadShare(workers=2) as share:
+    with listen._ThreadShare(workers=2) as share:
         assert torch.get_num_threads() == 2  # before any measurement
         for cost in (2.0, 0.1, 1.0, 3.8):
             for _ in share.metered(files(cost)):
@@ -240,11 +240,11 @@ def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
 def test_without_decoding_workers_torch_keeps_every_core(monkeypatch):
     import torch
 
-    from mgctag import scanner
+    from mgctag import listen
     from mgctag.pool import Decoded
 
-    monkeypatch.setattr(scanner, "usable_cpus", lambda: 3)
-    with scanner._ThreadShare(workers=0) as share:
+    monkeypatch.setattr(listen, "usable_cpus", lambda: 3)
+    with listen._ThreadShare(workers=0) as share:
         list(share.metered([Decoded(Path("x.flac"), cpu_s=50.0)] * 3))
         assert torch.get_num_threads() == 3
 

@@ -7,7 +7,8 @@ a closed set (only GTZAN's ten compete), per genre, the precision/coverage curve
 --min-confidence trades on, and how well the confidence ranks answers compared with the raw
 voted score (a tagger's sigmoid before it is made a share). --fold-map evaluates a variant that
 merges sub-genres by a genre map (tools/fold-subgenres.txt is the folding measured in
-weights/README.md); --segments-sweep compares window counts. gtzan-mini is 100 clips, 10 per
+weights/README.md); --segments-sweep compares window counts, --until-sure the scan's listening
+until sure with every window. gtzan-mini is 100 clips, 10 per
 genre, neighbouring ids often by one artist, and AudioSet may contain GTZAN songs: a rough signal.
 A model trained on gtzan-mini is not zero-shot here.
 
@@ -97,6 +98,28 @@ def measure(
     }
 
 
+def until_sure(model: str, data: Path, *, genres: str | None = None, workers: int = 0) -> None:
+    """The scan's own listening (mgctag.listen.analyse) with `--segments auto` and with every
+    window, side by side: top-genre accuracy over the genres a scan writes, and windows heard."""
+    from mgctag import dataset, listen, sure
+    from mgctag.analyser import Analyser
+    from mgctag.evaluate import check_labels
+
+    tracks = list(dataset.load_tracks(data).tracks)
+    analyser = Analyser.load(model, genres=genres)
+    truth = check_labels(tracks, analyser.genres)
+    rule = sure.Rule(1, analyser.min_confidence, analyser.vote_method)
+    print(f"\n{analyser.model_id}, its genres as scan writes them, listening until sure against every window:")
+    for label, r in (("every window", None), ("--segments auto", rule)):
+        results = list(listen.analyse([t.path for t in tracks], analyser, workers=workers, rule=r))
+        right = sum(int(np.argmax(s)) == t for (_, s), t in zip(results, truth))
+        heard = [d.heard for d, _ in results]
+        print(
+            f"  {label:16s} accuracy {right}/{len(tracks)}, windows heard mean {np.mean(heard):.2f} "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(Counter(heard).items()))})"
+        )
+
+
 def show(r: dict) -> None:
     scope = "closed set (GTZAN's ten compete)" if r["closed_set"] else f"its {len(r['genres'])} genres, as scan writes"
     extra = f", genre map {r['genre_map']}" if r["genre_map"] else ""
@@ -130,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fold-map", type=Path, help="also measure --genres all with this genre map (a folding)")
     p.add_argument("--segments-sweep", default="", help="comma-separated window counts to compare, e.g. 1,2,3")
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--until-sure", action="store_true", help="also compare --segments auto with every window")
     p.add_argument("--json", type=Path, help="also write every figure (curves included) to this file")
     args = p.parse_args(argv)
     if not args.data.is_dir():
@@ -157,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{model} with --genres all and the genre map {args.fold_map}:")
             run("open set", closed_set=False, genres="all", genre_map=args.fold_map)
             run("closed set", closed_set=True, genres="all", genre_map=args.fold_map)
+        if args.until_sure:
+            until_sure(model, args.data, genres=args.genres, workers=args.workers)
         for n in filter(None, args.segments_sweep.split(",")):
             run(f"{int(n)} window(s), its genres", closed_set=False, genres=args.genres, segments=int(n))
     if args.json:

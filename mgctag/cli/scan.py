@@ -45,6 +45,12 @@ from .common import (
 )
 
 
+def _segments(value: str) -> str:
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise typer.BadParameter(f"{value!r} is neither auto nor a whole number of windows (1 or more)")
+    return value
+
+
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or folders to scan (recursively).")],
@@ -104,9 +110,16 @@ def scan(
     genres: GenresOpt = None,
     genre_map: GenreMapOpt = None,
     segments: Annotated[
-        Optional[int],
-        typer.Option(min=1, rich_help_panel=MODEL, help="Segments per track to vote over (default: the model's)."),
-    ] = None,
+        str,
+        typer.Option(
+            metavar="auto|N",
+            callback=_segments,
+            rich_help_panel=MODEL,
+            help="auto: listen to a track's windows in rounds (middle first) and stop once the rest "
+            "could not change the genre written (at most the model's window count). N: exactly N "
+            "windows per track.",
+        ),
+    ] = "auto",
     vote: VoteOpt = VoteMethod.mean,
     albums: Annotated[
         Albums,
@@ -219,7 +232,7 @@ def scan(
             device=device.value,
             batch_size=batch_size,
             workers=workers,
-            segments=segments,
+            segments=None if segments == "auto" else int(segments),
             vote=vote.value,
             albums=albums.value,
             include_hidden=include_hidden,
@@ -303,7 +316,7 @@ def scan(
                                 ("model", analyser.model_id),
                                 ("min_confidence", analyser.min_confidence),
                                 ("genres", analyser.genres),
-                                ("segments", analyser.segments),
+                                ("segments", f"auto (at most {', '.join(map(str, analyser.segments))})"),
                                 ("batch_size", analyser.batch_sizes),
                                 ("workers", None if options.ray else usable_cpus()),
                             )
