@@ -26,12 +26,12 @@ def test_the_spread_order_hears_every_window_once_across_the_track_first(n):
         assert set(order[-2:]) == {0, n - 1}
 
 
-def test_rounds_double_up_to_the_plan():
+def test_rounds_add_a_window_at_a_time_up_to_the_plan():
     rounds, heard = [], 0
     while (part := sure.next_round(heard, 10)) is not None:
         rounds.append(part)
         heard = part[1]
-    assert rounds == [(0, 2), (2, 4), (4, 8), (8, 10)]
+    assert rounds == [(0, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 10)]
     assert sure.next_round(0, 1) == (0, 2)  # a one-window plan: the round just comes back shorter
 
 

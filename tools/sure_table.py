@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("library", type=Path)
     ap.add_argument("--model", default=None)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--half", choices=("even", "odd"), help="every other file (choose on one half, check on the other)")
     args = ap.parse_args()
 
     from mgctag import sure
@@ -62,6 +63,8 @@ def main() -> int:
 
     analyser = Analyser.load(args.model)
     paths = sorted((f.path for f in discover([args.library]) if not f.problem), key=str)[: args.limit]
+    if args.half:
+        paths = paths[args.half == "odd" :: 2]
     tracks = window_scores(paths, analyser)
     floor, n = analyser.min_confidence, analyser.segments[0]
     print(f"{analyser.model_id}: {len(tracks)} tracks, {n} windows each at most, --min-confidence {floor:g}")
