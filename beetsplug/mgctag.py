@@ -82,8 +82,14 @@ def _genres(view):
     return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
+def _segments(view):
+    """`auto` (listen until sure: ScanOptions' None) or a number of windows, as --segments takes it."""
+    value = view.get()
+    return None if value == "auto" else value
+
+
 # option name -> how to read its config view, for options whose YAML value is not the value itself
-CONVERTERS = {"genre_map": _load_genre_map, "model": _model, "genres": _genres}
+CONVERTERS = {"genre_map": _load_genre_map, "model": _model, "genres": _genres, "segments": _segments}
 
 
 class MgctagPlugin(BeetsPlugin):

@@ -140,9 +140,3 @@ def for_path(path: str | bytes | os.PathLike) -> AudioFormat | None:
 def extensions_for(decoder: str) -> frozenset[str]:
     """The extensions whose files go to `decoder` first."""
     return frozenset(ext for f in FORMATS if f.decoder == decoder for ext in f.extensions)
-
-
-if __name__ == "__main__":  # python -m mgctag.formats, as the README says: its table, made above this module
-    from mgctag.formats_readme import readme_table
-
-    print(readme_table(), end="")

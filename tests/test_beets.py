@@ -231,6 +231,7 @@ def test_config_keys_pass_to_scan_options_by_name(plugin_with, tmp_path):
     defaults = plugin_with().scan_options()
     assert defaults.model is None and defaults.top_k == 1 and defaults.genre_map.table == {}
     assert defaults.min_confidence is None  # the scan's default: the model's own
+    assert defaults.segments is None and plugin_with(segments="auto").scan_options().segments is None  # until sure
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ def test_readme_table_is_the_format_table():
     text = README.read_text(encoding="utf-8")
     table = re.search(r"<!-- formats-table[^>]*-->\n(.*?)<!-- /formats-table -->", text, re.S)
     assert table, "README lost its formats-table markers"
-    assert table.group(1) == formats_readme.readme_table(), "regenerate it: python -m mgctag.formats"
+    assert table.group(1) == formats_readme.readme_table(), "regenerate it: python -m mgctag.formats_readme"
 
 
 def test_the_table_is_what_discovery_decoding_and_tagging_use():
