@@ -27,7 +27,7 @@ import torch
 from .errors import MgctagError
 from .vote import activate
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Architectures whose backbone "auto" runs under bf16 autocast on CUDA (the front-end always runs
 # in float32: log of tiny mel powers). bench/check_precision.py, musicnn-msd on gtzan-mini's 100
 # real clips x 10 segments (CPU autocast, 2026-11-23): track top-1 agreement with fp32 100%,
@@ -62,7 +62,9 @@ class BatchedInference:
 
     `precision`: "fp32"; "bf16" runs the backbone of a Classifier (anything with `features` and
     `backbone`) under autocast on its device, the front-end in fp32; "auto" is "bf16" on CUDA
-    for the architectures in CUDA_BF16_ARCHS, else "fp32". `activation`: hand out probabilities
+    for the architectures in CUDA_BF16_ARCHS, else "fp32"; "fp16" runs the whole module under
+    float16 autocast on CUDA, as training's steps run (its validation), and fp32 on the CPU.
+    `activation`: hand out probabilities
     (vote.activate: softmax, or sigmoid for a multi-label model); False: the model's float32
     output as it is, of any shape (B, ...) (a module with only buffers, such as a Frontend, too).
     """
@@ -91,6 +93,7 @@ class BatchedInference:
         checked = split and getattr(model, "arch", None) in CUDA_BF16_ARCHS
         use_bf16 = precision == "bf16" or (precision == "auto" and self.cuda and checked)
         self.autocast = torch.bfloat16 if use_bf16 else None
+        self.whole16 = precision == "fp16" and self.cuda
         self.pending: deque[tuple[Hashable, int]] = deque()  # keys fed and not yet yielded, with segment counts
         self.queue: deque[np.ndarray] = deque()  # windows not yet in a batch
         self.queued = 0
@@ -126,7 +129,7 @@ class BatchedInference:
             need -= len(head)
         self.queued -= n
         if not self.cuda:
-            return torch.from_numpy(np.concatenate(parts))
+            return torch.from_numpy(np.concatenate(parts)).float()  # cached features are float16
         batch = torch.empty((n, *parts[0].shape[1:]), dtype=torch.float32, pin_memory=True)
         np.concatenate(parts, out=batch.numpy())  # one copy, straight into page-locked memory
         return batch
@@ -149,6 +152,9 @@ class BatchedInference:
         self.in_flight.append((host, ready))
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.whole16:
+            with torch.autocast("cuda", dtype=torch.float16):
+                return self.model(x)
         if self.autocast is None:
             return self.model(x)
         feats = self.model.features(x)  # fp32: bf16 would round away the quiet end of the spectrum

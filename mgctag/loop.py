@@ -64,14 +64,9 @@ class Net:
         """Front-end features -> what `__call__` takes (embeddings for a frozen trunk)."""
         if not self.frozen:
             return fs
-        self.model.to(device).eval()
-        with torch.inference_mode():
-            parts = [
-                self.model.backbone.embed(self.model.normalise(_tensor(fs.x[i : i + batch_size], device))).cpu()
-                for i in range(0, len(fs.x), batch_size)
-            ]
-        x = torch.cat(parts).numpy() if parts else np.zeros((0, self.model.backbone.trunk.embed_dim), np.float32)
-        return replace(fs, x=x)
+        if not len(fs.x):
+            return replace(fs, x=np.zeros((0, self.model.backbone.trunk.embed_dim), np.float32))
+        return replace(fs, x=_run(_Part(self.model, "embed"), fs.x, device=device, batch_size=batch_size))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x) if self.frozen else self.model.backbone(self.model.normalise(x))
@@ -244,21 +239,41 @@ def validate(
 def predict(
     net: Net, fs: cache.FeatureSet, *, device: str, batch_size: int = 128, targets: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given).
-
-    Not through mgctag.infer's BatchedInference: on CUDA validation runs float16 autocast over the
-    whole net, as training does (BatchedInference has fp32, or bf16 for a Classifier's backbone),
-    on the model as it trains (no batch norms folded into a copy at every epoch).
-    """
-    net.model.to(device).eval()
-    amp = device.startswith("cuda")
-    logits = []
-    for i in range(0, len(fs.x), batch_size):
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
-            logits.append(net(_tensor(fs.x[i : i + batch_size], device)).float().cpu())
-    out = torch.cat(logits) if logits else torch.zeros(0, len(net.model.labels))
+    """(segments, classes) softmax probabilities, and the mean cross-entropy against `targets` (if given)."""
+    if not len(fs.x):
+        out = torch.zeros(0, len(net.model.labels))
+    else:
+        part = _Part(net.model, "head" if net.frozen else "backbone")
+        out = torch.from_numpy(_run(part, fs.x, device=device, batch_size=batch_size))
     loss = float(F.cross_entropy(out, torch.from_numpy(targets))) if targets is not None and len(out) else math.nan
     return softmax(out.numpy()), loss
+
+
+class _Part(nn.Module):
+    """A part of the model as one module, for mgctag.infer's batched inference: the backbone on
+    normalised features, a frozen trunk's head on its embeddings, or the trunk's embedding."""
+
+    def __init__(self, model: Classifier, part: str):
+        super().__init__()
+        self.model, self.part = model, part
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bb = self.model.backbone
+        if self.part == "head":
+            return bb.head(x)
+        if self.part == "embed":
+            return bb.embed(self.model.normalise(x))
+        return bb(self.model.normalise(x))
+
+
+def _run(module: nn.Module, x: np.ndarray, *, device: str, batch_size: int) -> np.ndarray:
+    """`module` over the rows of `x` through mgctag.infer (the one batched inference: batch norms
+    folded into a copy; float16 autocast on CUDA, as training's steps run); its raw float32 output."""
+    from .infer import BatchedInference
+
+    module.to(device).eval()
+    batcher = BatchedInference(module, batch_size=batch_size, precision="fp16", activation=False)
+    return np.concatenate([out for _, out in [*batcher.feed(0, x), *batcher.flush()]])
 
 
 def headline(rep: EvalReport) -> dict:

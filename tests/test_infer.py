@@ -93,8 +93,9 @@ def test_bf16_runs_the_backbone_only_and_stays_close(model):
 
 def test_auto_is_fp32_on_the_cpu_and_bad_precisions_are_refused(model):
     assert BatchedInference(model).autocast is None
+    assert not BatchedInference(model, precision="fp16").whole16  # training's float16 is CUDA's only
     with pytest.raises(ValueError):
-        BatchedInference(model, precision="fp16")
+        BatchedInference(model, precision="fp8")
     with pytest.raises(ValueError):
         BatchedInference(torch.nn.Linear(3, 2), precision="bf16")  # no separate front-end
 
