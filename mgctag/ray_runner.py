@@ -341,7 +341,8 @@ def _decode(batch: dict, job: DecodeJob) -> dict:
 
     node = ray.get_runtime_context().get_node_id()
     decoded = []
-    for raw, a, b in zip(batch["path"], batch["a"], batch["b"]):
+    whole = [-1] * len(batch["path"])  # no round columns: every window of the plan
+    for raw, a, b in zip(batch["path"], batch.get("a", whole), batch.get("b", whole)):
         path = Path(os.fsdecode(raw))
         d = job(path, None if a < 0 else (int(a), int(b)))
         if d.error and not os.path.lexists(path):
