@@ -47,7 +47,7 @@ from .common import (
 
 def _segments(value: str) -> str:
     if value != "auto" and not (value.isdigit() and int(value) >= 1):
-        raise typer.BadParameter(f"{value!r} is neither auto nor a whole number of windows (1 or more)")
+        raise typer.BadParameter(f"{value} is neither auto nor a whole number of 1 or more")
     return value
 
 
