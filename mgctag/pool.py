@@ -71,7 +71,7 @@ class DecodeJob:
         read the file's tags (a scan's; training reads its labels elsewhere)."""
         if not plans:
             raise ValueError("DecodeJob needs at least one plan")
-        self.specs, self.witness, self.tags = plans, witness, tags
+        self.plans, self.witness, self.tags = plans, witness, tags
 
     def __call__(self, path: Path, part: tuple[int, int] | None = None) -> Decoded:
         """`part` (a, b): one round of a scan's voting windows (mgctag.decode.windows.voting); the
@@ -87,7 +87,7 @@ class DecodeJob:
         try:
             st = path.stat()
             info = decode.probe(path)  # before the tags: the decoder says best what is wrong with a file
-            read = [plan.read(path, info, part) for plan in self.specs]
+            read = [plan.read(path, info, part) for plan in self.plans]
             windows = tuple(w for w, _ in read)
             existing = tags.read(path) if self.tags and first else None
             peak = max((float(np.abs(w).max()) for w in windows if w.size), default=0.0)

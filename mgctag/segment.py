@@ -35,7 +35,7 @@ def spread_order(n: int) -> list[int]:
     """The order a scan hears `n` evenly spread windows in: the one nearest the middle first, then
     each time the one farthest from those heard and from the track's ends, so that after any
     round the windows heard lie across the track, and intros and outros come last. For 6: 2, 4,
-    1, 3, 0, 5."""
+    1, 3, 5, 0."""
     at = [(i + 0.5) / n for i in range(n)]
     order = [min(range(n), key=lambda i: (abs(at[i] - 0.5), i))]
     while len(order) < n:
