@@ -81,7 +81,31 @@ def main() -> int:
             )
             mark = "*" if (prior, level) == shipped else " "
             print(f"{prior:5.2f}{mark} {level:5.1f}  {np.mean(heard):7.2f}  {same}/{len(tracks)}")
+    sure.PRIOR_SPREAD = shipped[0]
+    rule = sure.Rule(1, floor, level=shipped[1])
+    full = [sure.written(s.mean(axis=0), 1, floor) for s in tracks]
+    print(f"skipped with every window: {sum(not w for w in full)}/{len(tracks)}")
+    late = np.mean([hindsight(s, floor) for s in tracks])
+    print(f"hindsight (the fewest windows after which the decision never changes): {late:.2f}")
+    for s, w in zip(tracks, full):
+        h = replay(s, rule)
+        if sure.written(s[:h].mean(axis=0), 1, floor) != w:
+            print(f"  differs, shipped values: {h} windows, top share {share(s[:h]):.2f} heard, {share(s):.2f} in all")
     return 0
+
+
+def share(scores: np.ndarray) -> float:
+    mean = scores.mean(axis=0)
+    return float(mean.max() / max(mean.sum(), 1e-12))
+
+
+def hindsight(scores: np.ndarray, floor: float) -> int:
+    from mgctag import sure
+
+    full, k = sure.written(scores.mean(axis=0), 1, floor), len(scores)
+    while k > 1 and sure.written(scores[: k - 1].mean(axis=0), 1, floor) == full:
+        k -= 1
+    return k
 
 
 if __name__ == "__main__":
