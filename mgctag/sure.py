@@ -47,8 +47,8 @@ class Rule:
 
 def next_round(heard: int, planned: int) -> tuple[int, int] | None:
     """The windows (a, b) of the spread order to hear next: FIRST_ROUND, then one more at a time
-    (the test may stop at any count: doubling heard 0.4 windows a track more for one round fewer,
-    tools/sure_table.py), up to the plan's `planned`; None once all are heard."""
+    (so the test may stop at any count; opening the file again costs little beside decoding a
+    window), up to the plan's `planned`; None once all are heard."""
     if heard >= planned > 0:
         return None
     return heard, (FIRST_ROUND if heard == 0 else heard + 1)
