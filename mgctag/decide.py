@@ -65,7 +65,8 @@ def heard_otherwise(result: FileResult) -> bool:
 def remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
     """An unchanged file's answer from the state, without listening again: what the last run
     decided, and why (a file it wrote now holds that, so it is "unchanged")."""
-    decided = (seen.evidence or {}).get("decided", {})
+    evidence = seen.evidence or {}
+    decided = evidence.get("decided", {})
     status = "unchanged" if seen.status == "tagged" else seen.status
     return FileResult(
         path,
@@ -76,6 +77,7 @@ def remembered(path: Path, seen: state.Seen, model_id: str) -> FileResult:
         note=seen.note or UNCHANGED_NOTE,
         album=decided.get("album", ""),
         decided_by=decided.get("by", albums.TRACK),
+        windows=evidence.get("windows", 0),
     )
 
 

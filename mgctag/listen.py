@@ -75,10 +75,8 @@ class Hearing:
 
     def next(self, rule: sure.Rule | None) -> tuple[int, int] | None:
         """The next round to ask for, or None when the file is decided (or failed)."""
-        if rule is None or self.d.error or self.scores is None or self.heard >= self.d.planned:
-            return None
-        if sure.settled(self.scores[0], self.d.planned, rule):
-            return None
+        if rule is None or self.d.error or self.scores is None or sure.settled(self.scores[0], self.d.planned, rule):
+            return None  # settled() is also true once every window of the plan is heard
         return sure.next_round(self.heard, self.d.planned)
 
     def result(self, analyser: Analyser) -> tuple[Decoded, np.ndarray | None]:
@@ -240,9 +238,3 @@ class _ThreadShare:
             busy = self._decoding / (now - self._since)
             self._torch.set_num_threads(min(self.cpus, max(1, round(self.cpus - busy))))
             self._decoding, self._since = 0.0, now
-
-    def metered(self, decoded: Iterable[Decoded]) -> Iterator[Decoded]:
-        """`decoded`, adding up what decoding it cost and sharing the cores by that."""
-        for d in decoded:
-            self.add(d.cpu_s)
-            yield d

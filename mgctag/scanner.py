@@ -247,8 +247,7 @@ class _Run:
             seen = self.db.lookup(f.path, st, model=self.model_id, settings=self.settings, write_tags=o.write_tags)
             if seen:
                 self.known[f.path] = seen
-                windows = (seen.evidence or {}).get("windows", 0)
-                return self._count(replace(decide.remembered(f.path, seen, self.model_id), windows=windows))
+                return self._count(decide.remembered(f.path, seen, self.model_id))
         return None
 
     def settle(self, items: list, stop: Callable[[], bool] = lambda: False) -> Iterator[FileResult]:
@@ -328,7 +327,7 @@ class _Run:
                 error=str(e) if isinstance(e, MgctagError) else (e.strerror or str(e)).lower(),
             )
             return self._count(result)
-        windows = (self.known[track.path].evidence or {}).get("windows", 0)
+        windows = self.known[track.path].evidence.get("windows", 0)  # a track has one only with evidence
         d = Decoded(track.path, existing=existing, stat=(st.st_size, st.st_mtime_ns), peak=1.0, heard=windows)
         return self.finish(d, track.scores, verdict, track)
 

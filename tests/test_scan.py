@@ -230,8 +230,8 @@ def test_torch_gets_the_cores_the_decoders_leave(monkeypatch):
     with listen._ThreadShare(workers=2) as share:
         assert torch.get_num_threads() == 2  # before any measurement
         for cost in (2.0, 0.1, 1.0, 3.8):
-            for _ in share.metered(files(cost)):
-                pass
+            for d in files(cost):
+                share.add(d.cpu_s)
             seen.append(torch.get_num_threads())
     assert seen == [2, 4, 3, 1]
     assert torch.get_num_threads() == before
@@ -245,7 +245,8 @@ def test_without_decoding_workers_torch_keeps_every_core(monkeypatch):
 
     monkeypatch.setattr(listen, "usable_cpus", lambda: 3)
     with listen._ThreadShare(workers=0) as share:
-        list(share.metered([Decoded(Path("x.flac"), cpu_s=50.0)] * 3))
+        for d in [Decoded(Path("x.flac"), cpu_s=50.0)] * 3:
+            share.add(d.cpu_s)
         assert torch.get_num_threads() == 3
 
 
